@@ -1,0 +1,89 @@
+/**
+ * Every failure the gateway reports has a stable code. The HTTP status and the XML-RPC fault code
+ * come from this one table, so callers and tests match on codes rather than on messages.
+ */
+export const ERROR_TABLE = {
+  GW_CONFIG_INVALID: { status: 500, faultCode: -32500 },
+  GW_HTPASSWD_INVALID: { status: 500, faultCode: -32500 },
+  GW_BAD_REQUEST: { status: 400, faultCode: -32700 },
+  GW_XMLRPC_INVALID: { status: 400, faultCode: -32700 },
+  GW_XMLRPC_UNSUPPORTED: { status: 400, faultCode: -32602 },
+  GW_UNSUPPORTED_MEDIA_TYPE: { status: 415, faultCode: -32700 },
+  GW_BODY_TOO_LARGE: { status: 413, faultCode: -32700 },
+  GW_UNAUTHENTICATED: { status: 401, faultCode: -32401 },
+  GW_FORBIDDEN_USER: { status: 403, faultCode: -32403 },
+  GW_POLICY_DENIED: { status: 200, faultCode: -32403 },
+  GW_UPSTREAM_UNREACHABLE: { status: 502, faultCode: -32300 },
+  GW_UPSTREAM_BAD_RESPONSE: { status: 502, faultCode: -32300 },
+  GW_UPSTREAM_TIMEOUT: { status: 504, faultCode: -32300 },
+  GW_UPSTREAM_BUSY: { status: 503, faultCode: -32300 },
+} as const;
+
+export type GatewayErrorCode = keyof typeof ERROR_TABLE;
+
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode;
+  constructor(code: GatewayErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+  get status(): number {
+    return ERROR_TABLE[this.code].status;
+  }
+  get faultCode(): number {
+    return ERROR_TABLE[this.code].faultCode;
+  }
+}
+
+/** Start-up and reload problems: the message names the file and the key. */
+export class ConfigError extends GatewayError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GW_CONFIG_INVALID', message, options);
+  }
+}
+
+export class HtpasswdError extends GatewayError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GW_HTPASSWD_INVALID', message, options);
+  }
+}
+
+/** The request body is not an XML-RPC call we can read with certainty. */
+export class XmlRpcParseError extends GatewayError {
+  constructor(message: string) {
+    super('GW_XMLRPC_INVALID', message);
+  }
+}
+
+/** Well-formed XML-RPC, but a type or shape rtorrent does not take. */
+export class XmlRpcUnsupportedError extends GatewayError {
+  constructor(message: string) {
+    super('GW_XMLRPC_UNSUPPORTED', message);
+  }
+}
+
+export class PolicyDeniedError extends GatewayError {
+  readonly user: string;
+  readonly policy: string;
+  readonly method: string;
+  constructor(user: string, policy: string, method: string, reason: string) {
+    super('GW_POLICY_DENIED', `${method} is not allowed for user "${user}" (policy "${policy}"): ${reason}`);
+    this.user = user;
+    this.policy = policy;
+    this.method = method;
+  }
+}
+
+export class UpstreamError extends GatewayError {
+  readonly upstream: string;
+  constructor(
+    code: 'GW_UPSTREAM_UNREACHABLE' | 'GW_UPSTREAM_BAD_RESPONSE' | 'GW_UPSTREAM_TIMEOUT' | 'GW_UPSTREAM_BUSY',
+    upstream: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.upstream = upstream;
+  }
+}

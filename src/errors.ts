@@ -6,8 +6,10 @@ export const ERROR_TABLE = {
   GW_CONFIG_INVALID: { status: 500, faultCode: -32500 },
   GW_HTPASSWD_INVALID: { status: 500, faultCode: -32500 },
   GW_BAD_REQUEST: { status: 400, faultCode: -32700 },
-  GW_XMLRPC_INVALID: { status: 400, faultCode: -32700 },
-  GW_XMLRPC_UNSUPPORTED: { status: 400, faultCode: -32602 },
+  // Problems inside a well-delivered XML-RPC request are answered the way rtorrent answers them:
+  // HTTP 200 with a fault, which every XML-RPC client surfaces to its user with the message.
+  GW_XMLRPC_INVALID: { status: 200, faultCode: -32700 },
+  GW_XMLRPC_UNSUPPORTED: { status: 200, faultCode: -32602 },
   GW_UNSUPPORTED_MEDIA_TYPE: { status: 415, faultCode: -32700 },
   GW_BODY_TOO_LARGE: { status: 413, faultCode: -32700 },
   GW_UNAUTHENTICATED: { status: 401, faultCode: -32401 },

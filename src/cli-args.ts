@@ -1,0 +1,71 @@
+import { parseArgs } from 'node:util';
+import { ConfigError } from './errors.js';
+import { ENV_PREFIX, OVERRIDABLE_KEYS, overridesFromEnv, type Override } from './config/overrides.js';
+
+export interface CliRequest {
+  readonly help: boolean;
+  readonly version: boolean;
+  /** Validate the configuration and exit, for ExecStartPre= and CI. */
+  readonly check: boolean;
+  readonly configFile: string | undefined;
+  readonly overrides: Override[];
+}
+
+export const USAGE = `Usage: rtorrent-gateway [--config FILE] [options]
+
+An authenticating XML-RPC gateway for rtorrent: HTTP POST /RPC2 in, SCGI to rtorrent out.
+
+Options (each also settable as [section] key in the TOML file and as ${ENV_PREFIX}SECTION_KEY):
+  --config FILE          TOML config file (env ${ENV_PREFIX}CONFIG)
+  --listen ADDR          server.listen: host:port or unix:/path (default 127.0.0.1:8000)
+  --paths LIST           server.paths: comma-separated URL paths (default /RPC2,/scgi)
+  --body-limit SIZE      server.body_limit (default 16MiB)
+  --upstream ADDR        upstream.scgi: unix:/path/to/scgi.socket or tcp://host:port
+  --timeout DURATION     upstream.timeout (default 60s)
+  --htpasswd FILE        auth.htpasswd: Apache htpasswd file (bcrypt, apr1 or {SHA})
+  --realm NAME           auth.realm (default rtorrent)
+  --user USER=POLICY     access.users entry; repeatable (policies: full, standard, readonly, …)
+  --log-level LEVEL      log.level: fatal|error|warn|info|debug|trace|silent (default info)
+  --pretty               log.pretty: human-readable logs instead of JSON
+  --check                validate the configuration and the htpasswd file, then exit
+  --help, --version
+Every key can also be given by its dotted name, e.g. --upstream.timeout 2s.
+`;
+
+export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRequest {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+    config: { type: 'string' },
+    help: { type: 'boolean' },
+    version: { type: 'boolean' },
+    check: { type: 'boolean' },
+  };
+  for (const leaf of OVERRIDABLE_KEYS) {
+    const type = leaf.kind === 'boolean' ? 'boolean' : 'string';
+    const multiple = leaf.kind === 'users' || leaf.kind === 'list';
+    options[leaf.path.join('.')] = { type, multiple };
+    if (leaf.flag) options[leaf.flag] = { type, multiple };
+  }
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new ConfigError(`command line: ${(error as Error).message}; see --help`);
+  }
+
+  const overrides = overridesFromEnv(env);
+  for (const leaf of OVERRIDABLE_KEYS) {
+    for (const name of [leaf.path.join('.'), leaf.flag]) {
+      if (name === undefined) continue;
+      const raw = values[name];
+      if (raw === undefined) continue;
+      overrides.push({ leaf, raw: raw as string | boolean | string[], source: `flag --${name}` });
+    }
+  }
+  return {
+    help: values.help === true,
+    version: values.version === true,
+    check: values.check === true,
+    configFile: (values.config as string | undefined) ?? env[`${ENV_PREFIX}CONFIG`],
+    overrides,
+  };
+}

@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { parseListenAddress, parseUpstreamAddress, type SocketAddress } from './address.js';
+import { parseDuration, parseSize } from './units.js';
+
+/**
+ * The config file's shape, in its own snake_case keys, and the normalised form the gateway runs
+ * on. Every check happens here, once, so the rest of the code can trust the types.
+ */
+
+const RTORRENT_MAX_BODY = 16 * 1024 * 1024;
+
+const listenAddress = z.string().transform((text, ctx): SocketAddress => {
+  const address = parseListenAddress(text);
+  if (!address) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not host:port, [ipv6]:port or unix:/absolute/path` });
+    return z.NEVER;
+  }
+  return address;
+});
+
+const upstreamAddress = z.string().transform((text, ctx): SocketAddress => {
+  const address = parseUpstreamAddress(text);
+  if (!address) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${text}" is not unix:/absolute/path/scgi.socket or tcp://host:port`,
+    });
+    return z.NEVER;
+  }
+  return address;
+});
+
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a duration such as "500ms", "2s" or "1m"` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined || bytes <= 0) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a size such as "16MiB", "512k" or 1048576` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const httpPath = z
+  .string()
+  .regex(/^\/[A-Za-z0-9._~\-/]*$/, 'must be an absolute URL path such as "/RPC2"');
+
+const userName = /^[^:\s]+$/;
+
+const userAccess = z.union([
+  z.string().transform((policy) => ({ policy })),
+  z.strictObject({ policy: z.string() }),
+]);
+
+const policyDefinition = z.strictObject({
+  extends: z.string().optional(),
+  allow: z.array(z.string()).optional(),
+  deny: z.array(z.string()).optional(),
+  download_roots: z.array(z.string()).optional(),
+});
+
+export const configFileSchema = z.strictObject({
+  server: z
+    .strictObject({
+      listen: listenAddress.prefault('127.0.0.1:8000'),
+      paths: z.array(httpPath).min(1).default(['/RPC2', '/scgi']),
+      body_limit: size.prefault(RTORRENT_MAX_BODY),
+    })
+    .prefault({}),
+  upstream: z.strictObject({
+    scgi: upstreamAddress,
+    timeout: duration.prefault('60s'),
+  }),
+  auth: z.strictObject({
+    htpasswd: z.string().min(1),
+    realm: z
+      .string()
+      .regex(/^[^"\\\r\n]*$/, 'must not contain quotes, backslashes or line breaks')
+      .default('rtorrent'),
+  }),
+  access: z
+    .strictObject({
+      users: z.record(z.string().regex(userName, 'user names cannot contain ":" or spaces'), userAccess).default({}),
+    })
+    .default({ users: {} }),
+  policies: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/, 'policy names are letters, digits, "_" and "-"'), policyDefinition).default({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      pretty: z.boolean().default(false),
+    })
+    .default({ level: 'info', pretty: false }),
+});
+
+export type ConfigFile = z.input<typeof configFileSchema>;
+type Parsed = z.output<typeof configFileSchema>;
+
+export interface PolicyDefinitionConfig {
+  extends?: string;
+  allow?: string[];
+  deny?: string[];
+  download_roots?: string[];
+}
+
+export interface GatewayConfig {
+  readonly server: { readonly listen: SocketAddress; readonly paths: readonly string[]; readonly bodyLimit: number };
+  readonly upstream: { readonly scgi: SocketAddress; readonly timeoutMs: number };
+  readonly auth: { readonly htpasswd: string; readonly realm: string };
+  readonly access: { readonly users: ReadonlyMap<string, { readonly policy: string }> };
+  readonly policies: Readonly<Record<string, PolicyDefinitionConfig>>;
+  readonly log: { readonly level: string; readonly pretty: boolean };
+}
+
+export function normaliseConfig(parsed: Parsed): GatewayConfig {
+  return {
+    server: { listen: parsed.server.listen, paths: parsed.server.paths, bodyLimit: parsed.server.body_limit },
+    upstream: { scgi: parsed.upstream.scgi, timeoutMs: parsed.upstream.timeout },
+    auth: parsed.auth,
+    access: { users: new Map(Object.entries(parsed.access.users)) },
+    policies: parsed.policies,
+    log: parsed.log,
+  };
+}

@@ -1,0 +1,30 @@
+/** What the gateway learns about a request on its way through, for the one log line it ends with. */
+export interface RequestState {
+  user: string | undefined;
+  policy: string | undefined;
+  methods: readonly string[];
+  /** "relayed", "denied", "invalid", "unauthenticated", "upstream_error"… */
+  outcome: string;
+  /** Why a call was refused, for the warn line. */
+  denial: string | undefined;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export function newRequestState(): RequestState {
+  return {
+    user: undefined,
+    policy: undefined,
+    methods: [],
+    outcome: 'unknown',
+    denial: undefined,
+    bytesIn: 0,
+    bytesOut: 0,
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    gateway: RequestState;
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * The SCGI request head we send: a netstring of NUL-separated pairs, CONTENT_LENGTH first.
+ * rtorrent reads only CONTENT_LENGTH and CONTENT_TYPE (0.9.8 reads only the first), caps the
+ * head at 2000 bytes and reads the netstring length with strtol base 0, so we keep the head
+ * minimal, never copy client headers (no HTTP_*, and never ACCEPT_ENCODING, which would make
+ * newer rtorrent gzip the body without saying so) and always write plain decimal.
+ */
+export interface ScgiRequestMeta {
+  readonly requestUri: string;
+  readonly remoteAddr: string;
+}
+
+/** rtorrent's hard limit on the netstring payload (scgi_task.h max_header_size). */
+export const RTORRENT_MAX_HEADER_BYTES = 2000;
+
+const SAFE_VALUE = /^[\x21-\x7e]*$/;
+
+export function encodeScgiHead(bodyLength: number, meta: ScgiRequestMeta): Buffer {
+  // CONTENT_TYPE is fixed: newer rtorrent closes the connection on any other type and treats an
+  // empty one as "sniff for JSON-RPC"; we only ever send the XML we encoded ourselves.
+  const pairs = [
+    'CONTENT_LENGTH', String(bodyLength),
+    'SCGI', '1',
+    'REQUEST_METHOD', 'POST',
+    'REQUEST_URI', SAFE_VALUE.test(meta.requestUri) ? meta.requestUri : '/RPC2',
+    'SERVER_PROTOCOL', 'HTTP/1.1',
+    'REMOTE_ADDR', SAFE_VALUE.test(meta.remoteAddr) ? meta.remoteAddr : '',
+    'CONTENT_TYPE', 'text/xml',
+  ];
+  let payload = pairs.join('\0') + '\0';
+  if (payload.length > RTORRENT_MAX_HEADER_BYTES) {
+    // Only a pathological URI could do this; rtorrent would reset the connection.
+    pairs[7] = '/RPC2';
+    payload = pairs.join('\0') + '\0';
+  }
+  return Buffer.from(`${payload.length}:${payload},`, 'latin1');
+}

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseCli } from '../../src/cli-args.js';
+import { loadConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gw-config-'));
+let counter = 0;
+function tomlFile(text: string): string {
+  const file = join(dir, `gateway-${counter++}.toml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+const ISSUE_EXAMPLE = `
+[server]
+listen = "127.0.0.1:8000"        # host:port
+paths = ["/RPC2", "/scgi"]       # default
+
+[upstream]
+scgi = "unix:/home/rtorrent/scgi.socket"   # or "tcp://127.0.0.1:5000"
+timeout = "60s"                  # whole-call limit
+
+[auth]
+htpasswd = "/etc/rtorrent-gateway/htpasswd"
+
+[access.users]                   # user -> policy
+admin = "full"
+app = "standard"
+viewer = "readonly"
+`;
+
+function load(file: string | undefined, argv: string[] = [], env: NodeJS.ProcessEnv = {}) {
+  const cli = parseCli(argv, env);
+  return loadConfig({ file: file ?? cli.configFile, overrides: cli.overrides });
+}
+
+function assertConfigError(fn: () => unknown, pattern: RegExp): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+    assert.match(error.message, pattern);
+    assert.ok(!error.message.includes('\n'), 'the error is one line');
+    return true;
+  });
+}
+
+describe('configuration file', () => {
+  it('accepts the documented example as written', () => {
+    const config = load(tomlFile(ISSUE_EXAMPLE));
+    assert.deepEqual(config.server.listen, { kind: 'tcp', host: '127.0.0.1', port: 8000, label: '127.0.0.1:8000' });
+    assert.deepEqual(config.server.paths, ['/RPC2', '/scgi']);
+    assert.deepEqual(config.upstream.scgi, { kind: 'unix', path: '/home/rtorrent/scgi.socket', label: 'unix:/home/rtorrent/scgi.socket' });
+    assert.equal(config.upstream.timeoutMs, 60_000);
+    assert.equal(config.auth.htpasswd, '/etc/rtorrent-gateway/htpasswd');
+    assert.deepEqual([...config.access.users], [
+      ['admin', { policy: 'full' }],
+      ['app', { policy: 'standard' }],
+      ['viewer', { policy: 'readonly' }],
+    ]);
+  });
+
+  it('fills in defaults: /RPC2 and /scgi, 16 MiB body limit, 60 s timeout, realm "rtorrent"', () => {
+    const config = load(tomlFile('[upstream]\nscgi = "tcp://127.0.0.1:5000"\n[auth]\nhtpasswd = "/x"\n'));
+    assert.deepEqual(config.server.paths, ['/RPC2', '/scgi']);
+    assert.equal(config.server.bodyLimit, 16 * 1024 * 1024);
+    assert.equal(config.upstream.timeoutMs, 60_000);
+    assert.equal(config.auth.realm, 'rtorrent');
+    assert.deepEqual(config.upstream.scgi, { kind: 'tcp', host: '127.0.0.1', port: 5000, label: 'tcp://127.0.0.1:5000' });
+  });
+
+  it('accepts users written as tables with a policy key', () => {
+    const config = load(tomlFile('[upstream]\nscgi = "/s"\n[auth]\nhtpasswd = "/x"\n[access.users.alice]\npolicy = "readonly"\n'));
+    assert.deepEqual(config.access.users.get('alice'), { policy: 'readonly' });
+  });
+
+  it('names the file and the key of an unknown key', () => {
+    const file = tomlFile(ISSUE_EXAMPLE.replace('[auth]', '[auth]\nhtpassword = "/typo"'));
+    assertConfigError(() => load(file), new RegExp(`^${file}: auth\\.htpassword: unknown key$`));
+  });
+
+  it('names the file and the key of a wrong type', () => {
+    const file = tomlFile(ISSUE_EXAMPLE.replace('paths = ["/RPC2", "/scgi"]', 'paths = "/RPC2"'));
+    assertConfigError(() => load(file), new RegExp(`^${file}: server\\.paths: .*expected array`));
+  });
+
+  it('names a missing required key', () => {
+    const file = tomlFile('[upstream]\nscgi = "/s"\n');
+    assertConfigError(() => load(file), new RegExp(`^${file}: auth: required key is missing$`));
+  });
+
+  it('explains a bad duration, address or size', () => {
+    assertConfigError(() => load(tomlFile(ISSUE_EXAMPLE.replace('"60s"', '"soon"'))), /upstream\.timeout: "soon" is not a duration/);
+    assertConfigError(() => load(tomlFile(ISSUE_EXAMPLE.replace('"unix:/home/rtorrent/scgi.socket"', '"scgi.socket"'))), /upstream\.scgi: "scgi\.socket" is not unix:/);
+    assertConfigError(() => load(tomlFile(ISSUE_EXAMPLE.replace('"127.0.0.1:8000"', '"localhost"'))), /server\.listen: "localhost" is not host:port/);
+    assertConfigError(() => load(tomlFile(`${ISSUE_EXAMPLE.replace('[upstream]', '')}`.replace('[server]', '[server]\nbody_limit = "lots"\n[upstream]'))), /server\.body_limit: "lots" is not a size/);
+  });
+
+  it('refuses a missing file, naming it', () => {
+    assertConfigError(() => load(join(dir, 'nope.toml')), /nope\.toml: cannot read the config file: file not found/);
+  });
+
+  it('reports TOML syntax errors with the file, line and column', () => {
+    const file = tomlFile('[server\nlisten = 1\n');
+    assertConfigError(() => load(file), new RegExp(`^${file}:1:\\d+: TOML syntax error`));
+  });
+});
+
+describe('overrides from flags and the environment', () => {
+  it('runs from flags alone, without a file', () => {
+    const config = load(undefined, ['--listen', '127.0.0.1:9000', '--upstream', 'unix:/run/scgi.socket', '--htpasswd', '/etc/h', '--user', 'admin=full']);
+    assert.equal(config.server.listen.label, '127.0.0.1:9000');
+    assert.equal(config.upstream.scgi.label, 'unix:/run/scgi.socket');
+    assert.equal(config.auth.htpasswd, '/etc/h');
+    assert.deepEqual(config.access.users.get('admin'), { policy: 'full' });
+  });
+
+  it('lets RTORRENT_GATEWAY_* variables override the file, and flags override both', () => {
+    const file = tomlFile(ISSUE_EXAMPLE);
+    const env = { RTORRENT_GATEWAY_UPSTREAM_TIMEOUT: '2s', RTORRENT_GATEWAY_SERVER_LISTEN: '0.0.0.0:7000' };
+    const config = load(file, ['--listen', '127.0.0.1:7001'], env);
+    assert.equal(config.upstream.timeoutMs, 2000);
+    assert.equal(config.server.listen.label, '127.0.0.1:7001');
+  });
+
+  it('reaches every key by its dotted name and reads lists and user maps from text', () => {
+    const env = { RTORRENT_GATEWAY_SERVER_PATHS: '/RPC2,/rpc', RTORRENT_GATEWAY_ACCESS_USERS: 'a=full,b=readonly', RTORRENT_GATEWAY_LOG_PRETTY: 'no' };
+    const config = load(tomlFile(ISSUE_EXAMPLE), ['--upstream.timeout', '500ms', '--server.body_limit', '2m'], env);
+    assert.deepEqual(config.server.paths, ['/RPC2', '/rpc']);
+    assert.equal(config.upstream.timeoutMs, 500);
+    assert.equal(config.server.bodyLimit, 2 * 1024 * 1024);
+    assert.equal(config.log.pretty, false);
+    assert.deepEqual(config.access.users.get('a'), { policy: 'full' });
+    assert.deepEqual(config.access.users.get('admin'), { policy: 'full' }, 'users from the file are kept');
+  });
+
+  it('takes the config file path from RTORRENT_GATEWAY_CONFIG', () => {
+    const file = tomlFile(ISSUE_EXAMPLE);
+    assert.equal(load(undefined, [], { RTORRENT_GATEWAY_CONFIG: file }).upstream.timeoutMs, 60_000);
+  });
+
+  it('names the variable or flag that carries a bad value', () => {
+    assertConfigError(() => load(tomlFile(ISSUE_EXAMPLE), [], { RTORRENT_GATEWAY_UPSTREAM_TIMEOUT: 'later' }), /^environment RTORRENT_GATEWAY_UPSTREAM_TIMEOUT: upstream\.timeout: "later"/);
+    assertConfigError(() => load(tomlFile(ISSUE_EXAMPLE), ['--timeout', 'later']), /^flag --timeout: upstream\.timeout/);
+  });
+
+  it('refuses an unknown RTORRENT_GATEWAY_ variable and an unknown flag, since a typo would be silently ignored', () => {
+    assertConfigError(() => load(tomlFile(ISSUE_EXAMPLE), [], { RTORRENT_GATEWAY_LISTEN: 'x' }), /environment RTORRENT_GATEWAY_LISTEN: not a setting/);
+    assertConfigError(() => load(tomlFile(ISSUE_EXAMPLE), ['--lisen', 'x']), /command line: .*lisen/);
+  });
+});

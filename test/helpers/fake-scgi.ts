@@ -1,0 +1,74 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { makeTempDir, removeTempDir } from './processes.js';
+
+/**
+ * A tiny SCGI peer for the faults a real rtorrent cannot be made to show (garbage heads, bodies
+ * cut short, slow trickles). It reads one request (netstring head + CONTENT_LENGTH bytes),
+ * records it, and lets the test script the answer.
+ */
+export interface FakeScgiRequest {
+  readonly headers: Array<[string, string]>;
+  readonly body: Buffer;
+}
+
+export interface FakeScgiServer {
+  readonly socketPath: string;
+  readonly requests: FakeScgiRequest[];
+  close(): Promise<void>;
+}
+
+export type FakeScgiHandler = (socket: Socket, request: FakeScgiRequest) => void;
+
+function tryParse(buffer: Buffer): FakeScgiRequest | undefined {
+  const colon = buffer.indexOf(0x3a);
+  if (colon < 0) return undefined;
+  const length = Number(buffer.subarray(0, colon).toString('latin1'));
+  if (buffer.length < colon + 1 + length + 1) return undefined;
+  const fields = buffer.subarray(colon + 1, colon + 1 + length).toString('latin1').split('\0');
+  fields.pop();
+  const headers: Array<[string, string]> = [];
+  for (let i = 0; i < fields.length; i += 2) headers.push([fields[i] as string, fields[i + 1] as string]);
+  const contentLength = Number(headers.find(([name]) => name === 'CONTENT_LENGTH')?.[1] ?? 0);
+  const bodyStart = colon + 1 + length + 1;
+  if (buffer.length < bodyStart + contentLength) return undefined;
+  return { headers, body: buffer.subarray(bodyStart, bodyStart + contentLength) };
+}
+
+export async function startFakeScgi(handler: FakeScgiHandler): Promise<FakeScgiServer> {
+  const dir = makeTempDir('fake-scgi');
+  const socketPath = join(dir, 'scgi.socket');
+  const requests: FakeScgiRequest[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buffered = Buffer.alloc(0);
+    let handled = false;
+    socket.on('data', (chunk: Buffer) => {
+      if (handled) return;
+      buffered = Buffer.concat([buffered, chunk]);
+      const request = tryParse(buffered);
+      if (!request) return;
+      handled = true;
+      requests.push(request);
+      handler(socket, request);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return {
+    socketPath,
+    requests,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await removeTempDir(dir);
+    },
+  };
+}
+
+export function rtorrentStyleReply(body: string | Buffer): Buffer {
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body);
+  return Buffer.concat([Buffer.from(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${bytes.length}\r\n\r\n`), bytes]);
+}

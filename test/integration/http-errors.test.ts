@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { symlinkSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { startFakeScgi, rtorrentStyleReply, type FakeScgiServer } from '../helpers/fake-scgi.js';
+import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
+import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { xmlCall } from '../helpers/scgi-direct.js';
+
+const haveRtorrent = requireBinary('rtorrent') !== undefined;
+const ADMIN = basicAuth('admin', 'admin-secret');
+const VERSION_CALL = xmlCall('system.client_version');
+
+describe('HTTP answers in front of a real rtorrent', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
+  let rtorrent: RtorrentInstance;
+  let gateway: GatewayTestInstance;
+
+  before(async () => {
+    rtorrent = await startRtorrent({ name: 'http-errors' });
+    gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}`, serverToml: 'body_limit = "64k"' });
+  });
+  after(async () => {
+    await gateway?.close();
+    await rtorrent?.stop();
+  });
+
+  it('challenges a request without credentials with 401 and WWW-Authenticate: Basic realm="rtorrent"', async () => {
+    const response = await post(gateway.url(), VERSION_CALL);
+    assert.equal(response.status, 401);
+    assert.match(response.headers.get('www-authenticate') ?? '', /^Basic realm="rtorrent"/);
+  });
+
+  it('answers wrong credentials with 401 and the challenge again, and logs the failure at warn', async () => {
+    const response = await post(gateway.url(), VERSION_CALL, { authorization: basicAuth('admin', 'wrong') });
+    assert.equal(response.status, 401);
+    assert.match(response.headers.get('www-authenticate') ?? '', /^Basic realm="rtorrent"/);
+    const line = gateway.logs.filter((entry) => entry.status === 401 && entry.user === 'admin').at(-1);
+    assert.equal(line?.level, 40);
+  });
+
+  it('refuses a user who has a password but no entry in [access.users] with 403', async () => {
+    const response = await post(gateway.url(), VERSION_CALL, { authorization: basicAuth('stranger', 'stranger-secret') });
+    assert.equal(response.status, 403);
+    assert.match(response.body.toString(), /user "stranger" has no access: add it to \[access\.users\]/);
+  });
+
+  it('answers an unknown path with 404, and paths are case-sensitive', async () => {
+    for (const path of ['/rpc2', '/RPC2/', '/', '/RPC3']) {
+      const response = await post(gateway.url(path), VERSION_CALL, { authorization: ADMIN });
+      assert.equal(response.status, 404, path);
+    }
+  });
+
+  it('answers any method but POST with 405 and Allow: POST', async () => {
+    for (const method of ['GET', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH']) {
+      const response = await fetch(gateway.url(), { method, headers: { authorization: ADMIN } });
+      assert.equal(response.status, 405, method);
+      assert.equal(response.headers.get('allow'), 'POST', method);
+    }
+  });
+
+  it('answers a body over the limit with 413 and says so', async () => {
+    const big = xmlCall('system.client_version', ['x'.repeat(70 * 1024)]);
+    const response = await post(gateway.url(), big, { authorization: ADMIN });
+    assert.equal(response.status, 413);
+    assert.match(response.body.toString(), /larger than the gateway's limit of 65536 bytes \(server\.body_limit\)/);
+  });
+
+  it('answers a body that is not XML with 415', async () => {
+    for (const type of ['application/json', 'text/plain', 'application/x-www-form-urlencoded']) {
+      const response = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN, 'content-type': type });
+      assert.equal(response.status, 415, type);
+      assert.match(response.body.toString(), /text\/xml/);
+    }
+  });
+
+  it('answers an empty body with 400', async () => {
+    const response = await post(gateway.url(), '', { authorization: ADMIN });
+    assert.equal(response.status, 400);
+  });
+
+  it('answers malformed XML with an XML-RPC fault that names the problem, without calling rtorrent', async () => {
+    const response = await post(gateway.url(), '<methodCall><methodName>system.client_version</methodName>', { authorization: ADMIN });
+    assert.equal(response.status, 200);
+    assert.match(response.body.toString(), /<fault>/);
+    assert.equal(response.headers.get('x-gateway-error'), 'GW_XMLRPC_INVALID');
+  });
+
+  it('answers 504 when rtorrent does not answer within upstream.timeout, then recovers', async () => {
+    const slow = await startGateway({ upstream: `unix:${rtorrent.socketPath}`, upstreamToml: 'timeout = "300ms"' });
+    try {
+      process.kill(rtorrent.pid, 'SIGSTOP');
+      const started = Date.now();
+      const response = await post(slow.url(), VERSION_CALL, { authorization: ADMIN });
+      assert.equal(response.status, 504);
+      assert.match(response.body.toString(), /did not answer within 300 ms \(upstream\.timeout\)/);
+      assert.ok(Date.now() - started < 3000);
+    } finally {
+      process.kill(rtorrent.pid, 'SIGCONT');
+    }
+    const again = await post(slow.url(), VERSION_CALL, { authorization: ADMIN });
+    assert.equal(again.status, 200);
+    await slow.close();
+  });
+});
+
+describe('upstream failures', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
+  it('answers 502 naming the socket when rtorrent is not there, and recovers by itself when it comes back', async () => {
+    const dir = makeTempDir('late-rtorrent');
+    const socketPath = join(dir, 'scgi.socket');
+    const gateway = await startGateway({ upstream: `unix:${socketPath}` });
+    let rtorrent: RtorrentInstance | undefined;
+    try {
+      const missing = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN });
+      assert.equal(missing.status, 502);
+      assert.match(missing.body.toString(), new RegExp(`SCGI socket unix:${socketPath} does not exist`));
+
+      rtorrent = await startRtorrent({ name: 'late' });
+      symlinkSync(rtorrent.socketPath, socketPath);
+      const back = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN });
+      assert.equal(back.status, 200);
+
+      await rtorrent.stop();
+      const gone = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN });
+      assert.equal(gone.status, 502);
+      unlinkSync(socketPath);
+    } finally {
+      await rtorrent?.stop();
+      await gateway.close();
+      await removeTempDir(dir);
+    }
+  });
+
+  it('answers 502 when nothing listens on a TCP upstream', async () => {
+    const gateway = await startGateway({ upstream: 'tcp://127.0.0.1:9' });
+    try {
+      const response = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN });
+      assert.equal(response.status, 502);
+      assert.match(response.body.toString(), /connection refused by tcp:\/\/127\.0\.0\.1:9/);
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
+describe('faults a real rtorrent cannot be made to show (fake SCGI peer)', () => {
+  let fake: FakeScgiServer | undefined;
+  let gateway: GatewayTestInstance | undefined;
+  after(async () => {
+    await gateway?.close();
+    await fake?.close();
+  });
+
+  async function withFake(handler: Parameters<typeof startFakeScgi>[0]): Promise<GatewayTestInstance> {
+    await gateway?.close();
+    await fake?.close();
+    fake = await startFakeScgi(handler);
+    gateway = await startGateway({ upstream: `unix:${fake.socketPath}`, upstreamToml: 'timeout = "2s"' });
+    return gateway;
+  }
+
+  it('sends rtorrent our own canonical encoding, CONTENT_LENGTH first and CONTENT_TYPE=text/xml, never the client\'s headers', async () => {
+    const gw = await withFake((socket) => socket.end(rtorrentStyleReply('<ok/>')));
+    const clientBody = '<?xml version="1.0"?>\n<methodCall>\n  <methodName>system.client_version</methodName>\n</methodCall>\n';
+    await post(gw.url(), clientBody, { authorization: ADMIN, 'accept-encoding': 'gzip', 'x-custom': 'yes', 'content-type': 'text/xml; charset=utf-8' });
+    const seen = fake?.requests.at(-1);
+    assert.ok(seen);
+    assert.equal(seen.headers[0]?.[0], 'CONTENT_LENGTH');
+    assert.equal(Number(seen.headers[0]?.[1]), seen.body.length);
+    assert.deepEqual(seen.headers.find(([name]) => name === 'CONTENT_TYPE'), ['CONTENT_TYPE', 'text/xml']);
+    assert.ok(!seen.headers.some(([name]) => name.startsWith('HTTP_') || name.includes('ENCODING')));
+    assert.notEqual(seen.body.toString(), clientBody, 'the client\'s bytes are not forwarded');
+    assert.match(seen.body.toString(), /<methodName>system\.client_version<\/methodName>/);
+  });
+
+  it('answers 502 when the upstream sends a garbage head', async () => {
+    const gw = await withFake((socket) => socket.end('this is not a CGI head\r\n\r\nbody'));
+    const response = await post(gw.url(), VERSION_CALL, { authorization: ADMIN });
+    assert.equal(response.status, 502);
+    assert.match(response.body.toString(), /invalid response head/);
+  });
+
+  it('answers 502 when the upstream closes without answering', async () => {
+    const gw = await withFake((socket) => socket.end());
+    const response = await post(gw.url(), VERSION_CALL, { authorization: ADMIN });
+    assert.equal(response.status, 502);
+    assert.match(response.body.toString(), /closed the connection without answering/);
+  });
+
+  it('never passes off a body cut short as complete: the client connection is closed before Content-Length bytes', async () => {
+    const gw = await withFake((socket) => {
+      socket.write('Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5000\r\n\r\n');
+      socket.end('x'.repeat(1000));
+    });
+    await assert.rejects(post(gw.url(), VERSION_CALL, { authorization: ADMIN }));
+  });
+
+  it('streams a large answer: the first bytes reach the client before the upstream has sent the rest', async () => {
+    const total = 10 * 1024 * 1024;
+    let release: () => void = () => undefined;
+    const gw = await withFake((socket) => {
+      socket.write(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${total}\r\n\r\n`);
+      socket.write(Buffer.alloc(1024 * 1024, 'a'));
+      release = () => socket.end(Buffer.alloc(total - 1024 * 1024, 'b'));
+    });
+    const received = await new Promise<number>((resolve, reject) => {
+      const request = httpRequest(gw.url(), { method: 'POST', headers: { authorization: ADMIN, 'content-type': 'text/xml' } }, (response) => {
+        let bytes = 0;
+        let released = false;
+        response.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (!released) {
+            released = true;
+            release();
+          }
+        });
+        response.on('end', () => resolve(bytes));
+        response.on('error', reject);
+      });
+      request.on('error', reject);
+      request.end(VERSION_CALL);
+    });
+    assert.equal(received, total);
+  });
+});

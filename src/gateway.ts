@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Authenticator } from './auth/authenticator.js';
 import { VerifiedCredentialCache } from './auth/credential-cache.js';
@@ -45,7 +45,8 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Fastify's two lines per request are replaced by our one (src/http/request-log.ts).
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.server.bodyLimit,
     // Behind a reverse proxy the admin sets the real client address; we do not trust X-Forwarded-For by default.
     trustProxy: false,

@@ -105,7 +105,7 @@ describe('relaying XML-RPC to a real rtorrent, compared with nginx scgi_pass', {
     assert.deepEqual(stdout.trim().split('\n'), ['0.9.8', '300']);
   });
 
-  it('works with Ruby\'s xmlrpc client', { skip: requireBinary('ruby') === undefined && 'ruby not installed' }, async () => {
+  it('works with Ruby\'s xmlrpc client', { skip: requireBinary('ruby') === undefined && 'ruby not installed (Debian ruby, ruby-xmlrpc)' }, async () => {
     const script = 'require "xmlrpc/client"; c = XMLRPC::Client.new2(ARGV[0]); puts c.call("system.client_version"); puts c.call("d.multicall2", "", "main", "d.name=").length';
     const { stdout } = await run('ruby', ['-e', script, `http://admin:admin-secret@127.0.0.1:${gateway.port}/RPC2`]);
     assert.deepEqual(stdout.trim().split('\n'), ['0.9.8', '300']);

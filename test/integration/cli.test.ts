@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import bcrypt from 'bcryptjs';
+import { basicAuth, post } from '../helpers/gateway.js';
+import { startFakeScgi, rtorrentStyleReply, type FakeScgiServer } from '../helpers/fake-scgi.js';
+import { makeTempDir, removeTempDir, requireBinary, track } from '../helpers/processes.js';
+import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { xmlCall } from '../helpers/scgi-direct.js';
+
+/** The built CLI, exactly what `npx rtorrent-gateway` and the systemd unit run. */
+const CLI = new URL('../../dist/cli.js', import.meta.url).pathname;
+const haveRtorrent = requireBinary('rtorrent') !== undefined;
+
+interface Exited {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {}): { child: ChildProcess; exited: Promise<Exited>; output: () => string } {
+  const child = track(
+    spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH, ...options.env },
+      uid: options.uid,
+      gid: options.gid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  // track() unrefs children so a forgotten one cannot hold the run open; these tests await the exit.
+  child.ref();
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<Exited>((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  return { child, exited, output: () => stdout + stderr };
+}
+
+async function waitForListening(output: () => string, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const match = /"listen":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(output());
+    if (match) return Number(match[1]);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`gateway did not start:\n${output()}`);
+}
+
+describe('the rtorrent-gateway command', () => {
+  let dir: string;
+  let htpasswd: string;
+
+  before(() => {
+    assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build`);
+    dir = makeTempDir('cli');
+    chmodSync(dir, 0o755);
+    htpasswd = join(dir, 'htpasswd');
+    writeFileSync(htpasswd, `admin:${bcrypt.hashSync('admin-secret', 4)}\n`, { mode: 0o644 });
+  });
+  after(async () => {
+    await removeTempDir(dir);
+  });
+
+  it('--check accepts a valid configuration', async () => {
+    const { exited } = runCli(['--check', '--upstream', 'unix:/nonexistent/scgi.socket', '--htpasswd', htpasswd, '--user', 'admin=full']);
+    const result = await exited;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /configuration OK/);
+  });
+
+  it('stops with exit code 78 and one line naming the file and the key when the config has an unknown key', async () => {
+    const file = join(dir, 'bad.toml');
+    writeFileSync(file, `[upstream]\nscgi = "unix:/x"\nsocket = "oops"\n[auth]\nhtpasswd = "${htpasswd}"\n`);
+    const result = await runCli(['--config', file]).exited;
+    assert.equal(result.code, 78);
+    assert.equal(result.stderr, `rtorrent-gateway: ${file}: upstream.socket: unknown key\n`);
+  });
+
+  it('refuses a plain-text htpasswd entry at start with a line naming the file, line and user', async () => {
+    const plain = join(dir, 'plain-htpasswd');
+    writeFileSync(plain, 'bob:hunter2\n');
+    const result = await runCli(['--check', '--upstream', 'unix:/x', '--htpasswd', plain, '--user', 'bob=full']).exited;
+    assert.equal(result.code, 78);
+    assert.match(result.stderr, new RegExp(`${plain}.*line 1.*"bob"`));
+    assert.equal(result.stderr.trim().split('\n').length, 1);
+  });
+
+  it('refuses a user mapped to an unknown policy, naming the key', async () => {
+    const result = await runCli(['--check', '--upstream', 'unix:/x', '--htpasswd', htpasswd, '--user', 'admin=fulll']).exited;
+    assert.equal(result.code, 78);
+    assert.match(result.stderr, /access\.users\.admin: unknown policy "fulll"/);
+  });
+
+  describe('running against a real rtorrent', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
+    let rtorrent: RtorrentInstance;
+    before(async () => {
+      rtorrent = await startRtorrent({ name: 'cli' });
+    });
+    after(async () => {
+      await rtorrent?.stop();
+    });
+
+    it('starts from flags alone, relays calls, and exits 0 on SIGTERM', async () => {
+      const gateway = runCli(['--listen', '127.0.0.1:0', '--upstream', `unix:${rtorrent.socketPath}`, '--htpasswd', htpasswd, '--user', 'admin=full']);
+      const port = await waitForListening(gateway.output);
+      const response = await post(`http://127.0.0.1:${port}/RPC2`, xmlCall('system.client_version'), { authorization: basicAuth('admin', 'admin-secret') });
+      assert.equal(response.status, 200);
+      assert.match(response.body.toString(), /0\.9\.8/);
+      gateway.child.kill('SIGTERM');
+      assert.equal((await gateway.exited).code, 0);
+      const lines = gateway.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+      assert.ok(lines.some((line) => line.msg === 'request' && line.user === 'admin' && line.status === 200), 'JSON request line on stdout');
+    });
+
+    it('reads its settings from RTORRENT_GATEWAY_* variables, as the container does', async () => {
+      const gateway = runCli([], {
+        env: {
+          RTORRENT_GATEWAY_SERVER_LISTEN: '127.0.0.1:0',
+          RTORRENT_GATEWAY_UPSTREAM_SCGI: `unix:${rtorrent.socketPath}`,
+          RTORRENT_GATEWAY_AUTH_HTPASSWD: htpasswd,
+          RTORRENT_GATEWAY_ACCESS_USERS: 'admin=full',
+        },
+      });
+      const port = await waitForListening(gateway.output);
+      const response = await post(`http://127.0.0.1:${port}/RPC2`, xmlCall('system.client_version'), { authorization: basicAuth('admin', 'admin-secret') });
+      assert.equal(response.status, 200);
+      gateway.child.kill('SIGTERM');
+      assert.equal((await gateway.exited).code, 0);
+    });
+  });
+
+  describe('socket permissions', { skip: process.getuid?.() !== 0 && 'needs root to run the gateway as another user' }, () => {
+    let fake: FakeScgiServer;
+    before(async () => {
+      fake = await startFakeScgi((socket) => socket.end(rtorrentStyleReply('<ok/>')));
+    });
+    after(async () => {
+      await fake?.close();
+    });
+
+    it('answers 502 explaining the socket permission problem when the gateway\'s user cannot write to the socket', async () => {
+      chmodSync(join(fake.socketPath, '..'), 0o755);
+      chmodSync(fake.socketPath, 0o755);
+      const gateway = runCli(['--listen', '127.0.0.1:0', '--upstream', `unix:${fake.socketPath}`, '--htpasswd', htpasswd, '--user', 'admin=full'], { uid: 65534, gid: 65534 });
+      const port = await waitForListening(gateway.output);
+      const response = await post(`http://127.0.0.1:${port}/RPC2`, xmlCall('system.client_version'), { authorization: basicAuth('admin', 'admin-secret') });
+      assert.equal(response.status, 502);
+      assert.match(response.body.toString(), new RegExp(`permission denied connecting to unix:${fake.socketPath}: .*group-writable`));
+      gateway.child.kill('SIGTERM');
+      await gateway.exited;
+    });
+  });
+});

@@ -6,6 +6,7 @@ import { loadHtpasswd } from './auth/htpasswd.js';
 import type { GatewayConfig } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import { registerBasicAuth } from './http/auth-hook.js';
+import { crossSiteGuard } from './http/cross-site.js';
 import { registerErrorHandlers } from './http/error-handler.js';
 import { registerRequestLog } from './http/request-log.js';
 import { registerRpcRoutes } from './http/rpc-route.js';
@@ -66,6 +67,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     upstream: config.upstream.scgi,
     timeoutMs: config.upstream.timeoutMs,
     authenticate,
+    crossSite: crossSiteGuard({ hosts: config.server.hosts, allowedOrigins: config.server.allowedOrigins }),
     policyNamed: (name) => policies.get(name),
   });
   return app;

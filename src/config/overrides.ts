@@ -18,6 +18,8 @@ export const OVERRIDABLE_KEYS: readonly Leaf[] = [
   { path: ['server', 'listen'], kind: 'string', flag: 'listen' },
   { path: ['server', 'paths'], kind: 'list', flag: 'paths' },
   { path: ['server', 'body_limit'], kind: 'string', flag: 'body-limit' },
+  { path: ['server', 'hosts'], kind: 'list', flag: 'hosts' },
+  { path: ['server', 'allowed_origins'], kind: 'list', flag: 'allowed-origins' },
   { path: ['upstream', 'scgi'], kind: 'string', flag: 'upstream' },
   { path: ['upstream', 'timeout'], kind: 'string', flag: 'timeout' },
   { path: ['auth', 'htpasswd'], kind: 'string', flag: 'htpasswd' },

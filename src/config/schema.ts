@@ -72,6 +72,8 @@ export const configFileSchema = z.strictObject({
       listen: listenAddress.prefault('127.0.0.1:8000'),
       paths: z.array(httpPath).min(1).default(['/RPC2', '/scgi']),
       body_limit: size.prefault(RTORRENT_MAX_BODY),
+      hosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+$|^\*$/, 'must be a host name without port, or "*"')).default([]),
+      allowed_origins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an origin such as "https://ui.example.org"')).default([]),
     })
     .prefault({}),
   upstream: z.strictObject({
@@ -110,7 +112,15 @@ export interface PolicyDefinitionConfig {
 }
 
 export interface GatewayConfig {
-  readonly server: { readonly listen: SocketAddress; readonly paths: readonly string[]; readonly bodyLimit: number };
+  readonly server: {
+    readonly listen: SocketAddress;
+    readonly paths: readonly string[];
+    readonly bodyLimit: number;
+    /** Host names clients may use besides IP literals and localhost; "*" allows any. */
+    readonly hosts: readonly string[];
+    /** Browser origins allowed to call; empty by default, so no web page can. */
+    readonly allowedOrigins: readonly string[];
+  };
   readonly upstream: { readonly scgi: SocketAddress; readonly timeoutMs: number };
   readonly auth: { readonly htpasswd: string; readonly realm: string };
   readonly access: { readonly users: ReadonlyMap<string, { readonly policy: string }> };
@@ -120,7 +130,13 @@ export interface GatewayConfig {
 
 export function normaliseConfig(parsed: Parsed): GatewayConfig {
   return {
-    server: { listen: parsed.server.listen, paths: parsed.server.paths, bodyLimit: parsed.server.body_limit },
+    server: {
+      listen: parsed.server.listen,
+      paths: parsed.server.paths,
+      bodyLimit: parsed.server.body_limit,
+      hosts: parsed.server.hosts.map((host) => host.toLowerCase()),
+      allowedOrigins: parsed.server.allowed_origins.map((origin) => origin.toLowerCase()),
+    },
     upstream: { scgi: parsed.upstream.scgi, timeoutMs: parsed.upstream.timeout },
     auth: parsed.auth,
     access: { users: new Map(Object.entries(parsed.access.users)) },

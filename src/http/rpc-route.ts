@@ -12,6 +12,8 @@ export interface RpcRouteOptions {
   readonly upstream: SocketAddress;
   readonly timeoutMs: number;
   readonly authenticate: onRequestHookHandler;
+  /** Runs before authentication, so a browser's cached credentials are never even checked. */
+  readonly crossSite: onRequestHookHandler;
   /** Looked up per request so a reload can swap the table. */
   readonly policyNamed: (name: string) => CompiledPolicy | undefined;
 }
@@ -83,7 +85,7 @@ export function registerRpcRoutes(app: FastifyInstance, options: RpcRouteOptions
     app.route({
       method: 'POST',
       url,
-      onRequest: options.authenticate,
+      onRequest: [options.crossSite, options.authenticate],
       handler: (request, reply) => handleCall(options, request, reply),
     });
     app.route({

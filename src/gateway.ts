@@ -12,6 +12,7 @@ import { registerRequestLog } from './http/request-log.js';
 import { registerRpcRoutes } from './http/rpc-route.js';
 import { registerXmlBodyParser } from './http/xml-body.js';
 import { createLogger } from './logger.js';
+import { Upstream } from './upstream/upstream.js';
 import { compilePolicies, type CompiledPolicy } from './policy/index.js';
 
 export interface GatewayOptions {
@@ -64,8 +65,11 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   });
   registerRpcRoutes(app, {
     paths: config.server.paths,
-    upstream: config.upstream.scgi,
-    timeoutMs: config.upstream.timeoutMs,
+    upstream: new Upstream(config.upstream.scgi, {
+      timeoutMs: config.upstream.timeoutMs,
+      maxConnections: config.upstream.maxConnections,
+      maxQueue: config.upstream.maxQueue,
+    }),
     authenticate,
     crossSite: crossSiteGuard({ hosts: config.server.hosts, allowedOrigins: config.server.allowedOrigins }),
     policyNamed: (name) => policies.get(name),

@@ -5,7 +5,7 @@ import { ConfigError } from '../errors.js';
  * systemd drop-in can change one setting without a file. The table below is the single list of
  * overridable keys; flag and variable names are derived from it.
  */
-type LeafKind = 'string' | 'list' | 'boolean' | 'users';
+type LeafKind = 'string' | 'integer' | 'list' | 'boolean' | 'users';
 
 interface Leaf {
   readonly path: readonly string[];
@@ -22,6 +22,8 @@ export const OVERRIDABLE_KEYS: readonly Leaf[] = [
   { path: ['server', 'allowed_origins'], kind: 'list', flag: 'allowed-origins' },
   { path: ['upstream', 'scgi'], kind: 'string', flag: 'upstream' },
   { path: ['upstream', 'timeout'], kind: 'string', flag: 'timeout' },
+  { path: ['upstream', 'max_connections'], kind: 'integer', flag: 'max-connections' },
+  { path: ['upstream', 'max_queue'], kind: 'integer', flag: 'max-queue' },
   { path: ['auth', 'htpasswd'], kind: 'string', flag: 'htpasswd' },
   { path: ['auth', 'realm'], kind: 'string', flag: 'realm' },
   { path: ['access', 'users'], kind: 'users', flag: 'user' },
@@ -48,6 +50,11 @@ function coerce(leaf: Leaf, raw: string | boolean | readonly string[], source: s
   switch (leaf.kind) {
     case 'string':
       return Array.isArray(raw) ? raw[raw.length - 1] : String(raw);
+    case 'integer': {
+      const text = String(Array.isArray(raw) ? raw[raw.length - 1] : raw).trim();
+      if (!/^\d+$/.test(text)) throw new ConfigError(`${source}: ${JSON.stringify(text)} is not a whole number`);
+      return Number(text);
+    }
     case 'list':
       return (Array.isArray(raw) ? raw : String(raw).split(','))
         .flatMap((item: string) => item.split(','))

@@ -64,6 +64,7 @@ const policyDefinition = z.strictObject({
   allow: z.array(z.string()).optional(),
   deny: z.array(z.string()).optional(),
   download_roots: z.array(z.string()).optional(),
+  load_sources: z.array(z.string()).optional(),
 });
 
 export const configFileSchema = z.strictObject({
@@ -79,6 +80,9 @@ export const configFileSchema = z.strictObject({
   upstream: z.strictObject({
     scgi: upstreamAddress,
     timeout: duration.prefault('60s'),
+    // Well under rtorrent's 100 SCGI slots, which ruTorrent, cron scripts and others share.
+    max_connections: z.number().int().min(1).max(90).default(16),
+    max_queue: z.number().int().min(0).default(512),
   }),
   auth: z.strictObject({
     htpasswd: z.string().min(1),
@@ -109,6 +113,7 @@ export interface PolicyDefinitionConfig {
   allow?: string[];
   deny?: string[];
   download_roots?: string[];
+  load_sources?: string[];
 }
 
 export interface GatewayConfig {
@@ -121,7 +126,12 @@ export interface GatewayConfig {
     /** Browser origins allowed to call; empty by default, so no web page can. */
     readonly allowedOrigins: readonly string[];
   };
-  readonly upstream: { readonly scgi: SocketAddress; readonly timeoutMs: number };
+  readonly upstream: {
+    readonly scgi: SocketAddress;
+    readonly timeoutMs: number;
+    readonly maxConnections: number;
+    readonly maxQueue: number;
+  };
   readonly auth: { readonly htpasswd: string; readonly realm: string };
   readonly access: { readonly users: ReadonlyMap<string, { readonly policy: string }> };
   readonly policies: Readonly<Record<string, PolicyDefinitionConfig>>;
@@ -137,7 +147,12 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
       hosts: parsed.server.hosts.map((host) => host.toLowerCase()),
       allowedOrigins: parsed.server.allowed_origins.map((origin) => origin.toLowerCase()),
     },
-    upstream: { scgi: parsed.upstream.scgi, timeoutMs: parsed.upstream.timeout },
+    upstream: {
+      scgi: parsed.upstream.scgi,
+      timeoutMs: parsed.upstream.timeout,
+      maxConnections: parsed.upstream.max_connections,
+      maxQueue: parsed.upstream.max_queue,
+    },
     auth: parsed.auth,
     access: { users: new Map(Object.entries(parsed.access.users)) },
     policies: parsed.policies,

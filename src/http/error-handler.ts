@@ -32,6 +32,7 @@ export function registerErrorHandlers(app: FastifyInstance, bodyLimit: number): 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof GatewayError) {
       request.gateway.outcome = request.gateway.outcome === 'unknown' ? error.code : request.gateway.outcome;
+      if (error.code === 'GW_UPSTREAM_BUSY') reply.header('retry-after', '1');
       if (error.status >= 500) request.log.error({ err: { code: error.code, message: error.message } }, 'upstream failure');
       return sendGatewayError(reply, error);
     }

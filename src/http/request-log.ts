@@ -27,6 +27,7 @@ export function registerRequestLog(app: FastifyInstance): void {
       ms: Math.round(reply.elapsedTime * 100) / 100,
     };
     if (state.outcome === 'denied') request.log.warn({ ...line, denial: state.denial }, 'call denied');
+    else if (state.outcome === 'invalid' || state.outcome === 'cross_site') request.log.warn({ ...line, problem: state.denial }, 'request refused');
     else if (reply.statusCode >= 500) request.log.error(line, 'request failed');
     else if (reply.statusCode === 401 && state.user !== undefined) request.log.warn(line, 'authentication failed');
     else if (reply.statusCode >= 400) request.log.warn(line, 'request refused');

@@ -1,16 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import type { SocketAddress } from '../config/address.js';
+import { decideCall } from '../call-decision.js';
 import { GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
-import { callScgi } from '../upstream/scgi-client.js';
-import { encodeMethodCall } from '../xmlrpc/encode.js';
-import { parseMethodCall } from '../xmlrpc/parse.js';
+import type { Upstream } from '../upstream/upstream.js';
 import { sendGatewayError, sendText } from './replies.js';
 
 export interface RpcRouteOptions {
   readonly paths: readonly string[];
-  readonly upstream: SocketAddress;
-  readonly timeoutMs: number;
+  readonly upstream: Upstream;
   readonly authenticate: onRequestHookHandler;
   /** Runs before authentication, so a browser's cached credentials are never even checked. */
   readonly crossSite: onRequestHookHandler;
@@ -37,32 +34,20 @@ async function handleCall(options: RpcRouteOptions, request: FastifyRequest, rep
   }
   state.bytesIn = body.length;
 
-  const call = parseMethodCall(body);
-  state.methods = [call.methodName];
   const policy = options.policyNamed(state.policy ?? '');
   if (!policy) throw new GatewayError('GW_FORBIDDEN_USER', `user "${state.user}" has no usable policy`);
-  const verdict = policy.check(call);
-  state.methods = verdict.methods;
-  if (!verdict.allowed) {
-    state.outcome = 'denied';
-    state.denial = `${verdict.method}: ${verdict.reason}`;
-    return sendGatewayError(
-      reply,
-      new GatewayError(
-        'GW_POLICY_DENIED',
-        `denied by the gateway: ${verdict.method} is not allowed for user "${state.user}" (policy "${policy.name}"): ${verdict.reason}`,
-      ),
-    );
+  const decision = decideCall(body, { user: state.user ?? '', policy });
+  state.methods = decision.methods;
+  if (decision.kind === 'refuse') {
+    state.outcome = decision.denial === undefined ? 'invalid' : 'denied';
+    state.denial = decision.denial ?? decision.error.message;
+    return sendGatewayError(reply, decision.error);
   }
 
-  // Forward what was checked: rtorrent gets our encoding of the parsed tree, never the client's bytes.
-  const canonical = encodeMethodCall(call);
-  const response = await callScgi(
-    options.upstream,
-    canonical,
-    { requestUri: request.url.split('?')[0] ?? '/RPC2', remoteAddr: request.ip },
-    { timeoutMs: options.timeoutMs },
-  );
+  const response = await options.upstream.call(decision.canonical, {
+    requestUri: request.url.split('?')[0] ?? '/RPC2',
+    remoteAddr: request.ip,
+  });
   state.outcome = 'relayed';
   const { head, body: stream } = response;
   stream.on('data', (chunk: Buffer) => {

@@ -225,3 +225,36 @@ describe('faults a real rtorrent cannot be made to show (fake SCGI peer)', () =>
     assert.equal(received, total);
   });
 });
+
+describe('protecting rtorrent\'s SCGI slots', () => {
+  it('holds at most upstream.max_connections connections, queues up to upstream.max_queue, and answers 503 with Retry-After past that', async () => {
+    const held: Array<() => void> = [];
+    let open = 0;
+    let peak = 0;
+    const fake = await startFakeScgi((socket) => {
+      open++;
+      peak = Math.max(peak, open);
+      socket.on('close', () => open--);
+      held.push(() => socket.end(rtorrentStyleReply('<ok/>')));
+    });
+    const gateway = await startGateway({ upstream: `unix:${fake.socketPath}`, upstreamToml: 'timeout = "5s"\nmax_connections = 2\nmax_queue = 1' });
+    try {
+      const calls = [0, 1, 2].map(() => post(gateway.url(), VERSION_CALL, { authorization: ADMIN }));
+      while (held.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+      const refused = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN });
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers.get('retry-after'), '1');
+      assert.match(refused.body.toString(), /busy: 2 calls in flight and 1 waiting/);
+      // Releasing the first two lets the queued call through, on a third connection.
+      held.splice(0).forEach((release) => release());
+      while (fake.requests.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+      held.splice(0).forEach((release) => release());
+      const answers = await Promise.all(calls);
+      assert.deepEqual(answers.map((answer) => answer.status), [200, 200, 200]);
+      assert.equal(peak, 2);
+    } finally {
+      await gateway.close();
+      await fake.close();
+    }
+  });
+});

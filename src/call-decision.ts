@@ -1,0 +1,48 @@
+import { GatewayError } from './errors.js';
+import type { CompiledPolicy } from './policy/index.js';
+import { encodeMethodCall } from './xmlrpc/encode.js';
+import { parseMethodCall, type ParseLimits } from './xmlrpc/parse.js';
+
+/**
+ * The transport-independent heart of the gateway: bytes in, a verdict out. Whatever carries the
+ * call (HTTP today, an SCGI listener or JSON-RPC later) goes through here, so every transport
+ * gets the same strict parse, the same policy and the same canonical encoding.
+ */
+export type CallDecision =
+  | { readonly kind: 'forward'; readonly canonical: Buffer; readonly methods: readonly string[] }
+  | {
+      readonly kind: 'refuse';
+      readonly error: GatewayError;
+      readonly methods: readonly string[];
+      /** Set when the policy refused: the offending method and why, for the warn line. */
+      readonly denial?: string;
+    };
+
+export interface Caller {
+  readonly user: string;
+  readonly policy: CompiledPolicy;
+}
+
+export function decideCall(body: Buffer, caller: Caller, limits?: ParseLimits): CallDecision {
+  let call;
+  try {
+    call = parseMethodCall(body, limits);
+  } catch (error) {
+    if (error instanceof GatewayError) return { kind: 'refuse', error, methods: [] };
+    throw error;
+  }
+  const verdict = caller.policy.check(call);
+  if (!verdict.allowed) {
+    return {
+      kind: 'refuse',
+      methods: verdict.methods,
+      denial: `${verdict.method}: ${verdict.reason}`,
+      error: new GatewayError(
+        'GW_POLICY_DENIED',
+        `denied by the gateway: ${verdict.method} is not allowed for user "${caller.user}" (policy "${caller.policy.name}"): ${verdict.reason}`,
+      ),
+    };
+  }
+  // Forward what was checked: rtorrent gets our encoding of the parsed tree, never the client's bytes.
+  return { kind: 'forward', canonical: encodeMethodCall(call), methods: verdict.methods };
+}

@@ -1,0 +1,251 @@
+import type { MethodCall, XmlRpcValue } from '../xmlrpc/types.js';
+import {
+  ARGUMENT_RULE_COMMANDS,
+  type ArgumentLimits,
+  checkLoadSource,
+  checkRuleArguments,
+  isValidTarget,
+} from './arguments.js';
+import { NO_TARGET_IN_0_9_8, XMLRPC_BUILTINS } from './command-names.js';
+import { EVALUATORS, LOAD_METHODS } from './evaluators.js';
+import { type Finding, type ScanRules, scanCommandString } from './scan.js';
+import type { PolicyVerdict } from './types.js';
+
+/** A policy reduced to what the hot path needs; built once by compile.ts. */
+export interface PolicyRules {
+  readonly name: string;
+  /** `full`: forwarded after the strict parse, like nginx would */
+  readonly passThrough: boolean;
+  /** may this method be called at the top level (or as a system.multicall member)? */
+  isAllowed(name: string): boolean;
+  readonly limits: ArgumentLimits;
+  /** rules for command strings at evaluated positions */
+  readonly nested: ScanRules;
+  /** rules for the commands that follow a load.* source */
+  readonly loadTrailing: ScanRules;
+}
+
+type Denial = { method: string; reason: string };
+
+const MULTICALL = 'system.multicall';
+
+function deny(method: string, reason: string): Denial {
+  return { method, reason };
+}
+
+/** Top-level method names for logging: system.multicall followed by its members' names. */
+function methodNames(call: MethodCall): string[] {
+  const names = [call.methodName];
+  const calls = call.methodName === MULTICALL ? call.params[0] : undefined;
+  if (calls?.kind === 'array') {
+    for (const item of calls.items) {
+      const member = item.kind === 'struct' ? item.members.get('methodName') : undefined;
+      if (member?.kind === 'string') names.push(member.value);
+    }
+  }
+  return names;
+}
+
+export function checkCall(rules: PolicyRules, call: MethodCall): PolicyVerdict {
+  const methods = methodNames(call);
+  if (rules.passThrough) return { allowed: true, methods };
+  const denial = call.methodName === MULTICALL ? checkMulticall(rules, call) : checkOne(rules, call);
+  return denial === null ? { allowed: true, methods } : { allowed: false, methods, ...denial };
+}
+
+/**
+ * xmlrpc-c looks members up by name and tolerates extras and any order; the tinyxml2 backend takes the
+ * first member as the method and the second as its parameters whatever their names
+ * (src/rpc/xmlrpc_tinyxml2.cc:325-358). Only the one shape both read the same way is accepted.
+ */
+function checkMulticall(rules: PolicyRules, call: MethodCall): Denial | null {
+  if (!rules.isAllowed(MULTICALL)) return notInPolicy(rules, MULTICALL);
+  const [calls, ...extra] = call.params;
+  if (calls?.kind !== 'array' || extra.length !== 0) {
+    return deny(MULTICALL, 'system.multicall takes exactly one parameter, an array of {methodName, params} structs');
+  }
+  const members: MethodCall[] = [];
+  for (const [index, item] of calls.items.entries()) {
+    const position = `system.multicall call ${index + 1}`;
+    if (item.kind !== 'struct') return deny(MULTICALL, `${position} is not a struct`);
+    const keys = [...item.members.keys()];
+    const methodName = item.members.get('methodName');
+    const params = item.members.get('params');
+    if (keys.length !== 2 || keys[0] !== 'methodName' || keys[1] !== 'params') {
+      return deny(MULTICALL, `${position} must have exactly the members methodName and params, in that order`);
+    }
+    if (methodName?.kind !== 'string' || params?.kind !== 'array') {
+      return deny(MULTICALL, `${position} needs a string methodName and an array params`);
+    }
+    // xmlrpc-c refuses recursion (system_method.c:66-74) and tinyxml2 does not know the name; neither
+    // is worth forwarding.
+    if (methodName.value === MULTICALL) return deny(MULTICALL, `${position} is a nested system.multicall, which is refused`);
+    members.push({ methodName: methodName.value, params: params.items });
+  }
+  for (const [index, member] of members.entries()) {
+    const denial = checkOne(rules, member);
+    if (denial !== null) return { method: denial.method, reason: `system.multicall call ${index + 1} (${member.methodName}): ${denial.reason}` };
+  }
+  return null;
+}
+
+function notInPolicy(rules: PolicyRules, name: string): Denial {
+  return deny(name, `${name} is not in policy "${rules.name}"`);
+}
+
+/** Real clients nest arrays two levels deep at most; the bound also keeps the walks below shallow. */
+const MAX_ARRAY_NESTING = 16;
+
+/** Why a parameter cannot be taken, or null: structs anywhere, or arrays nested too deeply. */
+function unusableParameter(value: XmlRpcValue, depth = 0): string | null {
+  if (value.kind === 'struct') return 'got a struct parameter; structs are only accepted as system.multicall members';
+  if (value.kind !== 'array') return null;
+  if (depth >= MAX_ARRAY_NESTING) return `got arrays nested deeper than ${MAX_ARRAY_NESTING} levels`;
+  for (const item of value.items) {
+    const why = unusableParameter(item, depth + 1);
+    if (why !== null) return why;
+  }
+  return null;
+}
+
+function checkOne(rules: PolicyRules, call: MethodCall): Denial | null {
+  const { methodName: name, params } = call;
+  if (!rules.isAllowed(name)) return notInPolicy(rules, name);
+  // xmlrpc-c refuses structs ("Unsupported type found"); tinyxml2 turns them into maps, which
+  // call_object walks and runs (parse_commands.cc:214-220).
+  for (const param of params) {
+    const why = unusableParameter(param);
+    if (why !== null) return deny(name, `${name} ${why}`);
+  }
+
+  const hasTarget = !XMLRPC_BUILTINS.has(name) && !NO_TARGET_IN_0_9_8.has(name);
+  const target = params[0];
+  if (hasTarget && target !== undefined && (target.kind !== 'string' || !isValidTarget(target.value))) {
+    return deny(name, `${name} target (first parameter) must be "" or an info-hash with an optional :f<n>, :t<n> or :p<peer id> suffix`);
+  }
+
+  if (LOAD_METHODS.has(name)) return checkLoad(rules, name, params);
+  if (ARGUMENT_RULE_COMMANDS.has(name)) {
+    const args = xmlrpcCArguments(params.slice(1));
+    const literal = args.every(isScalar) ? args.map(scalarValue) : null;
+    const why = literal === null ? `${name} takes plain string or integer arguments` : checkRuleArguments(name, literal, rules.limits);
+    if (why !== null) return deny(name, why);
+  }
+  if (EVALUATORS.has(name)) return checkEvaluated(rules, name, params, !hasTarget);
+  return null;
+}
+
+/**
+ * load.* as a constructor: a source the policy accepts, then only fixed-shape setters (§5.4 "Treat
+ * load.* as a constructor"). The xmlrpc-c reading is the one that matters: autobrr sends
+ * ("", [source, cmd…]) and xmlrpc-c flattens it; tinyxml2 and JSON keep the array, and then
+ * apply_load's as_string() throws before anything is loaded (src/command_events.cc:149-165).
+ */
+function checkLoad(rules: PolicyRules, name: string, params: readonly XmlRpcValue[]): Denial | null {
+  const args = xmlrpcCArguments(params.slice(1));
+  if (!args.every(isText)) return deny(name, `${name} takes only string (or base64) arguments`);
+  const [source, ...trailing] = args as readonly Text[];
+  if (source === undefined) return deny(name, `${name} needs a source`);
+  const why = checkLoadSource(name, textOf(source), rules.limits);
+  if (why !== null) return deny(name, why);
+  for (const [index, command] of trailing.entries()) {
+    const finding = scanCommandString(textOf(command), { method: name, argument: index + 2 }, rules.loadTrailing);
+    if (finding !== null) return finding;
+  }
+  return null;
+}
+
+/**
+ * Scans every evaluated position under each way rtorrent may read the parameters: as sent (tinyxml2,
+ * JSON), as xmlrpc-c reshapes them, and, for 0.9.8's no-target redirects, with the first parameter as
+ * an argument. What runs under any reading is checked.
+ */
+function checkEvaluated(rules: PolicyRules, name: string, params: readonly XmlRpcValue[], noTarget: boolean): Denial | null {
+  const ranges = EVALUATORS.get(name) ?? [];
+  const readings: (readonly XmlRpcValue[])[] = [params.slice(1)];
+  if (params.some((param) => param.kind === 'array')) readings.push(xmlrpcCArguments(params.slice(1)));
+  if (noTarget) readings.push(params, xmlrpcCArguments(params));
+  const scanned = new Set<string>();
+  for (const args of readings) {
+    for (const range of ranges) {
+      const last = Math.min(range.to ?? args.length - 1, args.length - 1);
+      for (let position = range.from; position <= last; position++) {
+        const found = checkEvaluatedValue(rules, name, range.kind, args[position]!, position + 1, scanned);
+        if (found !== null) return found;
+      }
+    }
+  }
+  return null;
+}
+
+function checkEvaluatedValue(
+  rules: PolicyRules,
+  name: string,
+  kind: 'code' | 'name',
+  value: XmlRpcValue,
+  argument: number,
+  scanned: Set<string>,
+): Finding | null {
+  if (value.kind === 'array') {
+    for (const item of value.items) {
+      const found = checkEvaluatedValue(rules, name, kind, item, argument, scanned);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  if (!isText(value)) return null; // integers are conditions or counts, never code
+  const text = textOf(value);
+  if (kind === 'name') {
+    return rules.nested.isAllowed(text)
+      ? null
+      : deny(text, `${name} argument ${argument} calls ${text}, which is not allowed in policy "${rules.name}"`);
+  }
+  const key = `${argument}\u0000${text}`;
+  if (scanned.has(key)) return null;
+  scanned.add(key);
+  return scanCommandString(text, { method: name, argument }, rules.nested);
+}
+
+type Text = Extract<XmlRpcValue, { kind: 'string' | 'base64' }>;
+type Scalar = Extract<XmlRpcValue, { kind: 'string' | 'base64' | 'i4' | 'i8' }>;
+
+function isText(value: XmlRpcValue): value is Text {
+  return value.kind === 'string' || value.kind === 'base64';
+}
+
+function isScalar(value: XmlRpcValue): value is Scalar {
+  return value.kind !== 'array' && value.kind !== 'struct';
+}
+
+/** rtorrent hands base64 to commands as a plain string (src/rpc/xmlrpc_c.cc:180-194); bytes stay bytes. */
+function textOf(value: Text): string {
+  return value.kind === 'string' ? value.value : value.value.toString('latin1');
+}
+
+function scalarValue(value: Scalar): string | number {
+  if (value.kind === 'i4') return value.value;
+  if (value.kind === 'i8') return Number(value.value);
+  return textOf(value);
+}
+
+const EMPTY: XmlRpcValue = { kind: 'array', items: [] };
+
+/**
+ * xmlrpc-c's conversion (src/rpc/xmlrpc_c.cc:196-259): one argument is passed as itself and several as
+ * a list; inside, a one-element array is unwrapped and an empty one becomes "none".
+ */
+function xmlrpcCArguments(rest: readonly XmlRpcValue[]): readonly XmlRpcValue[] {
+  if (rest.length === 1) {
+    const only = convert(rest[0]!);
+    if (only === null) return [];
+    return only.kind === 'array' ? only.items : [only];
+  }
+  return rest.map((value) => convert(value) ?? EMPTY);
+}
+
+function convert(value: XmlRpcValue): XmlRpcValue | null {
+  if (value.kind !== 'array') return value;
+  if (value.items.length === 0) return null;
+  if (value.items.length === 1) return convert(value.items[0]!);
+  return { kind: 'array', items: value.items.map((item) => convert(item) ?? EMPTY) };
+}

@@ -1,0 +1,194 @@
+import { ConfigError } from '../errors.js';
+import type { MethodCall } from '../xmlrpc/types.js';
+import {
+  ARGUMENT_RULE_COMMANDS,
+  type ArgumentLimits,
+  checkRuleArguments,
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_LOAD_SOURCES,
+  LOAD_SOURCES,
+  type LoadSource,
+  normaliseRoot,
+} from './arguments.js';
+import { BUILTIN_DEFINITIONS, FULL_POLICY, LOAD_TRAILING_COMMANDS } from './builtin.js';
+import { checkCall, type PolicyRules } from './check.js';
+import { isKnownCommand, XMLRPC_BUILTINS } from './command-names.js';
+import { LOAD_METHODS } from './evaluators.js';
+import type { ScanRules } from './scan.js';
+import type { CompiledPolicy, PolicyDefinition, PolicyVerdict } from './types.js';
+
+export const BUILTIN_POLICY_NAMES: readonly string[] = Object.freeze([FULL_POLICY, ...BUILTIN_DEFINITIONS.keys()]);
+
+/**
+ * Checked only as top-level calls: xmlrpc-c's own methods do not exist inside command strings, and
+ * load.* and the size limit have argument rules that need the real parameters.
+ */
+const TOP_LEVEL_ONLY: ReadonlySet<string> = new Set([...XMLRPC_BUILTINS, ...LOAD_METHODS, 'network.xmlrpc.size_limit.set']);
+const LOAD_TRAILING: ReadonlySet<string> = new Set(LOAD_TRAILING_COMMANDS);
+const DEFINITION_KEYS: ReadonlySet<string> = new Set(['extends', 'allow', 'deny', 'download_roots', 'load_sources']);
+const POLICY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** A definition after `extends` has been followed. */
+interface Resolved {
+  readonly allowAll: boolean;
+  readonly allow: ReadonlySet<string>;
+  readonly deny: ReadonlySet<string>;
+  readonly downloadRoots: readonly string[];
+  readonly loadSources: readonly LoadSource[] | null;
+}
+
+const FULL_RESOLVED: Resolved = { allowAll: true, allow: new Set(), deny: new Set(), downloadRoots: [], loadSources: null };
+
+function stringList(value: unknown, key: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) {
+    throw new ConfigError(`${key}: must be a list of strings`);
+  }
+  return value as string[];
+}
+
+function commandNames(value: unknown, key: string): string[] {
+  const names = stringList(value, key);
+  names.forEach((name, index) => {
+    if (!isKnownCommand(name)) throw new ConfigError(`${key}[${index}]: unknown rtorrent command ${JSON.stringify(name)}`);
+  });
+  return names;
+}
+
+function validateDefinition(name: string, definition: unknown): PolicyDefinition {
+  const at = `policies.${name}`;
+  if (typeof definition !== 'object' || definition === null || Array.isArray(definition)) {
+    throw new ConfigError(`${at}: must be a table with extends, allow, deny, download_roots or load_sources`);
+  }
+  for (const key of Object.keys(definition)) {
+    if (!DEFINITION_KEYS.has(key)) throw new ConfigError(`${at}.${key}: unknown key; expected one of ${[...DEFINITION_KEYS].join(', ')}`);
+  }
+  const raw = definition as Record<string, unknown>;
+  if (raw.extends !== undefined && typeof raw.extends !== 'string') throw new ConfigError(`${at}.extends: must be a policy name`);
+  const out: PolicyDefinition = {
+    allow: commandNames(raw.allow, `${at}.allow`),
+    deny: commandNames(raw.deny, `${at}.deny`),
+  };
+  if (raw.extends !== undefined) out.extends = raw.extends as string;
+  if (raw.download_roots !== undefined) {
+    out.download_roots = stringList(raw.download_roots, `${at}.download_roots`).map((root, index) => {
+      const normalised = normaliseRoot(root);
+      if (normalised === null) {
+        throw new ConfigError(`${at}.download_roots[${index}]: ${JSON.stringify(root)} must be an absolute directory other than / without ".." segments`);
+      }
+      return normalised;
+    });
+  }
+  if (raw.load_sources !== undefined) {
+    const sources = stringList(raw.load_sources, `${at}.load_sources`);
+    sources.forEach((source, index) => {
+      if (!(LOAD_SOURCES as readonly string[]).includes(source)) {
+        throw new ConfigError(`${at}.load_sources[${index}]: unknown load source ${JSON.stringify(source)}; expected one of ${LOAD_SOURCES.join(', ')}`);
+      }
+    });
+    out.load_sources = sources;
+  }
+  return out;
+}
+
+function resolveAll(definitions: ReadonlyMap<string, PolicyDefinition>): Map<string, Resolved> {
+  const resolved = new Map<string, Resolved>([[FULL_POLICY, FULL_RESOLVED]]);
+  const resolving: string[] = [];
+
+  const resolve = (name: string): Resolved => {
+    const done = resolved.get(name);
+    if (done !== undefined) return done;
+    const definition = definitions.get(name)!;
+    if (resolving.includes(name)) {
+      throw new ConfigError(`policies.${resolving[0]}.extends: cycle ${[...resolving.slice(resolving.indexOf(name)), name].join(' -> ')}`);
+    }
+    resolving.push(name);
+    let parent: Resolved = { allowAll: false, allow: new Set(), deny: new Set(), downloadRoots: [], loadSources: null };
+    if (definition.extends !== undefined) {
+      if (definition.extends !== FULL_POLICY && !definitions.has(definition.extends)) {
+        throw new ConfigError(`policies.${name}.extends: unknown policy ${JSON.stringify(definition.extends)}`);
+      }
+      parent = resolve(definition.extends);
+    }
+    resolving.pop();
+    const allow = definition.allow ?? [];
+    const deny = new Set([...parent.deny].filter((denied) => !allow.includes(denied)));
+    for (const denied of definition.deny ?? []) deny.add(denied);
+    const result: Resolved = {
+      allowAll: parent.allowAll,
+      allow: new Set([...parent.allow, ...allow]),
+      deny,
+      downloadRoots: definition.download_roots ?? parent.downloadRoots,
+      loadSources: (definition.load_sources as LoadSource[] | undefined) ?? parent.loadSources,
+    };
+    if (result.loadSources?.includes('file') && result.downloadRoots.length === 0) {
+      throw new ConfigError(`policies.${name}.load_sources: "file" needs download_roots to confine the paths`);
+    }
+    resolved.set(name, result);
+    return result;
+  };
+
+  for (const name of definitions.keys()) resolve(name);
+  return resolved;
+}
+
+function buildRules(name: string, policy: Resolved, bodyLimit: number): PolicyRules {
+  const { allowAll, allow, deny } = policy;
+  const isAllowed = allowAll ? (command: string) => !deny.has(command) : (command: string) => allow.has(command) && !deny.has(command);
+  const limits: ArgumentLimits = {
+    policy: name,
+    downloadRoots: policy.downloadRoots,
+    loadSources: new Set(policy.loadSources ?? DEFAULT_LOAD_SOURCES),
+    maxXmlrpcSizeLimit: bodyLimit,
+  };
+  const argumentRules = {
+    hasArgumentRule: (command: string) => ARGUMENT_RULE_COMMANDS.has(command),
+    checkArguments: (command: string, args: readonly string[]) => checkRuleArguments(command, args, limits),
+  };
+  const nested: ScanRules = {
+    policy: name,
+    isAllowed: (command) => isAllowed(command) && !TOP_LEVEL_ONLY.has(command),
+    literalOnly: false,
+    ...argumentRules,
+  };
+  // A policy built on `full` keeps full's freedom after a load, minus what it denies.
+  const loadTrailing: ScanRules = allowAll
+    ? nested
+    : { policy: name, isAllowed: (command) => LOAD_TRAILING.has(command) && !deny.has(command), literalOnly: true, ...argumentRules };
+  const passThrough = allowAll && deny.size === 0 && policy.downloadRoots.length === 0 && policy.loadSources === null;
+  return { name, passThrough, isAllowed, limits, nested, loadTrailing };
+}
+
+class Policy implements CompiledPolicy {
+  constructor(private readonly rules: PolicyRules) {}
+  get name(): string {
+    return this.rules.name;
+  }
+  check(call: MethodCall): PolicyVerdict {
+    return checkCall(this.rules, call);
+  }
+}
+
+/**
+ * Compiles the built-in policies and the configured ones into lookup tables, once, at start-up or
+ * reload. Throws ConfigError naming the policy and the key for anything it cannot use.
+ */
+export function compilePolicies(custom: Record<string, PolicyDefinition>, opts: { bodyLimit?: number } = {}): Map<string, CompiledPolicy> {
+  const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  if (!Number.isSafeInteger(bodyLimit) || bodyLimit <= 0) throw new ConfigError(`bodyLimit: must be a positive number of bytes, not ${String(bodyLimit)}`);
+  if (typeof custom !== 'object' || custom === null || Array.isArray(custom)) throw new ConfigError('policies: must be a table of policy definitions');
+
+  const definitions = new Map<string, PolicyDefinition>();
+  for (const [name, definition] of BUILTIN_DEFINITIONS) definitions.set(name, validateDefinition(name, definition));
+  for (const [name, definition] of Object.entries(custom)) {
+    if (BUILTIN_POLICY_NAMES.includes(name)) {
+      throw new ConfigError(`policies.${name}: "${name}" is a built-in policy; give yours another name and use extends = "${name}"`);
+    }
+    if (!POLICY_NAME.test(name)) throw new ConfigError(`policies.${name}: a policy name uses letters, digits, '_', '.' and '-' (at most 64)`);
+    definitions.set(name, validateDefinition(name, definition));
+  }
+
+  const compiled = new Map<string, CompiledPolicy>();
+  for (const [name, policy] of resolveAll(definitions)) compiled.set(name, new Policy(buildRules(name, policy, bodyLimit)));
+  return compiled;
+}

@@ -1,0 +1,53 @@
+import type { SocketAddress } from '../config/address.js';
+import { UpstreamError } from '../errors.js';
+import { ConcurrencyLimiter } from './limiter.js';
+import { callScgi, type ScgiResponse } from './scgi-client.js';
+import type { ScgiRequestMeta } from './scgi-request.js';
+
+export interface UpstreamOptions {
+  readonly timeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxQueue: number;
+}
+
+/** One rtorrent instance: its address, its connection cap and queue. */
+export class Upstream {
+  private readonly limiter: ConcurrencyLimiter;
+
+  constructor(
+    readonly address: SocketAddress,
+    private readonly options: UpstreamOptions,
+  ) {
+    this.limiter = new ConcurrencyLimiter(options.maxConnections, options.maxQueue);
+  }
+
+  get inFlight(): number {
+    return this.limiter.inFlight;
+  }
+
+  get queued(): number {
+    return this.limiter.queued;
+  }
+
+  /** A call holds its slot until the body has been fully relayed or abandoned. */
+  async call(body: Buffer, meta: ScgiRequestMeta): Promise<ScgiResponse> {
+    const acquired = this.limiter.acquire(this.options.timeoutMs);
+    const release = acquired instanceof Promise ? await acquired : acquired;
+    if (!release) {
+      throw new UpstreamError(
+        'GW_UPSTREAM_BUSY',
+        this.address.label,
+        `rtorrent at ${this.address.label} is busy: ${this.limiter.inFlight} calls in flight and ${this.limiter.queued} waiting ` +
+          `(upstream.max_connections, upstream.max_queue); retry shortly`,
+      );
+    }
+    try {
+      const response = await callScgi(this.address, body, meta, { timeoutMs: this.options.timeoutMs });
+      response.body.once('close', release);
+      return response;
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+}

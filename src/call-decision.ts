@@ -9,7 +9,13 @@ import { parseMethodCall, type ParseLimits } from './xmlrpc/parse.js';
  * gets the same strict parse, the same policy and the same canonical encoding.
  */
 export type CallDecision =
-  | { readonly kind: 'forward'; readonly canonical: Buffer; readonly methods: readonly string[] }
+  | {
+      readonly kind: 'forward';
+      readonly canonical: Buffer;
+      readonly methods: readonly string[];
+      /** Send with UNTRUSTED_CONNECTION=1: rtorrent ≥ 0.16.9 then checks the call against its own safe list too. */
+      readonly untrusted: boolean;
+    }
   | {
       readonly kind: 'refuse';
       readonly error: GatewayError;
@@ -44,5 +50,5 @@ export function decideCall(body: Buffer, caller: Caller, limits?: ParseLimits): 
     };
   }
   // Forward what was checked: rtorrent gets our encoding of the parsed tree, never the client's bytes.
-  return { kind: 'forward', canonical: encodeMethodCall(call), methods: verdict.methods };
+  return { kind: 'forward', canonical: encodeMethodCall(call), methods: verdict.methods, untrusted: verdict.untrustedSafe };
 }

@@ -47,6 +47,7 @@ async function handleCall(options: RpcRouteOptions, request: FastifyRequest, rep
   const response = await options.upstream.call(decision.canonical, {
     requestUri: request.url.split('?')[0] ?? '/RPC2',
     remoteAddr: request.ip,
+    untrusted: decision.untrusted,
   });
   state.outcome = 'relayed';
   const { head, body: stream } = response;

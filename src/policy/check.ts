@@ -9,6 +9,7 @@ import {
 import { NO_TARGET_IN_0_9_8, XMLRPC_BUILTINS } from './command-names.js';
 import { EVALUATORS, LOAD_METHODS } from './evaluators.js';
 import { type Finding, type ScanRules, scanCommandString } from './scan.js';
+import { RTORRENT_UNTRUSTED_SAFE } from './untrusted-safe.data.js';
 import type { PolicyVerdict } from './types.js';
 
 /** A policy reduced to what the hot path needs; built once by compile.ts. */
@@ -48,9 +49,44 @@ function methodNames(call: MethodCall): string[] {
 
 export function checkCall(rules: PolicyRules, call: MethodCall): PolicyVerdict {
   const methods = methodNames(call);
-  if (rules.passThrough) return { allowed: true, methods };
-  const denial = call.methodName === MULTICALL ? checkMulticall(rules, call) : checkOne(rules, call);
-  return denial === null ? { allowed: true, methods } : { allowed: false, methods, ...denial };
+  // `full` callers keep rtorrent's full trust: they may run anything anyway.
+  if (rules.passThrough) return { allowed: true, methods, untrustedSafe: false };
+  const reached = new Set<string>();
+  const recording = recordingRules(rules, reached);
+  const denial = call.methodName === MULTICALL ? checkMulticall(recording, call) : checkOne(recording, call);
+  if (denial !== null) return { allowed: false, methods, ...denial };
+  return { allowed: true, methods, untrustedSafe: allUntrustedSafe(reached) };
+}
+
+/**
+ * The same rules, noting every command name the check reached, so the caller can tell whether
+ * rtorrent's own untrusted mode would accept the whole call as well.
+ */
+function recordingRules(rules: PolicyRules, reached: Set<string>): PolicyRules {
+  const noting =
+    (isAllowed: (name: string) => boolean) =>
+    (name: string): boolean => {
+      reached.add(name);
+      return isAllowed(name);
+    };
+  // compile.ts builds the rules as plain objects, so a spread keeps every other member.
+  return {
+    ...rules,
+    isAllowed: noting(rules.isAllowed),
+    nested: { ...rules.nested, isAllowed: noting(rules.nested.isAllowed) },
+    loadTrailing: { ...rules.loadTrailing, isAllowed: noting(rules.loadTrailing.isAllowed) },
+  };
+}
+
+/**
+ * xmlrpc-c's own system.* methods never pass through rtorrent's command map, so its untrusted
+ * check does not apply to them; every other reached name must be on rtorrent's safe list.
+ */
+function allUntrustedSafe(reached: ReadonlySet<string>): boolean {
+  for (const name of reached) {
+    if (!XMLRPC_BUILTINS.has(name) && !RTORRENT_UNTRUSTED_SAFE.has(name)) return false;
+  }
+  return reached.size > 0;
 }
 
 /**

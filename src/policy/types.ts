@@ -15,7 +15,15 @@ export interface PolicyDefinition {
 }
 
 export type PolicyVerdict =
-  | { allowed: true; methods: string[] }
+  | {
+      allowed: true;
+      methods: string[];
+      /**
+       * Every command the call can reach is on rtorrent's own untrusted-safe list, so the call can be
+       * sent with UNTRUSTED_CONNECTION=1 and rtorrent ≥ 0.16.9 checks it a second time.
+       */
+      untrustedSafe: boolean;
+    }
   | { allowed: false; methods: string[]; method: string; reason: string };
 
 export interface CompiledPolicy {

@@ -8,6 +8,12 @@
 export interface ScgiRequestMeta {
   readonly requestUri: string;
   readonly remoteAddr: string;
+  /**
+   * Mark the connection untrusted (rtorrent ≥ 0.16.9 then refuses anything off its safe list, nested
+   * calls included). Older rtorrent ignores the pair. Only "1" is ever sent: 0.16.9 closes the
+   * connection on "0", and leaving the pair out means trusted on every version.
+   */
+  readonly untrusted?: boolean;
 }
 
 /** rtorrent's hard limit on the netstring payload (scgi_task.h max_header_size). */
@@ -26,6 +32,7 @@ export function encodeScgiHead(bodyLength: number, meta: ScgiRequestMeta): Buffe
     'SERVER_PROTOCOL', 'HTTP/1.1',
     'REMOTE_ADDR', SAFE_VALUE.test(meta.remoteAddr) ? meta.remoteAddr : '',
     'CONTENT_TYPE', 'text/xml',
+    ...(meta.untrusted ? ['UNTRUSTED_CONNECTION', '1'] : []),
   ];
   let payload = pairs.join('\0') + '\0';
   if (payload.length > RTORRENT_MAX_HEADER_BYTES) {

@@ -175,6 +175,21 @@ describe('faults a real rtorrent cannot be made to show (fake SCGI peer)', () =>
     assert.match(seen.body.toString(), /<methodName>system\.client_version<\/methodName>/);
   });
 
+  it('marks a standard user\'s read-only call UNTRUSTED_CONNECTION=1 and an admin\'s or a load call trusted', async () => {
+    const gw = await withFake((socket) => socket.end(rtorrentStyleReply('<ok/>')));
+    const untrustedOf = async (user: string, password: string, body: string): Promise<string | undefined> => {
+      const response = await post(gw.url(), body, { authorization: basicAuth(user, password) });
+      assert.equal(response.status, 200);
+      return fake?.requests.at(-1)?.headers.find(([name]) => name === 'UNTRUSTED_CONNECTION')?.[1];
+    };
+    const list = xmlCall('d.multicall2', ['', 'main', 'd.hash=', 'd.name=']);
+    assert.equal(await untrustedOf('app', 'app-secret', list), '1');
+    assert.equal(await untrustedOf('viewer', 'viewer-secret', list), '1');
+    assert.equal(await untrustedOf('admin', 'admin-secret', list), undefined);
+    const load = xmlCall('load.start', ['', 'magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567', 'd.custom1.set=tv']);
+    assert.equal(await untrustedOf('app', 'app-secret', load), undefined);
+  });
+
   it('answers 502 when the upstream sends a garbage head', async () => {
     const gw = await withFake((socket) => socket.end('this is not a CGI head\r\n\r\nbody'));
     const response = await post(gw.url(), VERSION_CALL, { authorization: ADMIN });
@@ -226,7 +241,7 @@ describe('faults a real rtorrent cannot be made to show (fake SCGI peer)', () =>
   });
 });
 
-describe('protecting rtorrent\'s SCGI slots', () => {
+describe('protecting rtorrent\'s SCGI slots', { timeout: 30_000 }, () => {
   it('holds at most upstream.max_connections connections, queues up to upstream.max_queue, and answers 503 with Retry-After past that', async () => {
     const held: Array<() => void> = [];
     let open = 0;
@@ -235,24 +250,32 @@ describe('protecting rtorrent\'s SCGI slots', () => {
       open++;
       peak = Math.max(peak, open);
       socket.on('close', () => open--);
-      held.push(() => socket.end(rtorrentStyleReply('<ok/>')));
+      const answer = () => socket.end(rtorrentStyleReply('<ok/>'));
+      // The first call only warms the credential cache, so the queued calls below arrive in order.
+      if (fake === undefined || fake.requests.length === 1) answer();
+      else held.push(answer);
     });
-    const gateway = await startGateway({ upstream: `unix:${fake.socketPath}`, upstreamToml: 'timeout = "5s"\nmax_connections = 2\nmax_queue = 1' });
+    const gateway = await startGateway({ upstream: `unix:${fake.socketPath}`, upstreamToml: 'timeout = "20s"\nmax_connections = 2\nmax_queue = 1' });
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     try {
-      const calls = [0, 1, 2].map(() => post(gateway.url(), VERSION_CALL, { authorization: ADMIN }));
-      while (held.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal((await post(gateway.url(), VERSION_CALL, { authorization: ADMIN })).status, 200);
+      const calls = [0, 1].map(() => post(gateway.url(), VERSION_CALL, { authorization: ADMIN }));
+      while (held.length < 2) await pause(10);
+      const queued = post(gateway.url(), VERSION_CALL, { authorization: ADMIN });
+      await pause(300);
       const refused = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN });
       assert.equal(refused.status, 503);
       assert.equal(refused.headers.get('retry-after'), '1');
       assert.match(refused.body.toString(), /busy: 2 calls in flight and 1 waiting/);
-      // Releasing the first two lets the queued call through, on a third connection.
+      // Releasing the first two lets the queued call through, on a fourth connection.
       held.splice(0).forEach((release) => release());
-      while (fake.requests.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+      while (fake.requests.length < 4) await pause(10);
       held.splice(0).forEach((release) => release());
-      const answers = await Promise.all(calls);
+      const answers = await Promise.all([...calls, queued]);
       assert.deepEqual(answers.map((answer) => answer.status), [200, 200, 200]);
       assert.equal(peak, 2);
     } finally {
+      held.splice(0).forEach((release) => release());
       await gateway.close();
       await fake.close();
     }

@@ -40,6 +40,13 @@ describe('SCGI request head', () => {
     assert.equal(new Set(names).size, names.length, 'SCGI forbids duplicate names');
   });
 
+  it('adds UNTRUSTED_CONNECTION=1 only when asked, and never any other value', () => {
+    const untrusted = Object.fromEntries(pairsOf(encodeScgiHead(10, { requestUri: '/RPC2', remoteAddr: '::1', untrusted: true })).pairs);
+    assert.equal(untrusted.UNTRUSTED_CONNECTION, '1');
+    const trusted = pairsOf(encodeScgiHead(10, { requestUri: '/RPC2', remoteAddr: '::1', untrusted: false })).pairs;
+    assert.ok(!trusted.some(([name]) => name === 'UNTRUSTED_CONNECTION'), 'trusted is the absence of the pair');
+  });
+
   it('stays under rtorrent\'s 2000-byte head limit even for an absurd request URI', () => {
     const head = encodeScgiHead(10, { requestUri: `/${'a'.repeat(5000)}`, remoteAddr: '127.0.0.1' });
     assert.ok(pairsOf(head).length <= RTORRENT_MAX_HEADER_BYTES);

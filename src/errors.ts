@@ -14,6 +14,7 @@ export const ERROR_TABLE = {
   GW_BODY_TOO_LARGE: { status: 413, faultCode: -32700 },
   GW_UNAUTHENTICATED: { status: 401, faultCode: -32401 },
   GW_FORBIDDEN_USER: { status: 403, faultCode: -32403 },
+  GW_TOO_MANY_FAILURES: { status: 429, faultCode: -32401 },
   GW_POLICY_DENIED: { status: 200, faultCode: -32403 },
   GW_UPSTREAM_UNREACHABLE: { status: 502, faultCode: -32300 },
   GW_UPSTREAM_BAD_RESPONSE: { status: 502, faultCode: -32300 },
@@ -87,5 +88,14 @@ export class UpstreamError extends GatewayError {
   ) {
     super(code, message, options);
     this.upstream = upstream;
+  }
+}
+
+/** Too many failed logins from one address or for one user name; retry after `retryAfterSeconds`. */
+export class LoginThrottledError extends GatewayError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
+    super('GW_TOO_MANY_FAILURES', message);
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }

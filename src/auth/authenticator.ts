@@ -71,6 +71,12 @@ export class Authenticator {
     return this.#names;
   }
 
+  /** True when these exact credentials were verified recently: no hashing, no timing to hide. */
+  isKnownGood(user: string, password: string): boolean {
+    const stored = this.#users.get(user);
+    return stored !== undefined && this.#cache.has(user, password, stored);
+  }
+
   async verify(user: string, password: string): Promise<boolean> {
     const stored = this.#users.get(user);
     if (stored !== undefined && this.#cache.has(user, password, stored)) return true;

@@ -20,6 +20,8 @@ export const ERROR_TABLE = {
   GW_UPSTREAM_BAD_RESPONSE: { status: 502, faultCode: -32300 },
   GW_UPSTREAM_TIMEOUT: { status: 504, faultCode: -32300 },
   GW_UPSTREAM_BUSY: { status: 503, faultCode: -32300 },
+  // nginx's 499: only ever logged, since the client is no longer there to read it.
+  GW_CLIENT_CLOSED: { status: 499, faultCode: -32300 },
 } as const;
 
 export type GatewayErrorCode = keyof typeof ERROR_TABLE;
@@ -81,7 +83,7 @@ export class PolicyDeniedError extends GatewayError {
 export class UpstreamError extends GatewayError {
   readonly upstream: string;
   constructor(
-    code: 'GW_UPSTREAM_UNREACHABLE' | 'GW_UPSTREAM_BAD_RESPONSE' | 'GW_UPSTREAM_TIMEOUT' | 'GW_UPSTREAM_BUSY',
+    code: 'GW_UPSTREAM_UNREACHABLE' | 'GW_UPSTREAM_BAD_RESPONSE' | 'GW_UPSTREAM_TIMEOUT' | 'GW_UPSTREAM_BUSY' | 'GW_CLIENT_CLOSED',
     upstream: string,
     message: string,
     options?: { cause?: unknown },

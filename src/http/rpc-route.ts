@@ -44,11 +44,16 @@ async function handleCall(options: RpcRouteOptions, request: FastifyRequest, rep
     return sendGatewayError(reply, decision.error);
   }
 
+  // A client that leaves mid-call must not keep a queue place or rtorrent's connection (one of its 100 slots).
+  const gone = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) gone.abort();
+  });
   const response = await options.upstream.call(decision.canonical, {
     requestUri: request.url.split('?')[0] ?? '/RPC2',
     remoteAddr: request.ip,
     untrusted: decision.untrusted,
-  });
+  }, gone.signal);
   state.outcome = 'relayed';
   const { head, body: stream } = response;
   stream.on('data', (chunk: Buffer) => {
@@ -57,10 +62,8 @@ async function handleCall(options: RpcRouteOptions, request: FastifyRequest, rep
   stream.once('error', () => {
     state.outcome = 'upstream_truncated';
   });
-  // A client that leaves mid-answer must not keep rtorrent's connection (one of its 100 slots) open.
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) stream.destroy();
-  });
+  if (gone.signal.aborted) stream.destroy();
+  else gone.signal.addEventListener('abort', () => stream.destroy(), { once: true });
   relayHeaders(reply, head.headers);
   if (head.contentLength !== undefined) reply.header('content-length', head.contentLength);
   return reply.code(head.status).send(stream);

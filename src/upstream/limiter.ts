@@ -31,21 +31,30 @@ export class ConcurrencyLimiter {
    * Resolves with a release function once a slot is free. Resolves undefined when the queue is
    * full or the wait exceeds `waitMs`: the caller answers 503 rather than pile up.
    */
-  acquire(waitMs: number): Promise<Release | undefined> | Release | undefined {
+  acquire(waitMs: number, signal?: AbortSignal): Promise<Release | undefined> | Release | undefined {
+    if (signal?.aborted) return undefined;
     if (this.active < this.max) {
       this.active++;
       return this.releaser();
     }
     if (this.waiters.length >= this.maxQueue) return undefined;
     return new Promise((resolve) => {
-      const waiter: Waiter = {
-        grant: resolve,
-        timer: setTimeout(() => {
-          const index = this.waiters.indexOf(waiter);
-          if (index !== -1) this.waiters.splice(index, 1);
-          resolve(undefined);
-        }, waitMs),
+      const leave = (): void => {
+        clearTimeout(waiter.timer);
+        signal?.removeEventListener('abort', leave);
+        const index = this.waiters.indexOf(waiter);
+        if (index !== -1) this.waiters.splice(index, 1);
+        resolve(undefined);
       };
+      const waiter: Waiter = {
+        grant: (release) => {
+          signal?.removeEventListener('abort', leave);
+          resolve(release);
+        },
+        timer: setTimeout(leave, waitMs),
+      };
+      // A caller whose client has gone leaves the queue instead of taking a slot it cannot use.
+      signal?.addEventListener('abort', leave, { once: true });
       this.waiters.push(waiter);
     });
   }

@@ -10,6 +10,8 @@ export interface ScgiCallOptions {
   readonly timeoutMs: number;
   /** nginx gives up on heads larger than its 4 KiB scgi_buffer_size; rtorrent's is ~70 bytes. */
   readonly maxHeadBytes?: number;
+  /** The client went away: drop the connection so rtorrent's slot is freed. */
+  readonly signal?: AbortSignal;
 }
 
 export interface ScgiResponse {
@@ -103,6 +105,7 @@ export function callScgi(
 
     const fail = (error: UpstreamError): void => {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       if (relay) relay.destroy(error);
       else reject(error);
@@ -117,6 +120,11 @@ export function callScgi(
         ),
       );
     }, options.timeoutMs);
+
+    const onAbort = (): void => {
+      fail(new UpstreamError('GW_CLIENT_CLOSED', where, `the client closed the connection while rtorrent at ${where} was being called`));
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
 
     socket.setNoDelay(true);
     socket.once('connect', () => {
@@ -166,6 +174,7 @@ export function callScgi(
       socket.pause();
       relay = new BodyRelay(parsed.head.contentLength, where);
       const current = relay;
+      options.signal?.removeEventListener('abort', onAbort);
       current.once('close', () => {
         clearTimeout(timer);
         socket.destroy();

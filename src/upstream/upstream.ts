@@ -30,9 +30,13 @@ export class Upstream {
   }
 
   /** A call holds its slot until the body has been fully relayed or abandoned. */
-  async call(body: Buffer, meta: ScgiRequestMeta): Promise<ScgiResponse> {
-    const acquired = this.limiter.acquire(this.options.timeoutMs);
+  async call(body: Buffer, meta: ScgiRequestMeta, signal?: AbortSignal): Promise<ScgiResponse> {
+    const acquired = this.limiter.acquire(this.options.timeoutMs, signal);
     const release = acquired instanceof Promise ? await acquired : acquired;
+    if (signal?.aborted) {
+      release?.();
+      throw new UpstreamError('GW_CLIENT_CLOSED', this.address.label, 'the client closed the connection before rtorrent was called');
+    }
     if (!release) {
       throw new UpstreamError(
         'GW_UPSTREAM_BUSY',
@@ -42,7 +46,7 @@ export class Upstream {
       );
     }
     try {
-      const response = await callScgi(this.address, body, meta, { timeoutMs: this.options.timeoutMs });
+      const response = await callScgi(this.address, body, meta, { timeoutMs: this.options.timeoutMs, signal });
       response.body.once('close', release);
       return response;
     } catch (error) {

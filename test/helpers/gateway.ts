@@ -112,11 +112,13 @@ export async function post(
   url: string,
   body: string | Buffer,
   headers: Record<string, string> = {},
+  signal?: AbortSignal,
 ): Promise<{ status: number; headers: Headers; body: Buffer }> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'text/xml', ...headers },
     body,
+    signal,
   });
   return { status: response.status, headers: response.headers, body: Buffer.from(await response.arrayBuffer()) };
 }

@@ -280,4 +280,71 @@ describe('protecting rtorrent\'s SCGI slots', { timeout: 30_000 }, () => {
       await fake.close();
     }
   });
+
+  it('gives up a queue place when the client leaves, so rtorrent never gets a call nobody will read', async () => {
+    const held: Array<() => void> = [];
+    let holding = true;
+    const fake = await startFakeScgi((socket) => {
+      const answer = () => socket.end(rtorrentStyleReply('<ok/>'));
+      if (!holding || fake === undefined || fake.requests.length === 1) answer();
+      else held.push(answer);
+    });
+    const gateway = await startGateway({ upstream: `unix:${fake.socketPath}`, upstreamToml: 'timeout = "5s"\nmax_connections = 1' });
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      assert.equal((await post(gateway.url(), VERSION_CALL, { authorization: ADMIN })).status, 200);
+      const first = post(gateway.url(), VERSION_CALL, { authorization: ADMIN });
+      while (held.length < 1) await pause(10);
+      const leaving = new AbortController();
+      const abandoned = post(gateway.url(), VERSION_CALL, { authorization: ADMIN }, leaving.signal).catch(() => 'aborted');
+      await pause(200);
+      leaving.abort();
+      assert.equal(await abandoned, 'aborted');
+      await pause(100);
+      holding = false;
+      held.splice(0).forEach((release) => release());
+      assert.equal((await first).status, 200);
+      await pause(200);
+      assert.equal(fake.requests.length, 2, 'the abandoned call never reached the upstream');
+      assert.equal((await post(gateway.url(), VERSION_CALL, { authorization: ADMIN })).status, 200, 'and its slot was not leaked');
+    } finally {
+      held.splice(0).forEach((release) => release());
+      await gateway.close();
+      await fake.close();
+    }
+  });
+
+  it('closes the upstream connection when the client leaves in the middle of a large answer', async () => {
+    let upstreamClosed: Promise<void> = Promise.resolve();
+    const fake = await startFakeScgi((socket) => {
+      upstreamClosed = new Promise((resolve) => socket.once('close', () => resolve()));
+      socket.write(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n`);
+      // Keep writing as long as the gateway reads; it stops reading when its client stops.
+      const chunk = Buffer.alloc(256 * 1024, 'a');
+      const pump = (): void => {
+        while (!socket.destroyed && socket.write(chunk));
+        if (!socket.destroyed) socket.once('drain', pump);
+      };
+      pump();
+    });
+    const gateway = await startGateway({ upstream: `unix:${fake.socketPath}` });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const request = httpRequest(gateway.url(), { method: 'POST', headers: { authorization: ADMIN, 'content-type': 'text/xml' } }, (response) => {
+          response.once('data', () => {
+            request.destroy();
+            resolve();
+          });
+        });
+        request.on('error', () => undefined);
+        request.end(VERSION_CALL);
+        setTimeout(() => reject(new Error('no data')), 5000);
+      });
+      const closed = await Promise.race([upstreamClosed.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 3000))]);
+      assert.equal(closed, true, 'the upstream socket was closed');
+    } finally {
+      await gateway.close();
+      await fake.close();
+    }
+  });
 });

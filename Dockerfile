@@ -1,4 +1,13 @@
-# Build stage: compile TypeScript with the dev dependencies.
+# rtorrent-gateway container image. README.md, "Docker", shows how to run it beside rtorrent.
+#
+#   docker build -t rtorrent-gateway .
+#   docker run -d --name rtorrent-gateway \
+#     -v /run/rtorrent:/run/rtorrent \
+#     -v /srv/rtorrent-gateway:/config:ro \
+#     --group-add "$(stat -c %g /run/rtorrent/scgi.socket)" \
+#     -p 127.0.0.1:8000:8000 rtorrent-gateway
+
+# Build stage: the dev dependencies compile the TypeScript (npm ci runs the "prepare" build).
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
@@ -13,14 +22,27 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY gateway.example.toml ./
-# The rtorrent SCGI socket is mounted here (its directory, so a restarted rtorrent's new socket is seen);
-# the config and htpasswd file are mounted read-only under /config.
+
+# rtorrent's SCGI socket: mount its directory (not the socket file itself, so the socket rtorrent
+# creates anew after a restart is seen) and add the socket's group with --group-add.
 VOLUME ["/run/rtorrent"]
+# The config and the htpasswd file are mounted read-only at /config. Every key can also be set as
+# RTORRENT_GATEWAY_<SECTION>_<KEY>; set RTORRENT_GATEWAY_CONFIG= (empty) to run without a file.
+# In a container the gateway must listen on all interfaces; publish the port on loopback or put
+# TLS (server.tls) or a proxy in front, since Basic auth sends the password.
 ENV RTORRENT_GATEWAY_CONFIG=/config/gateway.toml \
     RTORRENT_GATEWAY_SERVER_LISTEN=0.0.0.0:8000
 EXPOSE 8000
-# Run as an unprivileged user; give it the rtorrent socket's group with `--group-add <gid>`.
+
+# The image's unprivileged "node" user (uid 1000); no file in the image is writable by it.
 USER node
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "require('net').connect(8000,'127.0.0.1').on('connect',function(){process.exit(0)}).on('error',function(){process.exit(1)})"]
+
+# --healthcheck reads the same configuration (file and environment) as the gateway, finds its
+# address and asks /healthz: healthy only while rtorrent answers. No curl needed in the image.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=10s --retries=3 \
+  CMD ["node", "dist/cli.js", "--healthcheck"]
+
+# node runs as PID 1: the gateway handles SIGTERM (docker stop) and SIGHUP (docker kill -s HUP)
+# itself and starts no children, so no init process is needed.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "dist/cli.js"]

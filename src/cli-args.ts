@@ -5,8 +5,10 @@ import { ENV_PREFIX, OVERRIDABLE_KEYS, overridesFromEnv, type Override } from '.
 export interface CliRequest {
   readonly help: boolean;
   readonly version: boolean;
-  /** Validate the configuration and exit, for ExecStartPre= and CI. */
+  /** Validate the configuration and exit, for ExecReload= and CI. */
   readonly check: boolean;
+  /** Ask the running gateway's /healthz and exit 0 or 1, for Docker's HEALTHCHECK. */
+  readonly healthcheck: boolean;
   readonly configFile: string | undefined;
   readonly overrides: Override[];
 }
@@ -25,11 +27,20 @@ Options (each also settable as [section] key in the TOML file and as ${ENV_PREFI
   --htpasswd FILE        auth.htpasswd: Apache htpasswd file (bcrypt, apr1 or {SHA})
   --realm NAME           auth.realm (default rtorrent)
   --user USER=POLICY     access.users entry; repeatable (policies: full, standard, readonly, …)
+  --socket-mode MODE     server.socket_mode for a unix: listen socket, e.g. 0660
+  --socket-group GROUP   server.socket_group for a unix: listen socket
+  --tls-cert FILE        server.tls.cert: PEM certificate chain (HTTPS; re-read on SIGHUP)
+  --tls-key FILE         server.tls.key: PEM private key
+  --audit-file FILE      audit.file: JSON-lines audit trail (denials, calls by full users)
   --log-level LEVEL      log.level: fatal|error|warn|info|debug|trace|silent (default info)
   --pretty               log.pretty: human-readable logs instead of JSON
   --check                validate the configuration and the htpasswd file, then exit
+  --healthcheck          ask the running gateway's /healthz; exit 0 if rtorrent answers (Docker HEALTHCHECK)
   --help, --version
 Every key can also be given by its dotted name, e.g. --upstream.timeout 2s.
+
+Signals: SIGHUP reloads the config, htpasswd and TLS files (a bad one is logged and the old one
+kept); SIGTERM finishes the calls in flight (server.shutdown_timeout) and exits 0.
 `;
 
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRequest {
@@ -38,6 +49,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
     help: { type: 'boolean' },
     version: { type: 'boolean' },
     check: { type: 'boolean' },
+    healthcheck: { type: 'boolean' },
   };
   for (const leaf of OVERRIDABLE_KEYS) {
     const type = leaf.kind === 'boolean' ? 'boolean' : 'string';
@@ -65,6 +77,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
     help: values.help === true,
     version: values.version === true,
     check: values.check === true,
+    healthcheck: values.healthcheck === true,
     configFile: (values.config as string | undefined) ?? env[`${ENV_PREFIX}CONFIG`],
     overrides,
   };

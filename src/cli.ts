@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { loadConfig } from './config/load.js';
+import type { GatewayConfig } from './config/schema.js';
 import { GatewayError } from './errors.js';
 import { buildGateway } from './gateway.js';
 import { parseCli, USAGE } from './cli-args.js';
 import { createLogger } from './logger.js';
+import { runHealthcheck } from './ops/healthcheck-command.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -21,37 +23,72 @@ async function main(): Promise<void> {
     process.stdout.write(`${packageVersion()}\n`);
     return;
   }
-  const config = loadConfig({ file: request.configFile, overrides: request.overrides });
+  // Kept for SIGHUP: the file is read again; flags and environment cannot change meanwhile.
+  const sources = { file: request.configFile, overrides: request.overrides };
+  const config = loadConfig(sources);
+  if (request.healthcheck) {
+    const result = await runHealthcheck(config);
+    (result.ok ? process.stdout : process.stderr).write(`${result.message}\n`);
+    process.exitCode = result.ok ? 0 : 1;
+    return;
+  }
   const logger = createLogger(config.log);
-  const app = await buildGateway(config, { logger });
+  const app = await buildGateway(config, { logger, processMetrics: !request.check });
   if (request.check) {
     await app.close();
     process.stdout.write('configuration OK\n');
     return;
   }
 
-  const listen = config.server.listen;
-  const address =
-    listen.kind === 'unix'
-      ? await app.listen({ path: listen.path })
-      : await app.listen({ host: listen.host, port: listen.port });
-  logger.info(
-    { listen: address, upstream: config.upstream.scgi.label, paths: config.server.paths, users: config.access.users.size },
-    'rtorrent-gateway listening',
-  );
-
   let closing = false;
+  let reloads = Promise.resolve();
+  const reload = async (): Promise<void> => {
+    const failed = (error: unknown): void => {
+      const message = error instanceof Error ? error.message : String(error);
+      logger.error({ err: { message, code: (error as GatewayError).code } }, 'reload failed: still serving the previous configuration');
+    };
+    let next: GatewayConfig;
+    try {
+      next = loadConfig(sources);
+    } catch (error) {
+      // reload() counts the failures it sees; a file that does not even parse is counted here.
+      app.gateway.metrics.reloaded(false);
+      failed(error);
+      return;
+    }
+    try {
+      const { restartNeeded } = await app.gateway.reload(next);
+      logger.info(
+        { users: next.access.users.size, ...(restartNeeded.length > 0 ? { restartNeeded } : {}) },
+        restartNeeded.length > 0 ? 'configuration reloaded; changed keys that need a restart keep their old value' : 'configuration reloaded',
+      );
+    } catch (error) {
+      failed(error);
+    }
+  };
+  process.on('SIGHUP', () => {
+    if (closing) return;
+    logger.info({ signal: 'SIGHUP', config: sources.file }, 'reloading configuration');
+    reloads = reloads.then(reload);
+  });
+
   const stop = (signal: string): void => {
     if (closing) return;
     closing = true;
-    logger.info({ signal }, 'shutting down: no new connections, finishing calls in flight');
+    const timeoutMs = app.gateway.config.server.shutdownTimeoutMs;
+    logger.info({ signal, timeoutMs }, 'shutting down: no new connections, finishing calls in flight');
+    // Last resort, should closing itself hang after the connections were cut.
     const force = setTimeout(() => {
-      logger.warn('calls still in flight after 10 s; exiting anyway');
-      process.exit(0);
-    }, 10_000);
+      logger.error('shutdown did not complete; exiting anyway');
+      process.exit(1);
+    }, timeoutMs + 5000);
     force.unref();
-    app.close().then(
-      () => process.exit(0),
+    app.gateway.shutdown().then(
+      (result) => {
+        if (result === 'forced') logger.warn({ timeoutMs }, 'calls still in flight at server.shutdown_timeout were cut');
+        else logger.info('stopped');
+        process.exit(0);
+      },
       (error: unknown) => {
         logger.error({ err: error }, 'error while shutting down');
         process.exit(1);
@@ -60,11 +97,20 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  const address = await app.gateway.listen();
+  logger.info(
+    { listen: address, upstream: config.upstream.scgi.label, paths: config.server.paths, users: config.access.users.size },
+    'rtorrent-gateway listening',
+  );
 }
 
 main().catch((error: unknown) => {
   // One line, naming the key or file, so systemd's journal shows the fix at a glance.
-  const message = error instanceof GatewayError ? error.message : error instanceof Error ? error.stack ?? error.message : String(error);
+  // System errors (a port in use, a directory missing) are explained by their message; only bugs need the stack.
+  const isSystemError = typeof (error as NodeJS.ErrnoException | undefined)?.syscall === 'string';
+  const message =
+    error instanceof GatewayError || isSystemError ? (error as Error).message : error instanceof Error ? error.stack ?? error.message : String(error);
   process.stderr.write(`rtorrent-gateway: ${message}\n`);
   const isConfigProblem = error instanceof GatewayError && (error.code === 'GW_CONFIG_INVALID' || error.code === 'GW_HTPASSWD_INVALID');
   // 78 is EX_CONFIG: the unit file tells systemd not to restart-loop on it.

@@ -1,33 +1,59 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Server as HttpsServer } from 'node:https';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
-import { Authenticator } from './auth/authenticator.js';
 import { VerifiedCredentialCache } from './auth/credential-cache.js';
-import { loadHtpasswd } from './auth/htpasswd.js';
 import type { GatewayConfig } from './config/schema.js';
-import { ConfigError } from './errors.js';
 import { registerBasicAuth } from './http/auth-hook.js';
-import { crossSiteGuard } from './http/cross-site.js';
 import { registerErrorHandlers } from './http/error-handler.js';
+import { registerOpsRoutes } from './http/ops-routes.js';
 import { registerRequestLog } from './http/request-log.js';
 import { registerRpcRoutes } from './http/rpc-route.js';
 import { registerXmlBodyParser } from './http/xml-body.js';
 import { createLogger } from './logger.js';
-import { Upstream } from './upstream/upstream.js';
-import { compilePolicies, type CompiledPolicy } from './policy/index.js';
+import { HealthCheck } from './ops/health.js';
+import { listenGateway } from './ops/listen.js';
+import { MeteredUpstream } from './ops/metered-upstream.js';
+import { GatewayMetrics } from './ops/metrics.js';
+import { buildRuntime, keysNeedingRestart, type Runtime } from './ops/runtime.js';
+import { shutdownGracefully, type ShutdownResult } from './ops/shutdown.js';
+import type { Upstream } from './upstream/upstream.js';
 
 export interface GatewayOptions {
   /** A logger to use instead of one built from config.log (tests pass a silent or capturing one). */
   readonly logger?: Logger;
+  /**
+   * Add the process's own metrics (memory, CPU, event loop, GC) to /metrics. For the process that
+   * owns the gateway (the CLI): they hook process-wide observers. Default false.
+   */
+  readonly processMetrics?: boolean;
 }
 
-/** Resolves every user's policy name at start, so a typo is a start-up error, not a 403 at run time. */
-function checkAccess(config: GatewayConfig, policies: Map<string, CompiledPolicy>): void {
-  for (const [user, access] of config.access.users) {
-    if (!policies.has(access.policy)) {
-      throw new ConfigError(
-        `access.users.${user}: unknown policy "${access.policy}" (known: ${[...policies.keys()].join(', ')})`,
-      );
-    }
+export interface ReloadResult {
+  /** Changed keys that keep their old value until a restart (listen address, upstream…). */
+  readonly restartNeeded: readonly string[];
+}
+
+/** The operations side of a gateway instance: `app.gateway`. */
+export interface GatewayControl {
+  /** The configuration of the last successful build or reload. */
+  readonly config: GatewayConfig;
+  readonly metrics: GatewayMetrics;
+  readonly upstream: Upstream;
+  readonly health: HealthCheck;
+  /**
+   * Re-reads the htpasswd file and TLS files and recompiles policies for `config`, then swaps them
+   * in at once. On any error it throws and the gateway keeps serving the previous configuration.
+   */
+  reload(config: GatewayConfig): Promise<ReloadResult>;
+  /** Listens on server.listen (TCP or Unix socket with its mode and group), or on systemd's socket. */
+  listen(env?: NodeJS.ProcessEnv): Promise<string>;
+  /** Stops accepting, lets calls in flight finish within server.shutdown_timeout, then closes. */
+  shutdown(): Promise<ShutdownResult>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gateway: GatewayControl;
   }
 }
 
@@ -36,43 +62,101 @@ function checkAccess(config: GatewayConfig, policies: Map<string, CompiledPolicy
  * needs hangs off the instance, so tests can build as many as they like.
  */
 export async function buildGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<FastifyInstance> {
-  const policies = compilePolicies(config.policies, { bodyLimit: config.server.bodyLimit });
-  checkAccess(config, policies);
-  const users = await loadHtpasswd(config.auth.htpasswd);
-  const authenticator = new Authenticator(users, new VerifiedCredentialCache());
   const logger = options.logger ?? createLogger(config.log);
-  for (const user of config.access.users.keys()) {
-    if (!users.has(user)) logger.warn({ user, htpasswd: config.auth.htpasswd }, 'user in [access.users] has no password in the htpasswd file');
-  }
+  const cache = new VerifiedCredentialCache();
+  // Requests read the current runtime through this one variable; a reload replaces it whole.
+  let runtime: Runtime = await buildRuntime(config, { cache, logger });
+  const startConfig = config;
+
+  const metrics = new GatewayMetrics({ processMetrics: options.processMetrics === true });
+  const upstream = new MeteredUpstream(
+    config.upstream.scgi,
+    { timeoutMs: config.upstream.timeoutMs, maxConnections: config.upstream.maxConnections, maxQueue: config.upstream.maxQueue },
+    metrics,
+  );
+  metrics.watchUpstream(upstream);
+  const health = new HealthCheck(upstream, { logger });
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Fastify's two lines per request are replaced by our one (src/http/request-log.ts).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.server.bodyLimit,
-    // Behind a reverse proxy the admin sets the real client address; we do not trust X-Forwarded-For by default.
-    trustProxy: false,
+    // Off unless the admin says every connection comes through their proxy (a Unix socket behind
+    // nginx, say): otherwise any client could write the address the audit log records.
+    trustProxy: config.server.trustProxy,
     routerOptions: { caseSensitive: true, ignoreTrailingSlash: false },
-  });
+    ...(runtime.tls ? { https: { cert: runtime.tls.cert, key: runtime.tls.key } } : {}),
+  }) as unknown as FastifyInstance;
 
-  registerRequestLog(app);
+  registerRequestLog(app, {
+    observers: [metrics.observeRequest, (summary) => runtime.audit.record(summary)],
+    audited: (summary) => runtime.audit.covers(summary),
+  });
   registerXmlBodyParser(app, config.server.bodyLimit);
   registerErrorHandlers(app, config.server.bodyLimit);
   const authenticate = await registerBasicAuth(app, {
     realm: config.auth.realm,
-    authenticator: () => authenticator,
-    access: () => ({ policyOf: (user) => config.access.users.get(user)?.policy }),
+    authenticator: () => runtime.authenticator,
+    access: () => runtime.access,
   });
+  const crossSite: onRequestHookHandler = function (request, reply, done) {
+    return runtime.crossSite.call(this, request, reply, done);
+  };
   registerRpcRoutes(app, {
     paths: config.server.paths,
-    upstream: new Upstream(config.upstream.scgi, {
-      timeoutMs: config.upstream.timeoutMs,
-      maxConnections: config.upstream.maxConnections,
-      maxQueue: config.upstream.maxQueue,
-    }),
+    upstream,
     authenticate,
-    crossSite: crossSiteGuard({ hosts: config.server.hosts, allowedOrigins: config.server.allowedOrigins }),
-    policyNamed: (name) => policies.get(name),
+    crossSite,
+    policyNamed: (name) => runtime.policies.get(name),
   });
+  registerOpsRoutes(app, {
+    health,
+    metrics: config.metrics.enabled ? { path: config.metrics.path, registry: metrics } : undefined,
+    metricsAccess: () => ({ public: runtime.config.metrics.public, users: runtime.metricsUsers }),
+    authenticate,
+    crossSite,
+  });
+  app.addHook('onClose', async () => {
+    runtime.audit.file?.close();
+  });
+
+  // Reloads run one at a time: two SIGHUPs in a row must not let the older file win the swap.
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reloadNow = async (next: GatewayConfig): Promise<ReloadResult> => {
+    const previous = runtime;
+    let built: Runtime | undefined;
+    try {
+      built = await buildRuntime(next, { cache, logger, auditFile: previous.audit.file });
+      // New handshakes use the new certificate; connections already open keep theirs.
+      if (built.tls && startConfig.server.tls) (app.server as unknown as HttpsServer).setSecureContext({ cert: built.tls.cert, key: built.tls.key });
+    } catch (error) {
+      if (built?.audit.file && built.audit.file !== previous.audit.file) built.audit.file.close();
+      metrics.reloaded(false);
+      throw error;
+    }
+    runtime = built;
+    if (previous.audit.file && previous.audit.file !== built.audit.file) previous.audit.file.close();
+    logger.level = next.log.level;
+    metrics.reloaded(true);
+    return { restartNeeded: keysNeedingRestart(startConfig, next) };
+  };
+
+  const control: GatewayControl = {
+    get config() {
+      return runtime.config;
+    },
+    metrics,
+    upstream,
+    health,
+    reload(next) {
+      const result = reloading.then(() => reloadNow(next));
+      reloading = result.catch(() => undefined);
+      return result;
+    },
+    listen: (env) => listenGateway(app, startConfig, env),
+    shutdown: () => shutdownGracefully(app, runtime.config.server.shutdownTimeoutMs),
+  };
+  app.decorate('gateway', control);
   return app;
 }

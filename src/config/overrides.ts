@@ -20,6 +20,12 @@ export const OVERRIDABLE_KEYS: readonly Leaf[] = [
   { path: ['server', 'body_limit'], kind: 'string', flag: 'body-limit' },
   { path: ['server', 'hosts'], kind: 'list', flag: 'hosts' },
   { path: ['server', 'allowed_origins'], kind: 'list', flag: 'allowed-origins' },
+  { path: ['server', 'socket_mode'], kind: 'string', flag: 'socket-mode' },
+  { path: ['server', 'socket_group'], kind: 'string', flag: 'socket-group' },
+  { path: ['server', 'tls', 'cert'], kind: 'string', flag: 'tls-cert' },
+  { path: ['server', 'tls', 'key'], kind: 'string', flag: 'tls-key' },
+  { path: ['server', 'shutdown_timeout'], kind: 'string' },
+  { path: ['server', 'trust_proxy'], kind: 'boolean' },
   { path: ['upstream', 'scgi'], kind: 'string', flag: 'upstream' },
   { path: ['upstream', 'timeout'], kind: 'string', flag: 'timeout' },
   { path: ['upstream', 'max_connections'], kind: 'integer', flag: 'max-connections' },
@@ -29,6 +35,11 @@ export const OVERRIDABLE_KEYS: readonly Leaf[] = [
   { path: ['access', 'users'], kind: 'users', flag: 'user' },
   { path: ['log', 'level'], kind: 'string', flag: 'log-level' },
   { path: ['log', 'pretty'], kind: 'boolean', flag: 'pretty' },
+  { path: ['metrics', 'enabled'], kind: 'boolean' },
+  { path: ['metrics', 'path'], kind: 'string' },
+  { path: ['metrics', 'public'], kind: 'boolean' },
+  { path: ['metrics', 'users'], kind: 'list' },
+  { path: ['audit', 'file'], kind: 'string', flag: 'audit-file' },
 ];
 
 export const ENV_PREFIX = 'RTORRENT_GATEWAY_';

@@ -54,6 +54,22 @@ const httpPath = z
 
 const userName = /^[^:\s]+$/;
 
+/** The unauthenticated liveness endpoint; fixed so Docker, systemd and load balancers agree on it. */
+export const HEALTH_PATH = '/healthz';
+
+// A string, so "0660" cannot be mistaken for the decimal 660 that TOML would make of it.
+const fileMode = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  if (typeof value !== 'string' || !/^0?[0-7]{3}$/.test(value)) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not an octal mode written as a string, such as "0660"` });
+    return z.NEVER;
+  }
+  return Number.parseInt(value, 8);
+});
+
+const groupName = z
+  .string()
+  .regex(/^(?:[A-Za-z_][A-Za-z0-9_.-]*\$?|\d+)$/, 'must be a group name or a numeric gid');
+
 const userAccess = z.union([
   z.string().transform((policy) => ({ policy })),
   z.strictObject({ policy: z.string() }),
@@ -75,6 +91,13 @@ export const configFileSchema = z.strictObject({
       body_limit: size.prefault(RTORRENT_MAX_BODY),
       hosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+$|^\*$/, 'must be a host name without port, or "*"')).default([]),
       allowed_origins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an origin such as "https://ui.example.org"')).default([]),
+      // Only for unix: listen addresses; a reverse proxy in another group needs "0660" and its group.
+      socket_mode: fileMode.optional(),
+      socket_group: groupName.optional(),
+      tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+      // How long SIGTERM waits for calls in flight; systemd's TimeoutStopSec must be longer.
+      shutdown_timeout: duration.prefault('10s'),
+      trust_proxy: z.boolean().default(false),
     })
     .prefault({}),
   upstream: z.strictObject({
@@ -103,6 +126,37 @@ export const configFileSchema = z.strictObject({
       pretty: z.boolean().default(false),
     })
     .default({ level: 'info', pretty: false }),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      path: httpPath.default('/metrics'),
+      // Metrics name users and methods: behind Basic auth unless the admin says otherwise.
+      public: z.boolean().default(false),
+      users: z.array(z.string().regex(userName, 'user names cannot contain ":" or spaces')).default([]),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      file: z.string().min(1).optional(),
+    })
+    .prefault({}),
+}).superRefine((config, ctx) => {
+  const taken = new Map<string, string>([[HEALTH_PATH, 'the health endpoint']]);
+  if (config.metrics.enabled) taken.set(config.metrics.path, 'metrics.path');
+  config.server.paths.forEach((path, index) => {
+    const owner = taken.get(path);
+    if (owner !== undefined) ctx.addIssue({ code: 'custom', path: ['server', 'paths', index], message: `"${path}" is already ${owner}` });
+  });
+  if (config.metrics.enabled && config.metrics.path === HEALTH_PATH) {
+    ctx.addIssue({ code: 'custom', path: ['metrics', 'path'], message: `"${HEALTH_PATH}" is the health endpoint` });
+  }
+  if (config.server.listen.kind !== 'unix') {
+    for (const key of ['socket_mode', 'socket_group'] as const) {
+      if (config.server[key] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['server', key], message: 'only applies when server.listen is unix:/path' });
+      }
+    }
+  }
 });
 
 export type ConfigFile = z.input<typeof configFileSchema>;
@@ -125,6 +179,13 @@ export interface GatewayConfig {
     readonly hosts: readonly string[];
     /** Browser origins allowed to call; empty by default, so no web page can. */
     readonly allowedOrigins: readonly string[];
+    /** Permission bits and group for a unix: listen socket; undefined leaves them as created (0600 under our umask). */
+    readonly socketMode: number | undefined;
+    readonly socketGroup: string | undefined;
+    readonly tls: { readonly cert: string; readonly key: string } | undefined;
+    readonly shutdownTimeoutMs: number;
+    /** Take the client address from X-Forwarded-For (only when every connection comes through a proxy). */
+    readonly trustProxy: boolean;
   };
   readonly upstream: {
     readonly scgi: SocketAddress;
@@ -136,6 +197,15 @@ export interface GatewayConfig {
   readonly access: { readonly users: ReadonlyMap<string, { readonly policy: string }> };
   readonly policies: Readonly<Record<string, PolicyDefinitionConfig>>;
   readonly log: { readonly level: string; readonly pretty: boolean };
+  readonly metrics: {
+    readonly enabled: boolean;
+    readonly path: string;
+    readonly public: boolean;
+    /** Who may read the metrics; empty: every user in access.users. */
+    readonly users: readonly string[];
+  };
+  /** A separate JSON-lines file for audit records; undefined: audit records stay in the main log. */
+  readonly audit: { readonly file: string | undefined };
 }
 
 export function normaliseConfig(parsed: Parsed): GatewayConfig {
@@ -146,6 +216,11 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
       bodyLimit: parsed.server.body_limit,
       hosts: parsed.server.hosts.map((host) => host.toLowerCase()),
       allowedOrigins: parsed.server.allowed_origins.map((origin) => origin.toLowerCase()),
+      socketMode: parsed.server.socket_mode,
+      socketGroup: parsed.server.socket_group,
+      tls: parsed.server.tls,
+      shutdownTimeoutMs: parsed.server.shutdown_timeout,
+      trustProxy: parsed.server.trust_proxy,
     },
     upstream: {
       scgi: parsed.upstream.scgi,
@@ -157,5 +232,7 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
     access: { users: new Map(Object.entries(parsed.access.users)) },
     policies: parsed.policies,
     log: parsed.log,
+    metrics: parsed.metrics,
+    audit: { file: parsed.audit.file },
   };
 }

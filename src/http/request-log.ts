@@ -1,36 +1,89 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newRequestState } from './request-state.js';
+
+/** What one finished request amounts to: the log line, and what metrics and the audit log read. */
+export interface RequestSummary {
+  /** Client address; "unix" for a Unix-socket peer when no proxy address is trusted. */
+  readonly remote: string;
+  readonly method: string;
+  readonly path: string;
+  /** The user name the client sent, whether or not the password was right. */
+  readonly user: string | undefined;
+  /** True once the password was verified: only then is `user` more than a claim. */
+  readonly authenticated: boolean;
+  readonly policy: string | undefined;
+  readonly methods: readonly string[];
+  readonly outcome: string;
+  readonly status: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly ms: number;
+  readonly denial: string | undefined;
+}
+
+export interface RequestLogOptions {
+  /** Called once per finished request, after the log line (metrics, the audit file). */
+  readonly observers?: ReadonlyArray<(summary: RequestSummary) => void>;
+  /** Marks the line as an audit record, so `grep '"audit":true'` finds the trail in the main log. */
+  readonly audited?: (summary: RequestSummary) => boolean;
+}
+
+/** Health probes and metric scrapes arrive every few seconds; they would drown the call log at info. */
+export const QUIET_OUTCOMES: ReadonlySet<string> = new Set(['healthy', 'unhealthy', 'metrics']);
+
+export function remoteOf(request: FastifyRequest): string {
+  return request.ip ?? 'unix';
+}
+
+function summarise(request: FastifyRequest, reply: FastifyReply): RequestSummary {
+  const state = request.gateway;
+  return {
+    remote: remoteOf(request),
+    method: request.method,
+    path: request.url.split('?')[0] ?? '',
+    user: state.user,
+    authenticated: state.user !== undefined && state.outcome !== 'unauthenticated' && reply.statusCode !== 401,
+    policy: state.policy,
+    methods: state.methods,
+    outcome: state.outcome,
+    status: reply.statusCode,
+    bytesIn: state.bytesIn,
+    bytesOut: state.bytesOut || Number(reply.getHeader('content-length') ?? 0),
+    ms: Math.round(reply.elapsedTime * 100) / 100,
+    denial: state.denial,
+  };
+}
 
 /**
  * One JSON line per request, written when the response is done: who, which methods, what
  * happened, how many bytes and how long. Refusals are at warn so they stand out (and feed
  * fail2ban-style tooling); everything else at info.
  */
-export function registerRequestLog(app: FastifyInstance): void {
+export function registerRequestLog(app: FastifyInstance, options: RequestLogOptions = {}): void {
+  const observers = options.observers ?? [];
   app.decorateRequest('gateway', null as never);
   app.addHook('onRequest', async (request) => {
     request.gateway = newRequestState();
   });
   app.addHook('onResponse', async (request, reply) => {
+    const summary = summarise(request, reply);
+    const { denial, authenticated: _authenticated, ...fields } = summary;
+    const line = options.audited?.(summary) ? { ...fields, audit: true } : fields;
     const state = request.gateway;
-    const line = {
-      remote: request.ip,
-      method: request.method,
-      path: request.url.split('?')[0],
-      user: state.user,
-      policy: state.policy,
-      methods: state.methods,
-      outcome: state.outcome,
-      status: reply.statusCode,
-      bytesIn: state.bytesIn,
-      bytesOut: state.bytesOut || Number(reply.getHeader('content-length') ?? 0),
-      ms: Math.round(reply.elapsedTime * 100) / 100,
-    };
-    if (state.outcome === 'denied') request.log.warn({ ...line, denial: state.denial }, 'call denied');
-    else if (state.outcome === 'invalid' || state.outcome === 'cross_site') request.log.warn({ ...line, problem: state.denial }, 'request refused');
-    else if (reply.statusCode >= 500) request.log.error(line, 'request failed');
+    if (state.outcome === 'denied') request.log.warn({ ...line, denial }, 'call denied');
+    else if (state.outcome === 'invalid' || state.outcome === 'cross_site') request.log.warn({ ...line, problem: denial }, 'request refused');
+    else if (reply.statusCode >= 500 && !QUIET_OUTCOMES.has(state.outcome)) request.log.error(line, 'request failed');
     else if (reply.statusCode === 401 && state.user !== undefined) request.log.warn(line, 'authentication failed');
-    else if (reply.statusCode >= 400) request.log.warn(line, 'request refused');
+    else if (reply.statusCode >= 400 && !QUIET_OUTCOMES.has(state.outcome)) request.log.warn(line, 'request refused');
+    else if (QUIET_OUTCOMES.has(state.outcome)) request.log.debug(line, 'request');
     else request.log.info(line, 'request');
+    for (const observe of observers) {
+      try {
+        observe(summary);
+      } catch (error) {
+        // A broken counter or a full disk under the audit file must not turn into a failed request.
+        request.log.error({ err: error }, 'request observer failed');
+      }
+    }
   });
 }

@@ -51,7 +51,8 @@ async function handleCall(options: RpcRouteOptions, request: FastifyRequest, rep
   });
   const response = await options.upstream.call(decision.canonical, {
     requestUri: request.url.split('?')[0] ?? '/RPC2',
-    remoteAddr: request.ip,
+    // Behind a Unix socket without trust_proxy there is no address to report.
+    remoteAddr: request.ip ?? '',
     untrusted: decision.untrusted,
   }, gone.signal);
   state.outcome = 'relayed';

@@ -53,17 +53,6 @@ describe('Authenticator', () => {
     assert.equal(counter.calls.length, 1);
   });
 
-  test('a cached login is far faster than a cost-10 bcrypt check', async () => {
-    const auth = new Authenticator(await usersWith({ sonarr: 'right' }, 10));
-    let start = performance.now();
-    assert.equal(await auth.verify('sonarr', 'right'), true);
-    const miss = performance.now() - start;
-    start = performance.now();
-    assert.equal(await auth.verify('sonarr', 'right'), true);
-    const hit = performance.now() - start;
-    assert.ok(hit * 20 < miss, `cache hit ${hit.toFixed(3)} ms vs bcrypt ${miss.toFixed(3)} ms`);
-  });
-
   test('a wrong password is never cached', async () => {
     const counter = countingVerifier();
     const cache = new VerifiedCredentialCache();

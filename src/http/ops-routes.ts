@@ -1,0 +1,63 @@
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import { HEALTH_PATH } from '../config/schema.js';
+import type { HealthCheck } from '../ops/health.js';
+import type { GatewayMetrics } from '../ops/metrics.js';
+import { sendText } from './replies.js';
+
+export interface MetricsAccess {
+  /** Read per request, so a reload can open or close the endpoint. */
+  readonly public: boolean;
+  /** Users allowed to read when not public; undefined: every user with access. */
+  readonly users: ReadonlySet<string> | undefined;
+}
+
+export interface OpsRoutesOptions {
+  readonly health: HealthCheck;
+  /** Undefined when metrics.enabled is false. */
+  readonly metrics: { readonly path: string; readonly registry: GatewayMetrics } | undefined;
+  readonly metricsAccess: () => MetricsAccess;
+  readonly authenticate: onRequestHookHandler;
+  readonly crossSite: onRequestHookHandler;
+}
+
+/** Skips `hook` when the endpoint is public; otherwise runs it as registered. */
+function unlessPublic(access: () => MetricsAccess, hook: onRequestHookHandler): onRequestHookHandler {
+  return function (request, reply, done) {
+    if (access().public) {
+      done();
+      return;
+    }
+    return hook.call(this, request, reply, done);
+  };
+}
+
+/**
+ * /healthz for Docker, systemd watchdogs and load balancers, and /metrics for Prometheus. Health
+ * needs no credentials and says only up or down: the reason (socket missing, permission, timeout)
+ * goes to the log, where the admin looks, not to whoever can reach the port.
+ */
+export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOptions): void {
+  app.get(HEALTH_PATH, async (request, reply) => {
+    const ok = await options.health.check();
+    request.gateway.outcome = ok ? 'healthy' : 'unhealthy';
+    reply.header('cache-control', 'no-store');
+    return sendText(reply, ok ? 200 : 503, ok ? 'ok' : 'unavailable');
+  });
+
+  const metrics = options.metrics;
+  if (metrics === undefined) return;
+  app.get(metrics.path, {
+    onRequest: [unlessPublic(options.metricsAccess, options.crossSite), unlessPublic(options.metricsAccess, options.authenticate)],
+    handler: async (request, reply) => {
+      const access = options.metricsAccess();
+      const user = request.gateway.user;
+      if (!access.public && access.users !== undefined && (user === undefined || !access.users.has(user))) {
+        request.gateway.outcome = 'forbidden';
+        return sendText(reply, 403, `user "${user ?? ''}" may not read metrics: add it to metrics.users`);
+      }
+      request.gateway.outcome = 'metrics';
+      reply.header('cache-control', 'no-store');
+      return reply.code(200).type(metrics.registry.contentType).send(await metrics.registry.render());
+    },
+  });
+}

@@ -1,0 +1,37 @@
+import { performance } from 'node:perf_hooks';
+import { GatewayError } from '../errors.js';
+import type { ScgiResponse } from '../upstream/scgi-client.js';
+import { Upstream } from '../upstream/upstream.js';
+import type { GatewayMetrics } from './metrics.js';
+
+function codeOf(error: unknown): string {
+  return error instanceof GatewayError ? error.code : 'GW_UPSTREAM_OTHER';
+}
+
+/**
+ * The Upstream, timed: latency and failures are observed where the call happens, so the route
+ * that uses it (and the health check) need not know metrics exist.
+ */
+export class MeteredUpstream extends Upstream {
+  readonly #metrics: GatewayMetrics;
+
+  constructor(address: ConstructorParameters<typeof Upstream>[0], options: ConstructorParameters<typeof Upstream>[1], metrics: GatewayMetrics) {
+    super(address, options);
+    this.#metrics = metrics;
+  }
+
+  override async call(...args: Parameters<Upstream['call']>): Promise<ScgiResponse> {
+    const started = performance.now();
+    let response: ScgiResponse;
+    try {
+      response = await super.call(...args);
+    } catch (error) {
+      this.#metrics.upstreamFailed(codeOf(error));
+      throw error;
+    }
+    // 'end' only after the last byte was read; a client that hangs up early is neither a latency nor an upstream error.
+    response.body.once('end', () => this.#metrics.upstreamAnswered((performance.now() - started) / 1000));
+    response.body.once('error', (error) => this.#metrics.upstreamFailed(codeOf(error)));
+    return response;
+  }
+}

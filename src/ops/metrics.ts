@@ -1,0 +1,156 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RequestSummary } from '../http/request-log.js';
+import { QUIET_OUTCOMES } from '../http/request-log.js';
+import { isKnownCommand, XMLRPC_BUILTINS } from '../policy/command-names.js';
+
+/** What the in-flight gauges read; the Upstream has both. */
+export interface UpstreamLoad {
+  readonly inFlight: number;
+  readonly queued: number;
+}
+
+/** From a local socket round trip (~100 µs) to rtorrent stuck hashing for the whole upstream.timeout. */
+const UPSTREAM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** Refusals counted as denials. A 401 counts only when a user name was sent: the bare first request of every client is a challenge, not an attack. */
+const DENIAL_OUTCOMES: ReadonlySet<string> = new Set(['denied', 'forbidden', 'cross_site', 'unauthenticated', 'throttled']);
+
+/**
+ * Label values come from what clients send, so each one is bounded here: a method name is kept only
+ * if rtorrent or xmlrpc-c knows it, and a user name only once its password was verified. Anything
+ * else would let one client mint unlimited time series.
+ */
+export function methodLabel(name: string | undefined): string {
+  if (name === undefined) return '';
+  return isKnownCommand(name) || XMLRPC_BUILTINS.has(name) ? name : 'other';
+}
+
+function userLabel(summary: RequestSummary): string {
+  return summary.authenticated && summary.user !== undefined ? summary.user : '';
+}
+
+/** The policy refusal reads "<method>: <reason>" (src/call-decision.ts). */
+function deniedMethod(summary: RequestSummary): string {
+  if (summary.outcome !== 'denied') return methodLabel(summary.methods[0]);
+  const colon = summary.denial?.indexOf(': ') ?? -1;
+  return colon > 0 ? methodLabel(summary.denial?.slice(0, colon)) : methodLabel(summary.methods[0]);
+}
+
+/**
+ * One Prometheus registry per gateway instance (never prom-client's global one), so tests and
+ * embedders can run several gateways in one process without their numbers mixing.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly #requests: Counter<'user' | 'method' | 'outcome'>;
+  readonly #denials: Counter<'user' | 'method' | 'reason'>;
+  readonly #bytes: Counter<'user' | 'direction'>;
+  readonly #upstreamSeconds: Histogram;
+  readonly #upstreamErrors: Counter<'code'>;
+  readonly #reloads: Counter<'result'>;
+  readonly #reloadOk: Gauge;
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.#requests = new Counter({
+      name: 'rtorrent_gateway_requests_total',
+      help: 'HTTP requests by verified user ("" before authentication), top-level XML-RPC method and outcome',
+      labelNames: ['user', 'method', 'outcome'],
+      registers,
+    });
+    this.#denials = new Counter({
+      name: 'rtorrent_gateway_denials_total',
+      help: 'Refused requests by verified user, refused method and reason (denied by policy, forbidden user, cross_site, unauthenticated, throttled)',
+      labelNames: ['user', 'method', 'reason'],
+      registers,
+    });
+    this.#bytes = new Counter({
+      name: 'rtorrent_gateway_relayed_bytes_total',
+      help: 'Bytes relayed for calls that reached rtorrent: request bodies (in) and response bodies (out)',
+      labelNames: ['user', 'direction'],
+      registers,
+    });
+    this.#upstreamSeconds = new Histogram({
+      name: 'rtorrent_gateway_upstream_duration_seconds',
+      help: "Time from asking for an rtorrent connection to the last byte of rtorrent's answer (includes waiting for a free connection)",
+      buckets: UPSTREAM_BUCKETS,
+      registers,
+    });
+    this.#upstreamErrors = new Counter({
+      name: 'rtorrent_gateway_upstream_errors_total',
+      help: 'Calls rtorrent did not answer in full, by error code (GW_UPSTREAM_UNREACHABLE, _TIMEOUT, _BUSY, _BAD_RESPONSE)',
+      labelNames: ['code'],
+      registers,
+    });
+    this.#reloads = new Counter({
+      name: 'rtorrent_gateway_config_reloads_total',
+      help: 'SIGHUP reloads by result (success, failure)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.#reloadOk = new Gauge({
+      name: 'rtorrent_gateway_config_last_reload_successful',
+      help: '1 if the last reload succeeded (or none was tried), 0 if the gateway still serves an older configuration',
+      registers,
+    });
+    this.#reloadOk.set(1);
+    // Per-process metrics (memory, CPU, event loop lag) are started only by the process owner, the
+    // CLI: they hook process-wide observers that a library instance has no business adding.
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Gauges read the upstream's counters at scrape time, so they cannot drift. */
+  watchUpstream(upstream: UpstreamLoad): void {
+    new Gauge({
+      name: 'rtorrent_gateway_upstream_calls_in_flight',
+      help: 'Calls holding an rtorrent connection now (upstream.max_connections at most)',
+      registers: [this.registry],
+      collect() {
+        this.set(upstream.inFlight);
+      },
+    });
+    new Gauge({
+      name: 'rtorrent_gateway_upstream_calls_queued',
+      help: 'Calls waiting for a free rtorrent connection now (upstream.max_queue at most)',
+      registers: [this.registry],
+      collect() {
+        this.set(upstream.queued);
+      },
+    });
+  }
+
+  /** A request-log observer: bound, so it can be handed over as a plain function. */
+  readonly observeRequest = (summary: RequestSummary): void => {
+    if (QUIET_OUTCOMES.has(summary.outcome)) return;
+    const user = userLabel(summary);
+    this.#requests.inc({ user, method: methodLabel(summary.methods[0]), outcome: summary.outcome });
+    if (DENIAL_OUTCOMES.has(summary.outcome) && (summary.outcome !== 'unauthenticated' || summary.user !== undefined)) {
+      this.#denials.inc({ user, method: deniedMethod(summary), reason: summary.outcome });
+    }
+    if (summary.outcome === 'relayed' || summary.outcome === 'upstream_truncated') {
+      this.#bytes.inc({ user, direction: 'in' }, summary.bytesIn);
+      this.#bytes.inc({ user, direction: 'out' }, summary.bytesOut);
+    }
+  };
+
+  upstreamAnswered(seconds: number): void {
+    this.#upstreamSeconds.observe(seconds);
+  }
+
+  upstreamFailed(code: string): void {
+    this.#upstreamErrors.inc({ code });
+  }
+
+  reloaded(ok: boolean): void {
+    this.#reloads.inc({ result: ok ? 'success' : 'failure' });
+    this.#reloadOk.set(ok ? 1 : 0);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,98 @@
+import type { onRequestHookHandler } from 'fastify';
+import type { Logger } from 'pino';
+import { Authenticator } from '../auth/authenticator.js';
+import type { VerifiedCredentialCache } from '../auth/credential-cache.js';
+import { loadHtpasswd } from '../auth/htpasswd.js';
+import type { GatewayConfig } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+import type { AccessTable } from '../http/auth-hook.js';
+import { crossSiteGuard } from '../http/cross-site.js';
+import { compilePolicies, type CompiledPolicy } from '../policy/index.js';
+import { AuditLog, type AuditFile } from './audit.js';
+import { loadTls, type TlsMaterial } from './tls.js';
+
+/**
+ * Everything a request looks up that a reload may change. Built whole, then swapped in one
+ * assignment: a request sees either the old runtime or the new one, never half of each.
+ */
+export interface Runtime {
+  readonly config: GatewayConfig;
+  readonly authenticator: Authenticator;
+  readonly access: AccessTable;
+  readonly policies: ReadonlyMap<string, CompiledPolicy>;
+  readonly crossSite: onRequestHookHandler;
+  readonly tls: TlsMaterial | undefined;
+  readonly audit: AuditLog;
+  /** Who may read /metrics when it is not public; undefined: every user with access. */
+  readonly metricsUsers: ReadonlySet<string> | undefined;
+}
+
+export interface RuntimeDeps {
+  /** Shared across reloads: its keys include the stored hash, so a changed password is never served from it. */
+  readonly cache: VerifiedCredentialCache;
+  readonly logger: Logger;
+  /** The audit file in use, reused (and reopened) when the path stays the same. */
+  readonly auditFile?: AuditFile;
+}
+
+/** Resolves every user's policy name at start, so a typo is a start-up error, not a 403 at run time. */
+function checkAccess(config: GatewayConfig, policies: ReadonlyMap<string, CompiledPolicy>): void {
+  for (const [user, access] of config.access.users) {
+    if (!policies.has(access.policy)) {
+      throw new ConfigError(
+        `access.users.${user}: unknown policy "${access.policy}" (known: ${[...policies.keys()].join(', ')})`,
+      );
+    }
+  }
+}
+
+/** Reads the htpasswd file, compiles policies, loads TLS files; throws GatewayError without side effects except opening a new audit file, which comes last. */
+export async function buildRuntime(config: GatewayConfig, deps: RuntimeDeps): Promise<Runtime> {
+  const policies = compilePolicies(config.policies, { bodyLimit: config.server.bodyLimit });
+  checkAccess(config, policies);
+  const users = await loadHtpasswd(config.auth.htpasswd);
+  const tls = config.server.tls === undefined ? undefined : await loadTls(config.server.tls);
+  for (const user of config.access.users.keys()) {
+    if (!users.has(user)) deps.logger.warn({ user, htpasswd: config.auth.htpasswd }, 'user in [access.users] has no password in the htpasswd file');
+  }
+  for (const user of config.metrics.users) {
+    if (!config.access.users.has(user)) deps.logger.warn({ user }, 'user in metrics.users is not in [access.users], so it cannot log in');
+  }
+  const userPolicies = config.access.users;
+  const audit = AuditLog.open(config, deps.auditFile, (error) => deps.logger.error({ err: error, file: config.audit.file }, 'cannot write to the audit file'));
+  return {
+    config,
+    authenticator: new Authenticator(users, deps.cache),
+    access: { policyOf: (user) => userPolicies.get(user)?.policy },
+    policies,
+    crossSite: crossSiteGuard({ hosts: config.server.hosts, allowedOrigins: config.server.allowedOrigins }),
+    tls,
+    audit,
+    metricsUsers: config.metrics.users.length > 0 ? new Set(config.metrics.users) : undefined,
+  };
+}
+
+/** Keys read once, when the server is created or starts listening; a reload cannot apply them. */
+const RESTART_KEYS: ReadonlyArray<readonly [string, (config: GatewayConfig) => unknown]> = [
+  ['server.listen', (c) => c.server.listen.label],
+  ['server.paths', (c) => c.server.paths],
+  ['server.body_limit', (c) => c.server.bodyLimit],
+  ['server.socket_mode', (c) => c.server.socketMode],
+  ['server.socket_group', (c) => c.server.socketGroup],
+  ['server.trust_proxy', (c) => c.server.trustProxy],
+  // The files are re-read on every reload; switching TLS on or off changes the kind of server.
+  ['server.tls', (c) => c.server.tls !== undefined],
+  ['upstream.scgi', (c) => c.upstream.scgi.label],
+  ['upstream.timeout', (c) => c.upstream.timeoutMs],
+  ['upstream.max_connections', (c) => c.upstream.maxConnections],
+  ['upstream.max_queue', (c) => c.upstream.maxQueue],
+  ['auth.realm', (c) => c.auth.realm],
+  ['log.pretty', (c) => c.log.pretty],
+  ['metrics.enabled', (c) => c.metrics.enabled],
+  ['metrics.path', (c) => c.metrics.path],
+];
+
+/** The restart-only keys whose value differs between the running and the new configuration. */
+export function keysNeedingRestart(running: GatewayConfig, next: GatewayConfig): string[] {
+  return RESTART_KEYS.filter(([, read]) => JSON.stringify(read(running)) !== JSON.stringify(read(next))).map(([key]) => key);
+}

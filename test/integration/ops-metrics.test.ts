@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { startFakeScgi, rtorrentStyleReply, type FakeScgiServer } from '../helpers/fake-scgi.js';
+import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { requireBinary } from '../helpers/processes.js';
+import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { xmlCall } from '../helpers/scgi-direct.js';
+
+const haveRtorrent = requireBinary('rtorrent') !== undefined;
+const ADMIN = basicAuth('admin', 'admin-secret');
+const VIEWER = basicAuth('viewer', 'viewer-secret');
+
+/** The value of one sample in Prometheus text format, or undefined. Labels must match exactly (order aside). */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const found: Record<string, string> = {};
+    for (const pair of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) found[pair[1] as string] = pair[2] as string;
+    if (JSON.stringify(Object.entries(found).sort()) === JSON.stringify(Object.entries(labels).sort())) return Number(match[3]);
+  }
+  return undefined;
+}
+
+async function scrape(gateway: GatewayTestInstance, authorization = ADMIN): Promise<string> {
+  const response = await fetch(gateway.url('/metrics'), { headers: { authorization } });
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  return response.text();
+}
+
+describe('/metrics with a real rtorrent', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
+  let rtorrent: RtorrentInstance;
+  let gateway: GatewayTestInstance;
+
+  before(async () => {
+    rtorrent = await startRtorrent({ name: 'metrics' });
+    gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}` });
+  });
+  after(async () => {
+    await gateway?.close();
+    await rtorrent?.stop();
+  });
+
+  it('needs credentials by default', async () => {
+    const response = await fetch(gateway.url('/metrics'));
+    assert.equal(response.status, 401);
+    assert.match(response.headers.get('www-authenticate') ?? '', /^Basic realm="rtorrent"/);
+    assert.equal((await fetch(gateway.url('/metrics'), { headers: { authorization: basicAuth('stranger', 'stranger-secret') } })).status, 403);
+  });
+
+  it('counts requests by user, method and outcome, denials, bytes relayed and upstream latency', async () => {
+    const baseline = await scrape(gateway);
+    const version = await post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN });
+    assert.equal(version.status, 200);
+    await post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN });
+    await post(gateway.url(), xmlCall('execute.throw', ['', 'touch', '/tmp/x']), { authorization: VIEWER });
+    await post(gateway.url(), xmlCall('system.client_version'), { authorization: basicAuth('viewer', 'wrong') });
+    await post(gateway.url(), xmlCall('no.such.method.from.a.fuzzer'), { authorization: VIEWER });
+    const text = await scrape(gateway);
+
+    assert.equal(sample(text, 'rtorrent_gateway_requests_total', { user: 'admin', method: 'system.client_version', outcome: 'relayed' }), 2);
+    assert.equal(sample(text, 'rtorrent_gateway_requests_total', { user: 'viewer', method: 'execute.throw', outcome: 'denied' }), 1);
+    // A wrong password: the claimed name is not a label, or anyone could mint series.
+    const unauthenticated = { user: '', method: '', outcome: 'unauthenticated' };
+    assert.equal((sample(text, 'rtorrent_gateway_requests_total', unauthenticated) ?? 0) - (sample(baseline, 'rtorrent_gateway_requests_total', unauthenticated) ?? 0), 1);
+    assert.equal(sample(text, 'rtorrent_gateway_requests_total', { user: 'viewer', method: 'other', outcome: 'denied' }), 1);
+    assert.doesNotMatch(text, /fuzzer/);
+
+    assert.equal(sample(text, 'rtorrent_gateway_denials_total', { user: 'viewer', method: 'execute.throw', reason: 'denied' }), 1);
+    assert.equal(sample(text, 'rtorrent_gateway_denials_total', { user: '', method: '', reason: 'unauthenticated' }), 1);
+
+    const requestBytes = Buffer.byteLength(xmlCall('system.client_version'));
+    assert.ok((sample(text, 'rtorrent_gateway_relayed_bytes_total', { user: 'admin', direction: 'in' }) ?? 0) > 0);
+    assert.ok((sample(text, 'rtorrent_gateway_relayed_bytes_total', { user: 'admin', direction: 'in' }) ?? 0) <= 2 * requestBytes + 200);
+    assert.equal(sample(text, 'rtorrent_gateway_relayed_bytes_total', { user: 'admin', direction: 'out' }), 2 * version.body.length);
+
+    assert.ok((sample(text, 'rtorrent_gateway_upstream_duration_seconds_count') ?? 0) >= 2);
+    assert.ok((sample(text, 'rtorrent_gateway_upstream_duration_seconds_bucket', { le: '+Inf' }) ?? 0) >= 2);
+    assert.equal(sample(text, 'rtorrent_gateway_upstream_calls_in_flight'), 0);
+    assert.equal(sample(text, 'rtorrent_gateway_upstream_calls_queued'), 0);
+  });
+
+  it('does not count its own scrapes or health probes as requests', async () => {
+    await fetch(gateway.url('/healthz'));
+    const first = await scrape(gateway);
+    const second = await scrape(gateway);
+    const total = (text: string): number =>
+      text
+        .split('\n')
+        .filter((line) => line.startsWith('rtorrent_gateway_requests_total'))
+        .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+    assert.equal(total(first), total(second));
+  });
+
+  it('applies the Host check to the authenticated endpoint', async () => {
+    const response = await fetch(gateway.url('/metrics'), { headers: { authorization: ADMIN, origin: 'https://evil.example' } });
+    assert.equal(response.status, 403);
+  });
+});
+
+describe('/metrics settings', () => {
+  let fake: FakeScgiServer;
+  const held: Socket[] = [];
+  before(async () => {
+    fake = await startFakeScgi((socket) => held.push(socket));
+  });
+  after(async () => {
+    await fake?.close();
+  });
+
+  it('is open without credentials when metrics.public is set', async () => {
+    const gateway = await startGateway({ upstream: `unix:${fake.socketPath}`, extraToml: '[metrics]\npublic = true' });
+    try {
+      const response = await fetch(gateway.url('/metrics'));
+      assert.equal(response.status, 200);
+      assert.match(await response.text(), /rtorrent_gateway_requests_total/);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('is limited to metrics.users when that list is set', async () => {
+    const gateway = await startGateway({ upstream: `unix:${fake.socketPath}`, extraToml: '[metrics]\nusers = ["viewer"]' });
+    try {
+      assert.equal((await fetch(gateway.url('/metrics'), { headers: { authorization: VIEWER } })).status, 200);
+      assert.equal((await fetch(gateway.url('/metrics'), { headers: { authorization: ADMIN } })).status, 403);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('is absent when metrics.enabled is false', async () => {
+    const gateway = await startGateway({ upstream: `unix:${fake.socketPath}`, extraToml: '[metrics]\nenabled = false' });
+    try {
+      assert.equal((await fetch(gateway.url('/metrics'), { headers: { authorization: ADMIN } })).status, 404);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('shows calls in flight while rtorrent holds them, and counts upstream errors by code', async () => {
+    const gateway = await startGateway({ upstream: `unix:${fake.socketPath}`, extraToml: '[metrics]\npublic = true' });
+    try {
+      const slow = post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN });
+      while (fake.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      const during = await (await fetch(gateway.url('/metrics'))).text();
+      assert.equal(sample(during, 'rtorrent_gateway_upstream_calls_in_flight'), 1);
+      // rtorrent "dies" mid-call: the head never came.
+      held.shift()?.destroy();
+      assert.equal((await slow).status, 502);
+      const afterwards = await (await fetch(gateway.url('/metrics'))).text();
+      assert.equal(sample(afterwards, 'rtorrent_gateway_upstream_calls_in_flight'), 0);
+      assert.equal(sample(afterwards, 'rtorrent_gateway_upstream_errors_total', { code: 'GW_UPSTREAM_BAD_RESPONSE' }), 1);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('counts an unreachable rtorrent as GW_UPSTREAM_UNREACHABLE', async () => {
+    const gateway = await startGateway({ upstream: 'unix:/nonexistent/scgi.socket', extraToml: '[metrics]\npublic = true' });
+    try {
+      assert.equal((await post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN })).status, 502);
+      const text = await (await fetch(gateway.url('/metrics'))).text();
+      assert.equal(sample(text, 'rtorrent_gateway_upstream_errors_total', { code: 'GW_UPSTREAM_UNREACHABLE' }), 1);
+      assert.equal(sample(text, 'rtorrent_gateway_requests_total', { user: 'admin', method: 'system.client_version', outcome: 'GW_UPSTREAM_UNREACHABLE' }), 1);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('keeps each gateway\'s numbers to itself (one registry per instance)', async () => {
+    const one = await startGateway({ upstream: 'unix:/nonexistent/scgi.socket', extraToml: '[metrics]\npublic = true' });
+    const two = await startGateway({ upstream: 'unix:/nonexistent/scgi.socket', extraToml: '[metrics]\npublic = true' });
+    try {
+      await post(one.url(), xmlCall('system.client_version'), { authorization: ADMIN });
+      const text = await (await fetch(two.url('/metrics'))).text();
+      assert.equal(sample(text, 'rtorrent_gateway_upstream_errors_total', { code: 'GW_UPSTREAM_UNREACHABLE' }), undefined);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
+  it('serves a reply to a fake rtorrent unchanged (sanity check of the fake)', async () => {
+    const answering = await startFakeScgi((socket) => socket.end(rtorrentStyleReply('<?xml version="1.0"?><methodResponse/>')));
+    const gateway = await startGateway({ upstream: `unix:${answering.socketPath}` });
+    try {
+      assert.equal((await post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN })).status, 200);
+    } finally {
+      await gateway.close();
+      await answering.close();
+    }
+  });
+});

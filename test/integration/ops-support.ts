@@ -1,0 +1,162 @@
+/**
+ * Shared by the ops-*.test.ts files: the built CLI as a child process, its JSON log, config and
+ * htpasswd files, and HTTP requests over TCP, Unix sockets and TLS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingHttpHeaders, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createServer } from 'node:net';
+import bcrypt from 'bcryptjs';
+import { track, waitForExit } from '../helpers/processes.js';
+
+/** The built CLI, exactly what the systemd unit and the container run. */
+export const CLI = new URL('../../dist/cli.js', import.meta.url).pathname;
+export const REPO_ROOT = new URL('../..', import.meta.url).pathname;
+
+export interface CliProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Every JSON line printed so far. */
+  lines(): Array<Record<string, unknown>>;
+  output(): string;
+  /** Resolves with the first log line (from index `from` on) matching `predicate`. */
+  waitForLine(predicate: (line: Record<string, unknown>) => boolean, opts?: { from?: number; timeoutMs?: number }): Promise<Record<string, unknown>>;
+}
+
+export function runCli(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; command?: readonly string[]; cwd?: string } = {},
+): CliProcess {
+  const [file, ...rest] = options.command ?? [process.execPath, CLI];
+  const child = track(
+    spawn(file as string, [...rest, ...args], {
+      env: { PATH: process.env.PATH, ...options.env },
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  // track() unrefs children; these tests wait for them.
+  child.ref();
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const lines = (): Array<Record<string, unknown>> =>
+    output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => {
+        try {
+          return JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          return {};
+        }
+      });
+  return {
+    child,
+    exited,
+    lines,
+    output: () => output,
+    async waitForLine(predicate, opts = {}) {
+      const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+      while (Date.now() < deadline) {
+        const found = lines().slice(opts.from ?? 0).find(predicate);
+        if (found) return found;
+        if (child.exitCode !== null) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error(`no matching log line; output so far:\n${output}`);
+    },
+  };
+}
+
+/** Waits for the "listening" line and returns its address ("http://127.0.0.1:PORT", a socket path…). */
+export async function listeningAddress(cli: CliProcess): Promise<string> {
+  const line = await cli.waitForLine((entry) => entry.msg === 'rtorrent-gateway listening');
+  return String(line.listen);
+}
+
+export async function stopCli(cli: CliProcess): Promise<void> {
+  if (cli.child.exitCode === null && cli.child.signalCode === null) {
+    cli.child.kill('SIGTERM');
+    if (!(await waitForExit(cli.child, 15_000))) cli.child.kill('SIGKILL');
+  }
+  await cli.exited;
+}
+
+export function writeHtpasswd(file: string, users: Record<string, string>): void {
+  writeFileSync(
+    file,
+    Object.entries(users)
+      .map(([name, password]) => `${name}:${bcrypt.hashSync(password, 4)}`)
+      .join('\n') + '\n',
+  );
+}
+
+/** A config file with the given sections; `users` becomes [access.users]. */
+export function writeConfig(
+  file: string,
+  options: { listen: string; upstream: string; htpasswd: string; users: Record<string, string>; extra?: string; server?: string },
+): void {
+  writeFileSync(
+    file,
+    [
+      '[server]',
+      `listen = "${options.listen}"`,
+      options.server ?? '',
+      '[upstream]',
+      `scgi = "${options.upstream}"`,
+      'timeout = "10s"',
+      '[auth]',
+      `htpasswd = "${options.htpasswd}"`,
+      '[access.users]',
+      ...Object.entries(options.users).map(([name, policy]) => `${name} = "${policy}"`),
+      options.extra ?? '',
+    ].join('\n'),
+  );
+}
+
+/** A TCP port that was free a moment ago, for commands that need the port up front (Docker's ENV, systemd's socket). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** One HTTP(S) request with node:http, which (unlike fetch) speaks to Unix sockets and takes a CA. */
+export function request(
+  options: RequestOptions & { tls?: { ca?: Buffer | string; rejectUnauthorized?: boolean } },
+  body?: string,
+): Promise<RawResponse> {
+  const { tls, ...rest } = options;
+  return new Promise((resolve, reject) => {
+    const send = tls ? httpsRequest : httpRequest;
+    const req = send({ ...rest, ...(tls ?? {}), agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.once('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      response.once('error', reject);
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
+export function rpcHeaders(user: string, password: string): Record<string, string> {
+  return { 'content-type': 'text/xml', authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+}

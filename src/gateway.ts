@@ -16,6 +16,8 @@ import { MeteredUpstream } from './ops/metered-upstream.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { buildRuntime, keysNeedingRestart, type Runtime } from './ops/runtime.js';
 import { shutdownGracefully, type ShutdownResult } from './ops/shutdown.js';
+import type { CompiledPolicy } from './policy/index.js';
+import { startScgiListener, type ScgiListener } from './scgi-listener/server.js';
 import type { Upstream } from './upstream/upstream.js';
 
 export interface GatewayOptions {
@@ -55,6 +57,23 @@ declare module 'fastify' {
   interface FastifyInstance {
     gateway: GatewayControl;
   }
+}
+
+/** A user dropped from [access.users] by a reload keeps its listener socket but may run nothing. */
+function listenerPolicy(runtime: Runtime, user: string): CompiledPolicy {
+  const name = runtime.access.policyOf(user);
+  const policy = name === undefined ? undefined : runtime.policies.get(name);
+  return (
+    policy ?? {
+      name: '(none)',
+      check: (call) => ({
+        allowed: false,
+        methods: [call.methodName],
+        method: call.methodName,
+        reason: `user "${user}" is no longer in [access.users]`,
+      }),
+    }
+  );
 }
 
 /**
@@ -117,9 +136,32 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     authenticate,
     crossSite,
   });
+  const scgiListeners: ScgiListener[] = [];
   app.addHook('onClose', async () => {
+    // Listeners let their calls in flight finish too; then the audit file can go.
+    await Promise.all(scgiListeners.splice(0).map((listener) => listener.close()));
     runtime.audit.file?.close();
   });
+  const startScgiListeners = async (): Promise<void> => {
+    for (const listener of startConfig.scgi.listeners) {
+      const started = await startScgiListener({
+        listen: listener.listen.kind === 'unix'
+          ? { kind: 'unix', path: listener.listen.path, mode: listener.mode, owner: listener.owner, group: listener.group }
+          : { kind: 'tcp', host: listener.listen.host as '127.0.0.1' | '::1', port: listener.listen.port },
+        user: listener.user,
+        // Looked up per request, so SIGHUP can change the user's policy without rebinding the socket.
+        policy: () => listenerPolicy(runtime, listener.user),
+        upstream,
+        logger,
+        maxBodyBytes: startConfig.server.bodyLimit,
+        idleTimeoutMs: listener.idleTimeoutMs,
+        requestTimeoutMs: listener.requestTimeoutMs,
+        maxConnections: listener.maxConnections,
+      });
+      scgiListeners.push(started);
+      logger.info({ scgi: started.address, user: listener.user }, 'SCGI listener ready');
+    }
+  };
 
   // Reloads run one at a time: two SIGHUPs in a row must not let the older file win the swap.
   let reloading: Promise<unknown> = Promise.resolve();
@@ -154,7 +196,11 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
       reloading = result.catch(() => undefined);
       return result;
     },
-    listen: (env) => listenGateway(app, startConfig, env),
+    async listen(env) {
+      const address = await listenGateway(app, startConfig, env);
+      await startScgiListeners();
+      return address;
+    },
     shutdown: () => shutdownGracefully(app, runtime.config.server.shutdownTimeoutMs),
   };
   app.decorate('gateway', control);

@@ -83,6 +83,28 @@ const policyDefinition = z.strictObject({
   load_sources: z.array(z.string()).optional(),
 });
 
+const scgiListenAddress = z.string().transform((text, ctx) => {
+  const address = parseListenAddress(text.replace(/^tcp:\/\//, ''));
+  // SCGI has no credentials: over TCP anyone on the host could connect, so only loopback is allowed,
+  // and a Unix socket's permissions are the real access control.
+  if (!address || (address.kind === 'tcp' && address.host !== '127.0.0.1' && address.host !== '::1')) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not unix:/absolute/path or tcp://127.0.0.1:port (loopback only)` });
+    return z.NEVER;
+  }
+  return address;
+});
+
+const scgiListener = z.strictObject({
+  listen: scgiListenAddress,
+  user: z.string().regex(userName, 'user names cannot contain ":" or spaces'),
+  mode: fileMode.optional(),
+  owner: z.union([z.string().min(1), z.number().int().min(0)]).optional(),
+  group: z.union([groupName, z.number().int().min(0)]).optional(),
+  idle_timeout: duration.optional(),
+  request_timeout: duration.optional(),
+  max_connections: z.number().int().min(1).optional(),
+});
+
 export const configFileSchema = z.strictObject({
   server: z
     .strictObject({
@@ -106,9 +128,14 @@ export const configFileSchema = z.strictObject({
     // Well under rtorrent's 100 SCGI slots, which ruTorrent, cron scripts and others share.
     max_connections: z.number().int().min(1).max(90).default(16),
     max_queue: z.number().int().min(0).default(512),
+    // Opt-in: identical read-only calls in flight together share one upstream call.
+    coalesce_reads: z.boolean().default(false),
+    coalesce_max_bytes: size.prefault('64MiB'),
   }),
   auth: z.strictObject({
     htpasswd: z.string().min(1),
+    // Offers HTTP Digest next to Basic when set: an Apache htdigest file for the same realm.
+    htdigest: z.string().min(1).optional(),
     realm: z
       .string()
       .regex(/^[^"\\\r\n]*$/, 'must not contain quotes, backslashes or line breaks')
@@ -140,7 +167,21 @@ export const configFileSchema = z.strictObject({
       file: z.string().min(1).optional(),
     })
     .prefault({}),
+  scgi: z
+    .strictObject({
+      listeners: z.array(scgiListener).default([]),
+    })
+    .prefault({}),
 }).superRefine((config, ctx) => {
+  config.scgi.listeners.forEach((listener, index) => {
+    if (!config.access.users[listener.user]) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scgi', 'listeners', index, 'user'],
+        message: `"${listener.user}" is not in [access.users]: the listener's callers act as that user and get its policy`,
+      });
+    }
+  });
   const taken = new Map<string, string>([[HEALTH_PATH, 'the health endpoint']]);
   if (config.metrics.enabled) taken.set(config.metrics.path, 'metrics.path');
   config.server.paths.forEach((path, index) => {
@@ -192,8 +233,10 @@ export interface GatewayConfig {
     readonly timeoutMs: number;
     readonly maxConnections: number;
     readonly maxQueue: number;
+    readonly coalesceReads: boolean;
+    readonly coalesceMaxBytes: number;
   };
-  readonly auth: { readonly htpasswd: string; readonly realm: string };
+  readonly auth: { readonly htpasswd: string; readonly htdigest: string | undefined; readonly realm: string };
   readonly access: { readonly users: ReadonlyMap<string, { readonly policy: string }> };
   readonly policies: Readonly<Record<string, PolicyDefinitionConfig>>;
   readonly log: { readonly level: string; readonly pretty: boolean };
@@ -206,6 +249,19 @@ export interface GatewayConfig {
   };
   /** A separate JSON-lines file for audit records; undefined: audit records stay in the main log. */
   readonly audit: { readonly file: string | undefined };
+  /** SCGI listeners for clients that only speak SCGI (Flood, ruTorrent), each bound to one user. */
+  readonly scgi: { readonly listeners: readonly ScgiListenerConfig[] };
+}
+
+export interface ScgiListenerConfig {
+  readonly listen: SocketAddress;
+  readonly user: string;
+  readonly mode: number | undefined;
+  readonly owner: string | number | undefined;
+  readonly group: string | number | undefined;
+  readonly idleTimeoutMs: number | undefined;
+  readonly requestTimeoutMs: number | undefined;
+  readonly maxConnections: number | undefined;
 }
 
 export function normaliseConfig(parsed: Parsed): GatewayConfig {
@@ -227,12 +283,26 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
       timeoutMs: parsed.upstream.timeout,
       maxConnections: parsed.upstream.max_connections,
       maxQueue: parsed.upstream.max_queue,
+      coalesceReads: parsed.upstream.coalesce_reads,
+      coalesceMaxBytes: parsed.upstream.coalesce_max_bytes,
     },
-    auth: parsed.auth,
+    auth: { htpasswd: parsed.auth.htpasswd, htdigest: parsed.auth.htdigest, realm: parsed.auth.realm },
     access: { users: new Map(Object.entries(parsed.access.users)) },
     policies: parsed.policies,
     log: parsed.log,
     metrics: parsed.metrics,
     audit: { file: parsed.audit.file },
+    scgi: {
+      listeners: parsed.scgi.listeners.map((listener) => ({
+        listen: listener.listen,
+        user: listener.user,
+        mode: listener.mode,
+        owner: listener.owner,
+        group: listener.group,
+        idleTimeoutMs: listener.idle_timeout,
+        requestTimeoutMs: listener.request_timeout,
+        maxConnections: listener.max_connections,
+      })),
+    },
   };
 }

@@ -85,7 +85,7 @@ export async function startGateway(options: GatewayTestOptions): Promise<Gateway
   });
   const config = loadConfig({ file: configPath });
   const app = await buildGateway(config, { logger: pino({ level: 'info' }, sink) });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.gateway.listen();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {

@@ -151,3 +151,22 @@ describe('overrides from flags and the environment', () => {
     assertConfigError(() => load(tomlFile(ISSUE_EXAMPLE), ['--lisen', 'x']), /command line: .*lisen/);
   });
 });
+
+describe('SCGI listeners', () => {
+  const base = `${ISSUE_EXAMPLE}\n`;
+  it('accept a Unix socket with a mode, bound to a user in [access.users]', () => {
+    const config = load(tomlFile(`${base}[[scgi.listeners]]\nlisten = "unix:/run/rtorrent-gateway/flood.sock"\nuser = "app"\nmode = "0660"\ngroup = "flood"\n`));
+    assert.equal(config.scgi.listeners[0]?.user, 'app');
+    assert.equal(config.scgi.listeners[0]?.mode, 0o660);
+    assert.deepEqual(config.scgi.listeners[0]?.listen, { kind: 'unix', path: '/run/rtorrent-gateway/flood.sock', label: 'unix:/run/rtorrent-gateway/flood.sock' });
+  });
+
+  it('refuse a user that is not in [access.users], naming the key', () => {
+    assertConfigError(() => load(tomlFile(`${base}[[scgi.listeners]]\nlisten = "unix:/run/x.sock"\nuser = "ghost"\n`)), /scgi\.listeners\.0\.user: "ghost" is not in \[access\.users\]/);
+  });
+
+  it('refuse TCP off loopback, since SCGI carries no credentials', () => {
+    assertConfigError(() => load(tomlFile(`${base}[[scgi.listeners]]\nlisten = "tcp://0.0.0.0:5000"\nuser = "app"\n`)), /scgi\.listeners\.0\.listen: .*loopback only/);
+    assert.equal(load(tomlFile(`${base}[[scgi.listeners]]\nlisten = "tcp://127.0.0.1:5000"\nuser = "app"\n`)).scgi.listeners[0]?.listen.kind, 'tcp');
+  });
+});

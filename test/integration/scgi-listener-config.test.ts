@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
+import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { scgiRequest, xmlCall } from '../helpers/scgi-direct.js';
+
+const haveRtorrent = requireBinary('rtorrent') !== undefined;
+
+describe('[[scgi.listeners]] in the config file', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
+  let rtorrent: RtorrentInstance;
+  let gateway: GatewayTestInstance;
+  let dir: string;
+  let floodSocket: string;
+  let adminSocket: string;
+
+  before(async () => {
+    rtorrent = await startRtorrent({ name: 'scgi-config', torrents: 5 });
+    dir = makeTempDir('scgi-config');
+    floodSocket = join(dir, 'flood.sock');
+    adminSocket = join(dir, 'admin.sock');
+    gateway = await startGateway({
+      upstream: `unix:${rtorrent.socketPath}`,
+      users: {
+        admin: { password: 'admin-secret', policy: 'full' },
+        flood: { password: 'unused-secret', policy: 'standard' },
+      },
+      extraToml: [
+        '[[scgi.listeners]]',
+        `listen = "unix:${floodSocket}"`,
+        'user = "flood"',
+        'mode = "0660"',
+        '[[scgi.listeners]]',
+        `listen = "unix:${adminSocket}"`,
+        'user = "admin"',
+        'mode = "0600"',
+      ].join('\n'),
+    });
+  });
+  after(async () => {
+    await gateway?.close();
+    await rtorrent?.stop();
+    await removeTempDir(dir);
+  });
+
+  it('opens each listener\'s socket with its configured mode when the gateway starts listening', () => {
+    assert.equal(statSync(floodSocket).mode & 0o777, 0o660);
+    assert.equal(statSync(adminSocket).mode & 0o777, 0o600);
+  });
+
+  it('relays SCGI calls with the bytes rtorrent answers directly', async () => {
+    const body = xmlCall('d.multicall2', ['', 'main', 'd.hash=', 'd.name=']);
+    const direct = await rtorrent.raw(body);
+    const viaListener = await scgiRequest({ path: floodSocket }, body);
+    assert.equal(viaListener.status, 200);
+    assert.ok(viaListener.body.equals(direct.body));
+  });
+
+  it('applies the bound user\'s policy: execute.throw is refused for the standard user, allowed for admin', async () => {
+    const marker = join(dir, 'marker');
+    const attack = xmlCall('execute.throw', ['', 'touch', marker]);
+    const refused = await scgiRequest({ path: floodSocket }, attack);
+    assert.match(refused.body.toString(), /<fault>[\s\S]*execute\.throw is not allowed for user "flood" \(policy "standard"\)/);
+    assert.equal(existsSync(marker), false);
+    const allowed = await scgiRequest({ path: adminSocket }, attack);
+    assert.doesNotMatch(allowed.body.toString(), /<fault>/);
+    assert.equal(existsSync(marker), true);
+  });
+
+  it('removes the sockets when the gateway closes', async () => {
+    const second = await startGateway({
+      upstream: `unix:${rtorrent.socketPath}`,
+      users: { flood: { password: 'x', policy: 'readonly' } },
+      extraToml: `[[scgi.listeners]]\nlisten = "unix:${join(dir, 'short.sock')}"\nuser = "flood"`,
+    });
+    assert.equal(existsSync(join(dir, 'short.sock')), true);
+    await second.close();
+    assert.equal(existsSync(join(dir, 'short.sock')), false);
+  });
+});

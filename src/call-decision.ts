@@ -15,6 +15,8 @@ export type CallDecision =
       readonly methods: readonly string[];
       /** Send with UNTRUSTED_CONNECTION=1: rtorrent ≥ 0.16.9 then checks the call against its own safe list too. */
       readonly untrusted: boolean;
+      /** The readonly policy would allow it too: it changes nothing, so identical ones may share an answer. */
+      readonly readOnly: boolean;
     }
   | {
       readonly kind: 'refuse';
@@ -29,10 +31,16 @@ export interface Caller {
   readonly policy: CompiledPolicy;
 }
 
-export function decideCall(body: Buffer, caller: Caller, limits?: ParseLimits): CallDecision {
+export interface DecideOptions {
+  readonly limits?: ParseLimits;
+  /** When given, forwarded calls are also classified read-only or not by this policy (for coalescing). */
+  readonly readOnlyPolicy?: CompiledPolicy;
+}
+
+export function decideCall(body: Buffer, caller: Caller, options: DecideOptions = {}): CallDecision {
   let call;
   try {
-    call = parseMethodCall(body, limits);
+    call = parseMethodCall(body, options.limits);
   } catch (error) {
     if (error instanceof GatewayError) return { kind: 'refuse', error, methods: [] };
     throw error;
@@ -50,5 +58,14 @@ export function decideCall(body: Buffer, caller: Caller, limits?: ParseLimits): 
     };
   }
   // Forward what was checked: rtorrent gets our encoding of the parsed tree, never the client's bytes.
-  return { kind: 'forward', canonical: encodeMethodCall(call), methods: verdict.methods, untrusted: verdict.untrustedSafe };
+  const readOnly =
+    options.readOnlyPolicy !== undefined &&
+    (caller.policy === options.readOnlyPolicy || options.readOnlyPolicy.check(call).allowed);
+  return {
+    kind: 'forward',
+    canonical: encodeMethodCall(call),
+    methods: verdict.methods,
+    untrusted: verdict.untrustedSafe,
+    readOnly,
+  };
 }

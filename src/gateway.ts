@@ -18,6 +18,7 @@ import { buildRuntime, keysNeedingRestart, type Runtime } from './ops/runtime.js
 import { shutdownGracefully, type ShutdownResult } from './ops/shutdown.js';
 import type { CompiledPolicy } from './policy/index.js';
 import { startScgiListener, type ScgiListener } from './scgi-listener/server.js';
+import { ReadCoalescer } from './upstream/coalescer.js';
 import type { Upstream } from './upstream/upstream.js';
 
 export interface GatewayOptions {
@@ -128,6 +129,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     authenticate,
     crossSite,
     policyNamed: (name) => runtime.policies.get(name),
+    coalescer: config.upstream.coalesceReads ? new ReadCoalescer(config.upstream.coalesceMaxBytes) : undefined,
   });
   registerOpsRoutes(app, {
     health,

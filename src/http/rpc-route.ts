@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandle
 import { decideCall } from '../call-decision.js';
 import { GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
+import type { ReadCoalescer } from '../upstream/coalescer.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { sendGatewayError, sendText } from './replies.js';
 
@@ -13,6 +14,8 @@ export interface RpcRouteOptions {
   readonly crossSite: onRequestHookHandler;
   /** Looked up per request so a reload can swap the table. */
   readonly policyNamed: (name: string) => CompiledPolicy | undefined;
+  /** Set when upstream.coalesce_reads is on: identical read-only calls in flight share one upstream call. */
+  readonly coalescer?: ReadCoalescer;
 }
 
 /** Upstream headers that describe the connection, not the answer, or that nginx hides too. */
@@ -36,7 +39,11 @@ async function handleCall(options: RpcRouteOptions, request: FastifyRequest, rep
 
   const policy = options.policyNamed(state.policy ?? '');
   if (!policy) throw new GatewayError('GW_FORBIDDEN_USER', `user "${state.user}" has no usable policy`);
-  const decision = decideCall(body, { user: state.user ?? '', policy });
+  const decision = decideCall(
+    body,
+    { user: state.user ?? '', policy },
+    { readOnlyPolicy: options.coalescer ? options.policyNamed('readonly') : undefined },
+  );
   state.methods = decision.methods;
   if (decision.kind === 'refuse') {
     state.outcome = decision.denial === undefined ? 'invalid' : 'denied';
@@ -44,17 +51,30 @@ async function handleCall(options: RpcRouteOptions, request: FastifyRequest, rep
     return sendGatewayError(reply, decision.error);
   }
 
+  const meta = {
+    requestUri: request.url.split('?')[0] ?? '/RPC2',
+    // Behind a Unix socket without trust_proxy there is no address to report.
+    remoteAddr: request.ip ?? '',
+    untrusted: decision.untrusted,
+  };
+  if (options.coalescer && decision.readOnly) {
+    // Untrusted and trusted calls are different calls to rtorrent ≥ 0.16.9, so they never share.
+    const key = `${decision.untrusted ? 'u' : 't'}${decision.canonical.toString('latin1')}`;
+    // No abort signal: other callers may be waiting on this upstream call.
+    const { answer, joined } = options.coalescer.run(key, () => options.upstream.call(decision.canonical, meta));
+    const shared = await answer;
+    state.outcome = joined ? 'coalesced' : 'relayed';
+    state.bytesOut = shared.body.length;
+    relayHeaders(reply, shared.head.headers);
+    return reply.code(shared.head.status).send(shared.body);
+  }
+
   // A client that leaves mid-call must not keep a queue place or rtorrent's connection (one of its 100 slots).
   const gone = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.abort();
   });
-  const response = await options.upstream.call(decision.canonical, {
-    requestUri: request.url.split('?')[0] ?? '/RPC2',
-    // Behind a Unix socket without trust_proxy there is no address to report.
-    remoteAddr: request.ip ?? '',
-    untrusted: decision.untrusted,
-  }, gone.signal);
+  const response = await options.upstream.call(decision.canonical, meta, gone.signal);
   state.outcome = 'relayed';
   const { head, body: stream } = response;
   stream.on('data', (chunk: Buffer) => {

@@ -1,3 +1,4 @@
+import { GatewayError } from '../errors.js';
 import type { ResponseHead } from './response-head.js';
 import type { ScgiResponse } from './scgi-client.js';
 
@@ -43,7 +44,9 @@ export class ReadCoalescer {
       response.body.on('data', (chunk: Buffer) => {
         size += chunk.length;
         if (size > this.maxBytes) {
-          response.body.destroy(new Error(`shared answer larger than ${this.maxBytes} bytes (upstream.coalesce_max_bytes)`));
+          response.body.destroy(
+            new GatewayError('GW_UPSTREAM_BAD_RESPONSE', `shared answer larger than ${this.maxBytes} bytes (upstream.coalesce_max_bytes)`),
+          );
           return;
         }
         chunks.push(chunk);

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { startFakeScgi, rtorrentStyleReply, type FakeScgiServer } from '../helpers/fake-scgi.js';
+import { requireBinary } from '../helpers/processes.js';
+import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { xmlCall } from '../helpers/scgi-direct.js';
+
+const APP = basicAuth('app', 'app-secret');
+const ADMIN = basicAuth('admin', 'admin-secret');
+const LIST = xmlCall('d.multicall2', ['', 'main', 'd.hash=', 'd.name=', 'd.size_bytes=']);
+const HASH = '0123456789ABCDEF0123456789ABCDEF01234567';
+
+describe('coalescing identical reads (upstream.coalesce_reads = true)', () => {
+  let upstream: FakeScgiServer;
+  let gateway: GatewayTestInstance;
+
+  before(async () => {
+    // Each answer takes a moment, as a big d.multicall2 does, so concurrent callers overlap.
+    upstream = await startFakeScgi((socket, request) => {
+      setTimeout(() => socket.end(rtorrentStyleReply(`<answer n="${upstream.requests.length}">${request.body.length}</answer>`)), 150);
+    });
+    gateway = await startGateway({ upstream: `unix:${upstream.socketPath}`, upstreamToml: 'timeout = "5s"\ncoalesce_reads = true' });
+    // Warm the credential cache so all concurrent calls reach the upstream together.
+    await post(gateway.url(), xmlCall('system.client_version'), { authorization: APP });
+    await post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN });
+  });
+  after(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  async function concurrently(count: number, body: string, authorization: string): Promise<Buffer[]> {
+    const answers = await Promise.all(Array.from({ length: count }, () => post(gateway.url(), body, { authorization })));
+    for (const answer of answers) assert.equal(answer.status, 200);
+    return answers.map((answer) => answer.body);
+  }
+
+  it('gives 8 concurrent identical list calls one upstream call, and every caller the same bytes', async () => {
+    const before = upstream.requests.length;
+    const bodies = await concurrently(8, LIST, APP);
+    assert.equal(upstream.requests.length - before, 1);
+    for (const body of bodies) assert.ok(body.equals(bodies[0] as Buffer));
+  });
+
+  it('also shares a full user\'s read-only call, judged by what the call does, not who sends it', async () => {
+    const before = upstream.requests.length;
+    await concurrently(4, LIST, ADMIN);
+    assert.equal(upstream.requests.length - before, 1);
+  });
+
+  it('never coalesces writes: 8 concurrent identical d.start calls are 8 upstream calls', async () => {
+    const before = upstream.requests.length;
+    await concurrently(8, xmlCall('d.start', [HASH]), APP);
+    assert.equal(upstream.requests.length - before, 8);
+  });
+
+  it('never coalesces loads, even identical ones', async () => {
+    const before = upstream.requests.length;
+    await concurrently(4, xmlCall('load.start', ['', `magnet:?xt=urn:btih:${HASH}`, 'd.custom1.set=tv']), APP);
+    assert.equal(upstream.requests.length - before, 4);
+  });
+
+  it('keeps nothing after the call: the same read a moment later goes upstream again', async () => {
+    const before = upstream.requests.length;
+    await concurrently(1, LIST, APP);
+    await concurrently(1, LIST, APP);
+    assert.equal(upstream.requests.length - before, 2);
+  });
+
+  it('does not share different calls', async () => {
+    const before = upstream.requests.length;
+    await Promise.all([concurrently(1, LIST, APP), concurrently(1, xmlCall('d.multicall2', ['', 'main', 'd.hash=']), APP)]);
+    assert.equal(upstream.requests.length - before, 2);
+  });
+});
+
+describe('coalescing against a real rtorrent', { skip: requireBinary('rtorrent') === undefined && 'rtorrent not installed' }, () => {
+  let rtorrent: RtorrentInstance;
+  let gateway: GatewayTestInstance;
+  before(async () => {
+    rtorrent = await startRtorrent({ name: 'coalesce', torrents: 300 });
+    gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}`, upstreamToml: 'coalesce_reads = true' });
+  });
+  after(async () => {
+    await gateway?.close();
+    await rtorrent?.stop();
+  });
+
+  it('answers 8 concurrent dashboards with exactly the bytes rtorrent gives a direct call', async () => {
+    const direct = await rtorrent.raw(LIST);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => post(gateway.url(), LIST, { authorization: APP })));
+    for (const answer of answers) {
+      assert.equal(answer.status, 200);
+      assert.ok(answer.body.equals(direct.body));
+      assert.equal(answer.headers.get('content-length'), String(direct.body.length));
+    }
+  });
+});

@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import { VerifiedCredentialCache } from './auth/credential-cache.js';
 import type { GatewayConfig } from './config/schema.js';
-import { registerBasicAuth } from './http/auth-hook.js';
+import { registerAuth } from './http/auth-hook.js';
 import { registerErrorHandlers } from './http/error-handler.js';
 import { registerOpsRoutes } from './http/ops-routes.js';
 import { registerRequestLog } from './http/request-log.js';
@@ -115,9 +115,10 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   });
   registerXmlBodyParser(app, config.server.bodyLimit);
   registerErrorHandlers(app, config.server.bodyLimit);
-  const authenticate = await registerBasicAuth(app, {
+  const authenticate = await registerAuth(app, {
     realm: config.auth.realm,
     authenticator: () => runtime.authenticator,
+    digest: () => runtime.digest,
     access: () => runtime.access,
   });
   const crossSite: onRequestHookHandler = function (request, reply, done) {
@@ -171,7 +172,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     const previous = runtime;
     let built: Runtime | undefined;
     try {
-      built = await buildRuntime(next, { cache, logger, auditFile: previous.audit.file });
+      built = await buildRuntime(next, { cache, logger, auditFile: previous.audit.file, digestNonces: previous.digest?.nonces });
       // New handshakes use the new certificate; connections already open keep theirs.
       if (built.tls && startConfig.server.tls) (app.server as unknown as HttpsServer).setSecureContext({ cert: built.tls.cert, key: built.tls.key });
     } catch (error) {

@@ -1,8 +1,14 @@
 import basicAuth from '@fastify/basic-auth';
-import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
+import type { DigestAuthenticator } from '../auth/digest.js';
 import { LoginThrottle, type LoginThrottleOptions } from '../auth/login-throttle.js';
 import { GatewayError, LoginThrottledError } from '../errors.js';
+
+export interface AccessTable {
+  /** Policy name for each user allowed in; a user missing here is authenticated but refused (403). */
+  policyOf(user: string): string | undefined;
+}
 
 /** Ten wrong passwords a minute from one address, or fifty for one name, block it for a minute. */
 export const DEFAULT_LOGIN_THROTTLE: LoginThrottleOptions = {
@@ -12,26 +18,53 @@ export const DEFAULT_LOGIN_THROTTLE: LoginThrottleOptions = {
   blockMs: 60_000,
 };
 
-export interface AccessTable {
-  /** Policy name for each user allowed in; a user missing here is authenticated but refused (403). */
-  policyOf(user: string): string | undefined;
+export interface AuthOptions {
+  readonly realm: string;
+  readonly authenticator: () => Authenticator;
+  /** HTTP Digest, offered next to Basic when auth.htdigest is configured. */
+  readonly digest?: () => DigestAuthenticator | undefined;
+  readonly access: () => AccessTable;
+  readonly throttle?: LoginThrottleOptions;
 }
 
+const DIGEST_SCHEME = /^digest(?:\s|$)/i;
+
 /**
- * HTTP Basic in front of every RPC route. A request without credentials is a challenge, not a
- * failure: the Sonarr family and Transdroid send every first request that way and only answer
- * the 401's WWW-Authenticate.
+ * Authentication in front of every RPC route: HTTP Basic, and Digest when configured. A request
+ * without credentials is a challenge, not a failure: the Sonarr family and Transdroid send every
+ * first request that way and only answer the 401's WWW-Authenticate.
  */
-export async function registerBasicAuth(
-  app: FastifyInstance,
-  options: {
-    realm: string;
-    authenticator: () => Authenticator;
-    access: () => AccessTable;
-    throttle?: LoginThrottleOptions;
-  },
-): Promise<onRequestHookHandler> {
+export async function registerAuth(app: FastifyInstance, options: AuthOptions): Promise<onRequestHookHandler> {
   const throttle = new LoginThrottle(options.throttle ?? DEFAULT_LOGIN_THROTTLE);
+  const basicChallenge = `Basic realm="${options.realm}", charset="UTF-8"`;
+
+  /** Checks the throttle before any hashing; a blocked name still admits credentials verified recently. */
+  const refuseIfThrottled = (request: FastifyRequest, user: string, knownGood: () => boolean): void => {
+    const blocked = throttle.check(request.ip ?? '', user);
+    if (!blocked.blocked || (blocked.scope === 'user' && knownGood())) return;
+    request.gateway.outcome = 'throttled';
+    const seconds = Math.ceil(blocked.retryAfterMs / 1000);
+    const what = blocked.scope === 'address' ? `address ${request.ip}` : `user "${user}"`;
+    throw Object.assign(new LoginThrottledError(`too many failed logins for ${what}; retry in ${seconds} s`, seconds), { statusCode: 429 });
+  };
+
+  const wrongCredentials = (request: FastifyRequest, user: string): GatewayError => {
+    throttle.recordFailure(request.ip ?? '', user);
+    request.gateway.outcome = 'unauthenticated';
+    return new GatewayError('GW_UNAUTHENTICATED', `wrong user name or password for "${user}"`);
+  };
+
+  /** Who is in: the user's policy, or 403 for a user with a password but no [access.users] entry. */
+  const admit = (request: FastifyRequest, user: string): void => {
+    const policy = options.access().policyOf(user);
+    if (policy === undefined) {
+      request.gateway.outcome = 'forbidden';
+      const error = new GatewayError('GW_FORBIDDEN_USER', `user "${user}" has no access: add it to [access.users] in the gateway config`);
+      throw Object.assign(error, { statusCode: 403 });
+    }
+    request.gateway.policy = policy;
+  };
+
   await app.register(basicAuth, {
     authenticate: { realm: options.realm },
     // Passwords are UTF-8 on every client we know of; the header then also carries charset="UTF-8" (RFC 7617).
@@ -39,33 +72,49 @@ export async function registerBasicAuth(
     async validate(user, password, request) {
       request.gateway.user = user;
       const authenticator = options.authenticator();
-      const blocked = throttle.check(request.ip, user);
-      // A blocked name still lets in credentials verified recently, so guessing at a client's user
-      // name cannot lock the client itself out.
-      if (blocked.blocked && !(blocked.scope === 'user' && authenticator.isKnownGood(user, password))) {
-        request.gateway.outcome = 'throttled';
-        const seconds = Math.ceil(blocked.retryAfterMs / 1000);
-        const what = blocked.scope === 'address' ? `address ${request.ip}` : `user "${user}"`;
-        throw Object.assign(new LoginThrottledError(`too many failed logins for ${what}; retry in ${seconds} s`, seconds), {
-          statusCode: 429,
-        });
-      }
-      if (!(await authenticator.verify(user, password))) {
-        throttle.recordFailure(request.ip, user);
-        request.gateway.outcome = 'unauthenticated';
-        throw new GatewayError('GW_UNAUTHENTICATED', `wrong user name or password for "${user}"`);
-      }
-      const policy = options.access().policyOf(user);
-      if (policy === undefined) {
-        request.gateway.outcome = 'forbidden';
-        const error = new GatewayError(
-          'GW_FORBIDDEN_USER',
-          `user "${user}" has no access: add it to [access.users] in the gateway config`,
-        );
-        throw Object.assign(error, { statusCode: 403 });
-      }
-      request.gateway.policy = policy;
+      refuseIfThrottled(request, user, () => authenticator.isKnownGood(user, password));
+      if (!(await authenticator.verify(user, password))) throw wrongCredentials(request, user);
+      admit(request, user);
     },
   });
-  return app.basicAuth;
+
+  // With Digest on, every 401 offers it first (Python's urllib reads only the first challenge),
+  // then Basic; a stale nonce is flagged so the client retries silently with the new one.
+  app.addHook('onSend', async (request, reply, payload) => {
+    const digest = options.digest?.();
+    if (digest && reply.statusCode === 401) {
+      reply.header('www-authenticate', [...digest.challenges(request.gateway.digestStale === true), basicChallenge]);
+    }
+    return payload;
+  });
+
+  return function authenticate(request, reply, done) {
+    const header = request.headers.authorization;
+    const digest = options.digest?.();
+    if (digest === undefined || header === undefined || !DIGEST_SCHEME.test(header)) {
+      app.basicAuth(request, reply, done);
+      return;
+    }
+    const result = digest.verify(header, request.method, request.raw.url ?? request.url);
+    const user = result.ok ? result.user : /username="([^"]*)"/.exec(header)?.[1] ?? '';
+    request.gateway.user = user || undefined;
+    try {
+      if (!result.ok) {
+        refuseIfThrottled(request, user, () => false);
+        // A stale nonce is the protocol working, not a wrong password.
+        if (result.stale) {
+          request.gateway.digestStale = true;
+          request.gateway.outcome = 'unauthenticated';
+          throw Object.assign(new GatewayError('GW_UNAUTHENTICATED', 'Digest nonce expired; retry with the new one'), { statusCode: 401 });
+        }
+        request.log.debug({ user, reason: result.reason }, 'Digest authentication failed');
+        throw Object.assign(wrongCredentials(request, user), { statusCode: 401 });
+      }
+      refuseIfThrottled(request, user, () => true);
+      admit(request, user);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  };
 }

@@ -9,6 +9,8 @@ export interface RequestState {
   denial: string | undefined;
   bytesIn: number;
   bytesOut: number;
+  /** The Digest nonce had expired: the 401 says stale=true so the client retries without asking the user. */
+  digestStale?: boolean;
 }
 
 export function newRequestState(): RequestState {

@@ -1,5 +1,7 @@
 import type { onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
+import { DigestAuthenticator, type DigestNonces } from '../auth/digest.js';
+import { loadHtdigest } from '../auth/htdigest.js';
 import { Authenticator } from '../auth/authenticator.js';
 import type { VerifiedCredentialCache } from '../auth/credential-cache.js';
 import { loadHtpasswd } from '../auth/htpasswd.js';
@@ -18,6 +20,8 @@ import { loadTls, type TlsMaterial } from './tls.js';
 export interface Runtime {
   readonly config: GatewayConfig;
   readonly authenticator: Authenticator;
+  /** Offered next to Basic when auth.htdigest is set. */
+  readonly digest: DigestAuthenticator | undefined;
   readonly access: AccessTable;
   readonly policies: ReadonlyMap<string, CompiledPolicy>;
   readonly crossSite: onRequestHookHandler;
@@ -33,6 +37,8 @@ export interface RuntimeDeps {
   readonly logger: Logger;
   /** The audit file in use, reused (and reopened) when the path stays the same. */
   readonly auditFile?: AuditFile;
+  /** Digest nonces issued before a reload stay valid after it. */
+  readonly digestNonces?: DigestNonces;
 }
 
 /** Resolves every user's policy name at start, so a typo is a start-up error, not a 403 at run time. */
@@ -52,6 +58,13 @@ export async function buildRuntime(config: GatewayConfig, deps: RuntimeDeps): Pr
   checkAccess(config, policies);
   const users = await loadHtpasswd(config.auth.htpasswd);
   const tls = config.server.tls === undefined ? undefined : await loadTls(config.server.tls);
+  const digest =
+    config.auth.htdigest === undefined
+      ? undefined
+      : new DigestAuthenticator(await loadHtdigest(config.auth.htdigest, config.auth.realm), {
+          realm: config.auth.realm,
+          nonces: deps.digestNonces,
+        });
   for (const user of config.access.users.keys()) {
     if (!users.has(user)) deps.logger.warn({ user, htpasswd: config.auth.htpasswd }, 'user in [access.users] has no password in the htpasswd file');
   }
@@ -63,6 +76,7 @@ export async function buildRuntime(config: GatewayConfig, deps: RuntimeDeps): Pr
   return {
     config,
     authenticator: new Authenticator(users, deps.cache),
+    digest,
     access: { policyOf: (user) => userPolicies.get(user)?.policy },
     policies,
     crossSite: crossSiteGuard({ hosts: config.server.hosts, allowedOrigins: config.server.allowedOrigins }),

@@ -22,6 +22,8 @@ export interface GatewayTestOptions {
   readonly extraToml?: string;
   readonly serverToml?: string;
   readonly upstreamToml?: string;
+  /** Extra keys for the [auth] section (e.g. htdigest). */
+  readonly authToml?: string;
 }
 
 export interface GatewayTestInstance {
@@ -70,6 +72,7 @@ export async function startGateway(options: GatewayTestOptions): Promise<Gateway
       options.upstreamToml ?? 'timeout = "10s"',
       '[auth]',
       `htpasswd = "${htpasswdPath}"`,
+      options.authToml ?? '',
       '[access.users]',
       access,
       options.extraToml ?? '',

@@ -2,7 +2,8 @@ import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
 import { VerifiedCredentialCache } from './auth/credential-cache.js';
-import type { GatewayConfig } from './config/schema.js';
+import { DEFAULT_UPSTREAM, type GatewayConfig } from './config/schema.js';
+import { GatewayError } from './errors.js';
 import { registerAuth } from './http/auth-hook.js';
 import { registerErrorHandlers } from './http/error-handler.js';
 import { registerOpsRoutes } from './http/ops-routes.js';
@@ -89,13 +90,25 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const startConfig = config;
 
   const metrics = new GatewayMetrics({ processMetrics: options.processMetrics === true });
-  const upstream = new MeteredUpstream(
-    config.upstream.scgi,
-    { timeoutMs: config.upstream.timeoutMs, maxConnections: config.upstream.maxConnections, maxQueue: config.upstream.maxQueue },
-    metrics,
+  // One connection cap per rtorrent, shared by HTTP and SCGI callers alike.
+  const upstreams = new Map(
+    config.upstreams.map((named) => [
+      named.name,
+      new MeteredUpstream(named.name, named.scgi, { timeoutMs: named.timeoutMs, maxConnections: named.maxConnections, maxQueue: named.maxQueue }, metrics),
+    ]),
   );
-  metrics.watchUpstream(upstream);
-  const health = new HealthCheck(upstream, { logger });
+  const upstream = upstreams.get(DEFAULT_UPSTREAM) as MeteredUpstream;
+  const healthChecks = new Map([...upstreams].map(([name, named]) => [name, new HealthCheck(named, { logger })]));
+  const health = healthChecks.get(DEFAULT_UPSTREAM) as HealthCheck;
+  /** A user bound to an upstream reaches only that rtorrent, whatever path they call. */
+  const boundUpstream = (user: string): Upstream | undefined => {
+    const name = runtime.access.upstreamOf(user);
+    if (name === undefined) return undefined;
+    const bound = upstreams.get(name);
+    // Never fall back to the path's rtorrent: that would be someone else's.
+    if (!bound) throw new GatewayError('GW_FORBIDDEN_USER', `user "${user}" is bound to upstream "${name}", which starts only after a restart`);
+    return bound;
+  };
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -125,15 +138,16 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     return runtime.crossSite.call(this, request, reply, done);
   };
   registerRpcRoutes(app, {
-    paths: config.server.paths,
-    upstream,
+    routes: config.upstreams.flatMap((named) => named.paths.map((path) => ({ path, upstream: upstreams.get(named.name) as Upstream }))),
+    boundUpstream,
     authenticate,
     crossSite,
     policyNamed: (name) => runtime.policies.get(name),
     coalescer: config.upstream.coalesceReads ? new ReadCoalescer(config.upstream.coalesceMaxBytes) : undefined,
   });
   registerOpsRoutes(app, {
-    health,
+    health: { check: async () => (await Promise.all([...healthChecks.values()].map((check) => check.check()))).every(Boolean) },
+    upstreamHealth: healthChecks,
     metrics: config.metrics.enabled ? { path: config.metrics.path, registry: metrics } : undefined,
     metricsAccess: () => ({ public: runtime.config.metrics.public, users: runtime.metricsUsers }),
     authenticate,
@@ -154,7 +168,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
         user: listener.user,
         // Looked up per request, so SIGHUP can change the user's policy without rebinding the socket.
         policy: () => listenerPolicy(runtime, listener.user),
-        upstream,
+        upstream: boundUpstream(listener.user) ?? upstream,
         logger,
         maxBodyBytes: startConfig.server.bodyLimit,
         idleTimeoutMs: listener.idleTimeoutMs,

@@ -56,6 +56,8 @@ const userName = /^[^:\s]+$/;
 
 /** The unauthenticated liveness endpoint; fixed so Docker, systemd and load balancers agree on it. */
 export const HEALTH_PATH = '/healthz';
+/** The upstream of the [upstream] section, among named [upstreams.NAME]. */
+export const DEFAULT_UPSTREAM = 'default';
 
 // A string, so "0660" cannot be mistaken for the decimal 660 that TOML would make of it.
 const fileMode = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -71,9 +73,12 @@ const groupName = z
   .regex(/^(?:[A-Za-z_][A-Za-z0-9_.-]*\$?|\d+)$/, 'must be a group name or a numeric gid');
 
 const userAccess = z.union([
-  z.string().transform((policy) => ({ policy })),
-  z.strictObject({ policy: z.string() }),
+  z.string().transform((policy): { policy: string; upstream?: string } => ({ policy })),
+  // upstream: on a shared seedbox, the user's calls always go to their own rtorrent, whatever path they call.
+  z.strictObject({ policy: z.string(), upstream: z.string().optional() }),
 ]);
+
+const upstreamName = /^[A-Za-z0-9_-]+$/;
 
 const policyDefinition = z.strictObject({
   extends: z.string().optional(),
@@ -172,7 +177,37 @@ export const configFileSchema = z.strictObject({
       listeners: z.array(scgiListener).default([]),
     })
     .prefault({}),
+  // More rtorrents behind one gateway: [upstreams.alice] scgi = "…", paths = ["/alice/RPC2"].
+  upstreams: z
+    .record(
+      z.string().regex(upstreamName, 'upstream names are letters, digits, "_" and "-"').refine((name) => name !== DEFAULT_UPSTREAM, '"default" names [upstream]'),
+      z.strictObject({
+        scgi: upstreamAddress,
+        timeout: duration.optional(),
+        max_connections: z.number().int().min(1).max(90).optional(),
+        max_queue: z.number().int().min(0).optional(),
+        paths: z.array(httpPath).optional(),
+      }),
+    )
+    .default({}),
 }).superRefine((config, ctx) => {
+  for (const [user, access] of Object.entries(config.access.users)) {
+    if (access.upstream !== undefined && access.upstream !== DEFAULT_UPSTREAM && !config.upstreams[access.upstream]) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['access', 'users', user, 'upstream'],
+        message: `unknown upstream "${access.upstream}" (known: ${[DEFAULT_UPSTREAM, ...Object.keys(config.upstreams)].join(', ')})`,
+      });
+    }
+  }
+  const routed = new Map<string, string>(config.server.paths.map((path) => [path, 'server.paths']));
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    (upstream.paths ?? [`/${name}/RPC2`]).forEach((path, index) => {
+      const owner = routed.get(path) ?? (path === HEALTH_PATH || (config.metrics.enabled && path === config.metrics.path) ? 'an operations endpoint' : undefined);
+      if (owner !== undefined) ctx.addIssue({ code: 'custom', path: ['upstreams', name, 'paths', index], message: `"${path}" is already ${owner}` });
+      routed.set(path, `upstreams.${name}.paths`);
+    });
+  }
   config.scgi.listeners.forEach((listener, index) => {
     if (!config.access.users[listener.user]) {
       ctx.addIssue({
@@ -237,7 +272,9 @@ export interface GatewayConfig {
     readonly coalesceMaxBytes: number;
   };
   readonly auth: { readonly htpasswd: string; readonly htdigest: string | undefined; readonly realm: string };
-  readonly access: { readonly users: ReadonlyMap<string, { readonly policy: string }> };
+  readonly access: { readonly users: ReadonlyMap<string, { readonly policy: string; readonly upstream?: string }> };
+  /** Every rtorrent behind the gateway, the [upstream] one first (named "default"). */
+  readonly upstreams: readonly NamedUpstreamConfig[];
   readonly policies: Readonly<Record<string, PolicyDefinitionConfig>>;
   readonly log: { readonly level: string; readonly pretty: boolean };
   readonly metrics: {
@@ -251,6 +288,16 @@ export interface GatewayConfig {
   readonly audit: { readonly file: string | undefined };
   /** SCGI listeners for clients that only speak SCGI (Flood, ruTorrent), each bound to one user. */
   readonly scgi: { readonly listeners: readonly ScgiListenerConfig[] };
+}
+
+export interface NamedUpstreamConfig {
+  readonly name: string;
+  readonly scgi: SocketAddress;
+  readonly timeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxQueue: number;
+  /** URL paths whose calls go to this rtorrent (unless the user is bound to another). */
+  readonly paths: readonly string[];
 }
 
 export interface ScgiListenerConfig {
@@ -288,6 +335,25 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
     },
     auth: { htpasswd: parsed.auth.htpasswd, htdigest: parsed.auth.htdigest, realm: parsed.auth.realm },
     access: { users: new Map(Object.entries(parsed.access.users)) },
+    upstreams: [
+      {
+        name: DEFAULT_UPSTREAM,
+        scgi: parsed.upstream.scgi,
+        timeoutMs: parsed.upstream.timeout,
+        maxConnections: parsed.upstream.max_connections,
+        maxQueue: parsed.upstream.max_queue,
+        paths: parsed.server.paths,
+      },
+      ...Object.entries(parsed.upstreams).map(([name, upstream]) => ({
+        name,
+        scgi: upstream.scgi,
+        // Unset keys follow [upstream], so one place sets the house defaults.
+        timeoutMs: upstream.timeout ?? parsed.upstream.timeout,
+        maxConnections: upstream.max_connections ?? parsed.upstream.max_connections,
+        maxQueue: upstream.max_queue ?? parsed.upstream.max_queue,
+        paths: upstream.paths ?? [`/${name}/RPC2`],
+      })),
+    ],
     policies: parsed.policies,
     log: parsed.log,
     metrics: parsed.metrics,

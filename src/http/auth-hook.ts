@@ -8,6 +8,8 @@ import { GatewayError, LoginThrottledError } from '../errors.js';
 export interface AccessTable {
   /** Policy name for each user allowed in; a user missing here is authenticated but refused (403). */
   policyOf(user: string): string | undefined;
+  /** The upstream a user is bound to, if any. */
+  upstreamOf(user: string): string | undefined;
 }
 
 /** Ten wrong passwords a minute from one address, or fifty for one name, block it for a minute. */

@@ -1,4 +1,4 @@
-import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { HEALTH_PATH } from '../config/schema.js';
 import type { HealthCheck } from '../ops/health.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
@@ -12,7 +12,10 @@ export interface MetricsAccess {
 }
 
 export interface OpsRoutesOptions {
-  readonly health: HealthCheck;
+  /** Every upstream answers. */
+  readonly health: Pick<HealthCheck, 'check'>;
+  /** /healthz/NAME for each named upstream. */
+  readonly upstreamHealth: ReadonlyMap<string, Pick<HealthCheck, 'check'>>;
   /** Undefined when metrics.enabled is false. */
   readonly metrics: { readonly path: string; readonly registry: GatewayMetrics } | undefined;
   readonly metricsAccess: () => MetricsAccess;
@@ -37,12 +40,16 @@ function unlessPublic(access: () => MetricsAccess, hook: onRequestHookHandler): 
  * goes to the log, where the admin looks, not to whoever can reach the port.
  */
 export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOptions): void {
-  app.get(HEALTH_PATH, async (request, reply) => {
-    const ok = await options.health.check();
+  const answer = async (reply: FastifyReply, request: FastifyRequest, check: Pick<HealthCheck, 'check'>) => {
+    const ok = await check.check();
     request.gateway.outcome = ok ? 'healthy' : 'unhealthy';
     reply.header('cache-control', 'no-store');
     return sendText(reply, ok ? 200 : 503, ok ? 'ok' : 'unavailable');
-  });
+  };
+  app.get(HEALTH_PATH, (request, reply) => answer(reply, request, options.health));
+  for (const [name, check] of options.upstreamHealth) {
+    app.get(`${HEALTH_PATH}/${name}`, (request, reply) => answer(reply, request, check));
+  }
 
   const metrics = options.metrics;
   if (metrics === undefined) return;

@@ -6,9 +6,16 @@ import type { ReadCoalescer } from '../upstream/coalescer.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { sendGatewayError, sendText } from './replies.js';
 
-export interface RpcRouteOptions {
-  readonly paths: readonly string[];
+export interface RpcRoute {
+  readonly path: string;
+  /** Where calls on this path go, unless the user is bound to an upstream of their own. */
   readonly upstream: Upstream;
+}
+
+export interface RpcRouteOptions {
+  readonly routes: readonly RpcRoute[];
+  /** The rtorrent a user is bound to ([access.users.NAME] upstream), if any. */
+  readonly boundUpstream: (user: string) => Upstream | undefined;
   readonly authenticate: onRequestHookHandler;
   /** Runs before authentication, so a browser's cached credentials are never even checked. */
   readonly crossSite: onRequestHookHandler;
@@ -28,8 +35,9 @@ function relayHeaders(reply: FastifyReply, headers: ReadonlyArray<readonly [stri
   }
 }
 
-async function handleCall(options: RpcRouteOptions, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const state = request.gateway;
+  const upstream = options.boundUpstream(state.user ?? '') ?? route.upstream;
   const body = request.body;
   if (!Buffer.isBuffer(body) || body.length === 0) {
     state.outcome = 'invalid';
@@ -59,9 +67,9 @@ async function handleCall(options: RpcRouteOptions, request: FastifyRequest, rep
   };
   if (options.coalescer && decision.readOnly) {
     // Untrusted and trusted calls are different calls to rtorrent ≥ 0.16.9, so they never share.
-    const key = `${decision.untrusted ? 'u' : 't'}${decision.canonical.toString('latin1')}`;
+    const key = `${upstream.address.label}\0${decision.untrusted ? 'u' : 't'}${decision.canonical.toString('latin1')}`;
     // No abort signal: other callers may be waiting on this upstream call.
-    const { answer, joined } = options.coalescer.run(key, () => options.upstream.call(decision.canonical, meta));
+    const { answer, joined } = options.coalescer.run(key, () => upstream.call(decision.canonical, meta));
     const shared = await answer;
     state.outcome = joined ? 'coalesced' : 'relayed';
     state.bytesOut = shared.body.length;
@@ -74,7 +82,7 @@ async function handleCall(options: RpcRouteOptions, request: FastifyRequest, rep
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.abort();
   });
-  const response = await options.upstream.call(decision.canonical, meta, gone.signal);
+  const response = await upstream.call(decision.canonical, meta, gone.signal);
   state.outcome = 'relayed';
   const { head, body: stream } = response;
   stream.on('data', (chunk: Buffer) => {
@@ -91,12 +99,13 @@ async function handleCall(options: RpcRouteOptions, request: FastifyRequest, rep
 }
 
 export function registerRpcRoutes(app: FastifyInstance, options: RpcRouteOptions): void {
-  for (const url of options.paths) {
+  for (const route of options.routes) {
+    const url = route.path;
     app.route({
       method: 'POST',
       url,
       onRequest: [options.crossSite, options.authenticate],
-      handler: (request, reply) => handleCall(options, request, reply),
+      handler: (request, reply) => handleCall(options, route, request, reply),
     });
     app.route({
       method: ['GET', 'HEAD', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],

@@ -15,9 +15,18 @@ function codeOf(error: unknown): string {
 export class MeteredUpstream extends Upstream {
   readonly #metrics: GatewayMetrics;
 
-  constructor(address: ConstructorParameters<typeof Upstream>[0], options: ConstructorParameters<typeof Upstream>[1], metrics: GatewayMetrics) {
+  readonly name: string;
+
+  constructor(
+    name: string,
+    address: ConstructorParameters<typeof Upstream>[0],
+    options: ConstructorParameters<typeof Upstream>[1],
+    metrics: GatewayMetrics,
+  ) {
     super(address, options);
+    this.name = name;
     this.#metrics = metrics;
+    metrics.watchUpstream(name, this);
   }
 
   override async call(...args: Parameters<Upstream['call']>): Promise<ScgiResponse> {
@@ -26,12 +35,12 @@ export class MeteredUpstream extends Upstream {
     try {
       response = await super.call(...args);
     } catch (error) {
-      this.#metrics.upstreamFailed(codeOf(error));
+      this.#metrics.upstreamFailed(this.name, codeOf(error));
       throw error;
     }
     // 'end' only after the last byte was read; a client that hangs up early is neither a latency nor an upstream error.
-    response.body.once('end', () => this.#metrics.upstreamAnswered((performance.now() - started) / 1000));
-    response.body.once('error', (error) => this.#metrics.upstreamFailed(codeOf(error)));
+    response.body.once('end', () => this.#metrics.upstreamAnswered(this.name, (performance.now() - started) / 1000));
+    response.body.once('error', (error) => this.#metrics.upstreamFailed(this.name, codeOf(error)));
     return response;
   }
 }

@@ -45,8 +45,11 @@ export class GatewayMetrics {
   readonly #requests: Counter<'user' | 'method' | 'outcome'>;
   readonly #denials: Counter<'user' | 'method' | 'reason'>;
   readonly #bytes: Counter<'user' | 'direction'>;
-  readonly #upstreamSeconds: Histogram;
-  readonly #upstreamErrors: Counter<'code'>;
+  readonly #upstreamSeconds: Histogram<'upstream'>;
+  readonly #upstreamErrors: Counter<'upstream' | 'code'>;
+  readonly #inFlight: Gauge<'upstream'>;
+  readonly #queued: Gauge<'upstream'>;
+  readonly #upstreams = new Map<string, UpstreamLoad>();
   readonly #reloads: Counter<'result'>;
   readonly #reloadOk: Gauge;
 
@@ -74,13 +77,33 @@ export class GatewayMetrics {
       name: 'rtorrent_gateway_upstream_duration_seconds',
       help: "Time from asking for an rtorrent connection to the last byte of rtorrent's answer (includes waiting for a free connection)",
       buckets: UPSTREAM_BUCKETS,
+      labelNames: ['upstream'],
       registers,
     });
     this.#upstreamErrors = new Counter({
       name: 'rtorrent_gateway_upstream_errors_total',
       help: 'Calls rtorrent did not answer in full, by error code (GW_UPSTREAM_UNREACHABLE, _TIMEOUT, _BUSY, _BAD_RESPONSE)',
-      labelNames: ['code'],
+      labelNames: ['upstream', 'code'],
       registers,
+    });
+    const upstreams = this.#upstreams;
+    this.#inFlight = new Gauge({
+      name: 'rtorrent_gateway_upstream_calls_in_flight',
+      help: 'Calls holding an rtorrent connection now (upstream.max_connections at most)',
+      labelNames: ['upstream'],
+      registers,
+      collect() {
+        for (const [name, upstream] of upstreams) this.set({ upstream: name }, upstream.inFlight);
+      },
+    });
+    this.#queued = new Gauge({
+      name: 'rtorrent_gateway_upstream_calls_queued',
+      help: 'Calls waiting for a free rtorrent connection now (upstream.max_queue at most)',
+      labelNames: ['upstream'],
+      registers,
+      collect() {
+        for (const [name, upstream] of upstreams) this.set({ upstream: name }, upstream.queued);
+      },
     });
     this.#reloads = new Counter({
       name: 'rtorrent_gateway_config_reloads_total',
@@ -99,24 +122,9 @@ export class GatewayMetrics {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Gauges read the upstream's counters at scrape time, so they cannot drift. */
-  watchUpstream(upstream: UpstreamLoad): void {
-    new Gauge({
-      name: 'rtorrent_gateway_upstream_calls_in_flight',
-      help: 'Calls holding an rtorrent connection now (upstream.max_connections at most)',
-      registers: [this.registry],
-      collect() {
-        this.set(upstream.inFlight);
-      },
-    });
-    new Gauge({
-      name: 'rtorrent_gateway_upstream_calls_queued',
-      help: 'Calls waiting for a free rtorrent connection now (upstream.max_queue at most)',
-      registers: [this.registry],
-      collect() {
-        this.set(upstream.queued);
-      },
-    });
+  /** Gauges read each upstream's counters at scrape time, so they cannot drift. */
+  watchUpstream(name: string, upstream: UpstreamLoad): void {
+    this.#upstreams.set(name, upstream);
   }
 
   /** A request-log observer: bound, so it can be handed over as a plain function. */
@@ -133,12 +141,12 @@ export class GatewayMetrics {
     }
   };
 
-  upstreamAnswered(seconds: number): void {
-    this.#upstreamSeconds.observe(seconds);
+  upstreamAnswered(upstream: string, seconds: number): void {
+    this.#upstreamSeconds.observe({ upstream }, seconds);
   }
 
-  upstreamFailed(code: string): void {
-    this.#upstreamErrors.inc({ code });
+  upstreamFailed(upstream: string, code: string): void {
+    this.#upstreamErrors.inc({ upstream, code });
   }
 
   reloaded(ok: boolean): void {

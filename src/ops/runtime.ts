@@ -5,7 +5,7 @@ import { loadHtdigest } from '../auth/htdigest.js';
 import { Authenticator } from '../auth/authenticator.js';
 import type { VerifiedCredentialCache } from '../auth/credential-cache.js';
 import { loadHtpasswd } from '../auth/htpasswd.js';
-import type { GatewayConfig } from '../config/schema.js';
+import { DEFAULT_UPSTREAM, type GatewayConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { AccessTable } from '../http/auth-hook.js';
 import { crossSiteGuard } from '../http/cross-site.js';
@@ -77,7 +77,7 @@ export async function buildRuntime(config: GatewayConfig, deps: RuntimeDeps): Pr
     config,
     authenticator: new Authenticator(users, deps.cache),
     digest,
-    access: { policyOf: (user) => userPolicies.get(user)?.policy },
+    access: { policyOf: (user) => userPolicies.get(user)?.policy, upstreamOf: (user) => userPolicies.get(user)?.upstream },
     policies,
     crossSite: crossSiteGuard({ hosts: config.server.hosts, allowedOrigins: config.server.allowedOrigins }),
     tls,
@@ -104,6 +104,9 @@ const RESTART_KEYS: ReadonlyArray<readonly [string, (config: GatewayConfig) => u
   ['log.pretty', (c) => c.log.pretty],
   ['metrics.enabled', (c) => c.metrics.enabled],
   ['metrics.path', (c) => c.metrics.path],
+  ['upstream.coalesce_reads', (c) => [c.upstream.coalesceReads, c.upstream.coalesceMaxBytes]],
+  ['scgi.listeners', (c) => c.scgi.listeners.map((l) => [l.listen.label, l.user, l.mode, l.owner, l.group])],
+  ['upstreams', (c) => c.upstreams.filter((u) => u.name !== DEFAULT_UPSTREAM).map((u) => [u.name, u.scgi.label, u.timeoutMs, u.maxConnections, u.maxQueue, u.paths])],
 ];
 
 /** The restart-only keys whose value differs between the running and the new configuration. */

@@ -76,10 +76,10 @@ describe('/metrics with a real rtorrent', { skip: !haveRtorrent && 'rtorrent not
     assert.ok((sample(text, 'rtorrent_gateway_relayed_bytes_total', { user: 'admin', direction: 'in' }) ?? 0) <= 2 * requestBytes + 200);
     assert.equal(sample(text, 'rtorrent_gateway_relayed_bytes_total', { user: 'admin', direction: 'out' }), 2 * version.body.length);
 
-    assert.ok((sample(text, 'rtorrent_gateway_upstream_duration_seconds_count') ?? 0) >= 2);
-    assert.ok((sample(text, 'rtorrent_gateway_upstream_duration_seconds_bucket', { le: '+Inf' }) ?? 0) >= 2);
-    assert.equal(sample(text, 'rtorrent_gateway_upstream_calls_in_flight'), 0);
-    assert.equal(sample(text, 'rtorrent_gateway_upstream_calls_queued'), 0);
+    assert.ok((sample(text, 'rtorrent_gateway_upstream_duration_seconds_count', { upstream: 'default' }) ?? 0) >= 2);
+    assert.ok((sample(text, 'rtorrent_gateway_upstream_duration_seconds_bucket', { upstream: 'default', le: '+Inf' }) ?? 0) >= 2);
+    assert.equal(sample(text, 'rtorrent_gateway_upstream_calls_in_flight', { upstream: 'default' }), 0);
+    assert.equal(sample(text, 'rtorrent_gateway_upstream_calls_queued', { upstream: 'default' }), 0);
   });
 
   it('does not count its own scrapes or health probes as requests', async () => {
@@ -146,13 +146,13 @@ describe('/metrics settings', () => {
       const slow = post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN });
       while (fake.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
       const during = await (await fetch(gateway.url('/metrics'))).text();
-      assert.equal(sample(during, 'rtorrent_gateway_upstream_calls_in_flight'), 1);
+      assert.equal(sample(during, 'rtorrent_gateway_upstream_calls_in_flight', { upstream: 'default' }), 1);
       // rtorrent "dies" mid-call: the head never came.
       held.shift()?.destroy();
       assert.equal((await slow).status, 502);
       const afterwards = await (await fetch(gateway.url('/metrics'))).text();
-      assert.equal(sample(afterwards, 'rtorrent_gateway_upstream_calls_in_flight'), 0);
-      assert.equal(sample(afterwards, 'rtorrent_gateway_upstream_errors_total', { code: 'GW_UPSTREAM_BAD_RESPONSE' }), 1);
+      assert.equal(sample(afterwards, 'rtorrent_gateway_upstream_calls_in_flight', { upstream: 'default' }), 0);
+      assert.equal(sample(afterwards, 'rtorrent_gateway_upstream_errors_total', { upstream: 'default', code: 'GW_UPSTREAM_BAD_RESPONSE' }), 1);
     } finally {
       await gateway.close();
     }
@@ -163,7 +163,7 @@ describe('/metrics settings', () => {
     try {
       assert.equal((await post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN })).status, 502);
       const text = await (await fetch(gateway.url('/metrics'))).text();
-      assert.equal(sample(text, 'rtorrent_gateway_upstream_errors_total', { code: 'GW_UPSTREAM_UNREACHABLE' }), 1);
+      assert.equal(sample(text, 'rtorrent_gateway_upstream_errors_total', { upstream: 'default', code: 'GW_UPSTREAM_UNREACHABLE' }), 1);
       assert.equal(sample(text, 'rtorrent_gateway_requests_total', { user: 'admin', method: 'system.client_version', outcome: 'GW_UPSTREAM_UNREACHABLE' }), 1);
     } finally {
       await gateway.close();
@@ -176,7 +176,7 @@ describe('/metrics settings', () => {
     try {
       await post(one.url(), xmlCall('system.client_version'), { authorization: ADMIN });
       const text = await (await fetch(two.url('/metrics'))).text();
-      assert.equal(sample(text, 'rtorrent_gateway_upstream_errors_total', { code: 'GW_UPSTREAM_UNREACHABLE' }), undefined);
+      assert.equal(sample(text, 'rtorrent_gateway_upstream_errors_total', { upstream: 'default', code: 'GW_UPSTREAM_UNREACHABLE' }), undefined);
     } finally {
       await one.close();
       await two.close();

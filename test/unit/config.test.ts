@@ -170,3 +170,24 @@ describe('SCGI listeners', () => {
     assert.equal(load(tomlFile(`${base}[[scgi.listeners]]\nlisten = "tcp://127.0.0.1:5000"\nuser = "app"\n`)).scgi.listeners[0]?.listen.kind, 'tcp');
   });
 });
+
+describe('several upstreams', () => {
+  const base = ISSUE_EXAMPLE.replace('[access.users]', '[upstreams.alice]\nscgi = "unix:/home/alice/scgi.socket"\n[access.users]');
+  it('names each upstream, inherits [upstream] settings and defaults its path to /NAME/RPC2', () => {
+    const config = load(tomlFile(base));
+    assert.deepEqual(config.upstreams.map((u) => [u.name, u.scgi.label, u.timeoutMs, u.paths]), [
+      ['default', 'unix:/home/rtorrent/scgi.socket', 60_000, ['/RPC2', '/scgi']],
+      ['alice', 'unix:/home/alice/scgi.socket', 60_000, ['/alice/RPC2']],
+    ]);
+  });
+
+  it('binds a user to an upstream, and refuses an unknown one naming the key', () => {
+    const bound = load(tomlFile(`${base}\n[access.users.alice]\npolicy = "standard"\nupstream = "alice"\n`));
+    assert.deepEqual(bound.access.users.get('alice'), { policy: 'standard', upstream: 'alice' });
+    assertConfigError(() => load(tomlFile(`${base}\n[access.users.carol]\npolicy = "standard"\nupstream = "carol"\n`)), /access\.users\.carol\.upstream: unknown upstream "carol"/);
+  });
+
+  it('refuses a path claimed twice', () => {
+    assertConfigError(() => load(tomlFile(base.replace('scgi = "unix:/home/alice/scgi.socket"', 'scgi = "unix:/home/alice/scgi.socket"\npaths = ["/RPC2"]'))), /upstreams\.alice\.paths\.0: "\/RPC2" is already server\.paths/);
+  });
+});

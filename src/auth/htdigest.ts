@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { credentialLines, readCredentialFile } from './credential-file.js';
 import { HtpasswdError } from '../errors.js';
 
 /** The RFC 7616 algorithms we can verify from a stored HA1. */
@@ -42,15 +42,7 @@ export function parseHtdigest(text: string, file: string, realm?: string): Map<s
   const users = new Map<string, { realm: string; ha1: { MD5?: string; 'SHA-256'?: string } }>();
   const definedOn = new Map<string, number>();
   const otherRealms = new Set<string>();
-  // Editors on Windows add a BOM; it would otherwise become part of the first user name.
-  const lines = text.replace(/^\uFEFF/, '').split('\n');
-
-  lines.forEach((raw, index) => {
-    const lineNo = index + 1;
-    // Trimming also drops the CR of CRLF files.
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-
+  credentialLines(text).forEach(({ lineNo, line }) => {
     const fields = line.split(':');
     if (fields.length !== 3) {
       throw new HtpasswdError(
@@ -102,14 +94,5 @@ export function parseHtdigest(text: string, file: string, realm?: string): Map<s
 }
 
 export async function loadHtdigest(file: string, realm: string): Promise<Map<string, HtdigestEntry>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    // Node appends ", open '<path>'"; the path is already at the front of our message.
-    const reason = (e.message ?? String(err)).replace(/, \w+ '.*'$/, '');
-    throw new HtpasswdError(`cannot read htdigest file ${file}: ${reason}`, { cause: err });
-  }
-  return parseHtdigest(text, file, realm);
+  return parseHtdigest(await readCredentialFile(file, 'htdigest'), file, realm);
 }

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import aprMd5 from 'apache-md5';
 import bcrypt from 'bcryptjs';
+import { credentialLines, readCredentialFile } from './credential-file.js';
 import { HtpasswdError } from '../errors.js';
 
 export type PasswordScheme = 'bcrypt' | 'apr1' | 'sha1';
@@ -56,15 +56,7 @@ function classify(hash: string): PasswordHash | { problem: string } {
 export function parseHtpasswd(text: string, file: string): Map<string, PasswordHash> {
   const users = new Map<string, PasswordHash>();
   const definedOn = new Map<string, number>();
-  // Editors on Windows add a BOM; it would otherwise become part of the first user name.
-  const lines = text.replace(/^\uFEFF/, '').split('\n');
-
-  lines.forEach((raw, index) => {
-    const lineNo = index + 1;
-    // Apache trims surrounding whitespace too, which also drops the CR of CRLF files.
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-
+  credentialLines(text).forEach(({ lineNo, line }) => {
     const colon = line.indexOf(':');
     if (colon < 0) {
       throw new HtpasswdError(`${file} line ${lineNo}: no ":" between user and password hash`);
@@ -89,16 +81,7 @@ export function parseHtpasswd(text: string, file: string): Map<string, PasswordH
 }
 
 export async function loadHtpasswd(file: string): Promise<Map<string, PasswordHash>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    // Node appends ", open '<path>'"; the path is already at the front of our message.
-    const reason = (e.message ?? String(err)).replace(/, \w+ '.*'$/, '');
-    throw new HtpasswdError(`cannot read htpasswd file ${file}: ${reason}`, { cause: err });
-  }
-  return parseHtpasswd(text, file);
+  return parseHtpasswd(await readCredentialFile(file, 'htpasswd'), file);
 }
 
 /**

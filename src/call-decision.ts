@@ -1,4 +1,6 @@
-import { GatewayError } from './errors.js';
+import { ERROR_TABLE, GatewayError } from './errors.js';
+import { encodeJsonRpcError, encodeJsonRpcRefusal, encodeJsonRpcRequest, type JsonRpcRefusal } from './jsonrpc/encode.js';
+import { parseJsonRpcRequest } from './jsonrpc/parse.js';
 import type { CompiledPolicy } from './policy/index.js';
 import { encodeMethodCall } from './xmlrpc/encode.js';
 import { parseMethodCall, type ParseLimits } from './xmlrpc/parse.js';
@@ -24,6 +26,8 @@ export type CallDecision =
       readonly methods: readonly string[];
       /** Set when the policy refused: the offending method and why, for the warn line. */
       readonly denial?: string;
+      /** JSON-RPC only: the error response to send (null: notifications only, nothing to answer). */
+      readonly jsonBody?: Buffer | null;
     };
 
 export interface Caller {
@@ -68,4 +72,53 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
     untrusted: verdict.untrustedSafe,
     readOnly,
   };
+}
+
+/**
+ * The same decision for a JSON-RPC body (single call or batch): every element is checked with the
+ * same policy, and one refused element refuses the whole batch, so nothing half-runs.
+ */
+export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideOptions = {}): CallDecision {
+  let request;
+  try {
+    request = parseJsonRpcRequest(body, options.limits);
+  } catch (error) {
+    if (error instanceof GatewayError) {
+      return { kind: 'refuse', error, methods: [], jsonBody: encodeJsonRpcError(null, error.faultCode, error.message) };
+    }
+    throw error;
+  }
+  const methods: string[] = [];
+  const refusals: JsonRpcRefusal[] = [];
+  let untrusted = true;
+  let readOnly = options.readOnlyPolicy !== undefined;
+  let denial: string | undefined;
+  request.calls.forEach(({ call }, index) => {
+    const verdict = caller.policy.check(call);
+    methods.push(...verdict.methods);
+    if (!verdict.allowed) {
+      denial ??= `${verdict.method}: ${verdict.reason}`;
+      refusals.push({
+        index,
+        code: ERROR_TABLE.GW_POLICY_DENIED.faultCode,
+        message: `denied by the gateway: ${verdict.method} is not allowed for user "${caller.user}" (policy "${caller.policy.name}"): ${verdict.reason}`,
+      });
+      return;
+    }
+    untrusted &&= verdict.untrustedSafe;
+    if (readOnly && options.readOnlyPolicy !== undefined) {
+      readOnly = caller.policy === options.readOnlyPolicy || options.readOnlyPolicy.check(call).allowed;
+    }
+  });
+  const firstRefusal = refusals[0];
+  if (firstRefusal !== undefined) {
+    return {
+      kind: 'refuse',
+      methods,
+      denial,
+      error: new GatewayError('GW_POLICY_DENIED', firstRefusal.message),
+      jsonBody: encodeJsonRpcRefusal(request, refusals),
+    };
+  }
+  return { kind: 'forward', canonical: encodeJsonRpcRequest(request), methods, untrusted, readOnly };
 }

@@ -94,7 +94,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const upstreams = new Map(
     config.upstreams.map((named) => [
       named.name,
-      new MeteredUpstream(named.name, named.scgi, { timeoutMs: named.timeoutMs, maxConnections: named.maxConnections, maxQueue: named.maxQueue }, metrics),
+      new MeteredUpstream(named.name, named.scgi, { timeoutMs: named.timeoutMs, maxConnections: named.maxConnections, maxQueue: named.maxQueue, jsonrpc: named.jsonrpc }, metrics),
     ]),
   );
   const upstream = upstreams.get(DEFAULT_UPSTREAM) as MeteredUpstream;

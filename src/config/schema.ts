@@ -136,6 +136,8 @@ export const configFileSchema = z.strictObject({
     // Opt-in: identical read-only calls in flight together share one upstream call.
     coalesce_reads: z.boolean().default(false),
     coalesce_max_bytes: size.prefault('64MiB'),
+    // rtorrent ≥ 0.15.2 speaks JSON-RPC on the same socket; 0.9.8 does not.
+    jsonrpc: z.boolean().default(false),
   }),
   auth: z.strictObject({
     htpasswd: z.string().min(1),
@@ -187,6 +189,7 @@ export const configFileSchema = z.strictObject({
         max_connections: z.number().int().min(1).max(90).optional(),
         max_queue: z.number().int().min(0).optional(),
         paths: z.array(httpPath).optional(),
+        jsonrpc: z.boolean().optional(),
       }),
     )
     .default({}),
@@ -298,6 +301,8 @@ export interface NamedUpstreamConfig {
   readonly maxQueue: number;
   /** URL paths whose calls go to this rtorrent (unless the user is bound to another). */
   readonly paths: readonly string[];
+  /** Accept application/json (JSON-RPC) for this rtorrent. */
+  readonly jsonrpc: boolean;
 }
 
 export interface ScgiListenerConfig {
@@ -343,6 +348,7 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
         maxConnections: parsed.upstream.max_connections,
         maxQueue: parsed.upstream.max_queue,
         paths: parsed.server.paths,
+        jsonrpc: parsed.upstream.jsonrpc,
       },
       ...Object.entries(parsed.upstreams).map(([name, upstream]) => ({
         name,
@@ -352,6 +358,7 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
         maxConnections: upstream.max_connections ?? parsed.upstream.max_connections,
         maxQueue: upstream.max_queue ?? parsed.upstream.max_queue,
         paths: upstream.paths ?? [`/${name}/RPC2`],
+        jsonrpc: upstream.jsonrpc ?? parsed.upstream.jsonrpc,
       })),
     ],
     policies: parsed.policies,

@@ -19,3 +19,12 @@ export function sendGatewayError(reply: FastifyReply, error: GatewayError): Fast
 export function sendText(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`);
 }
+
+/** A JSON-RPC refusal: the JSON error body when there is one, else (notifications only) an empty 200. */
+export function sendJsonRpcRefusal(reply: FastifyReply, error: GatewayError, body: Buffer | null): FastifyReply {
+  const { status } = ERROR_TABLE[error.code];
+  if (status !== 200) return sendGatewayError(reply, error);
+  reply.header('x-gateway-error', error.code);
+  if (body === null) return reply.code(200).send('');
+  return reply.code(200).type('application/json').send(body);
+}

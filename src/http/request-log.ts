@@ -62,10 +62,9 @@ function summarise(request: FastifyRequest, reply: FastifyReply): RequestSummary
 export function registerRequestLog(app: FastifyInstance, options: RequestLogOptions = {}): void {
   const observers = options.observers ?? [];
   app.decorateRequest('gateway', null as never);
-  app.addHook('onRequest', async (request) => {
-    request.gateway = newRequestState();
-  });
-  app.addHook('onResponse', async (request, reply) => {
+  const writeLine = (request: FastifyRequest, reply: FastifyReply): void => {
+    if (request.gateway.logged) return;
+    request.gateway.logged = true;
     const summary = summarise(request, reply);
     const { denial, authenticated: _authenticated, ...fields } = summary;
     const line = options.audited?.(summary) ? { ...fields, audit: true } : fields;
@@ -85,5 +84,17 @@ export function registerRequestLog(app: FastifyInstance, options: RequestLogOpti
         request.log.error({ err: error }, 'request observer failed');
       }
     }
+  };
+  app.addHook('onRequest', async (request, reply) => {
+    request.gateway = newRequestState();
+    // Fastify skips onResponse when the response is destroyed (an answer cut short by rtorrent, a
+    // client that left): those requests are logged, counted and audited when the socket closes.
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished && request.gateway.outcome === 'relayed') request.gateway.outcome = 'client_gone';
+      writeLine(request, reply);
+    });
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    writeLine(request, reply);
   });
 }

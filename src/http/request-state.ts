@@ -11,6 +11,8 @@ export interface RequestState {
   bytesOut: number;
   /** The Digest nonce had expired: the 401 says stale=true so the client retries without asking the user. */
   digestStale?: boolean;
+  /** The request's one log line has been written. */
+  logged?: boolean;
 }
 
 export function newRequestState(): RequestState {

@@ -1,10 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import { decideCall } from '../call-decision.js';
+import { decideCall, decideJsonRpcCall } from '../call-decision.js';
 import { GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { ReadCoalescer } from '../upstream/coalescer.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { sendGatewayError, sendText } from './replies.js';
+import { sendGatewayError, sendJsonRpcRefusal, sendText } from './replies.js';
+
+function isJson(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^application\/json\s*(;|$)/i.test(contentType);
+}
 
 export interface RpcRoute {
   readonly path: string;
@@ -47,7 +51,13 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
 
   const policy = options.policyNamed(state.policy ?? '');
   if (!policy) throw new GatewayError('GW_FORBIDDEN_USER', `user "${state.user}" has no usable policy`);
-  const decision = decideCall(
+  const json = isJson(request.headers['content-type']);
+  if (json && !upstream.acceptsJsonRpc) {
+    state.outcome = 'invalid';
+    return sendText(reply, 415, `JSON-RPC is not enabled for rtorrent at ${upstream.address.label} (upstream.jsonrpc); send XML-RPC as text/xml`);
+  }
+  const decide = json ? decideJsonRpcCall : decideCall;
+  const decision = decide(
     body,
     { user: state.user ?? '', policy },
     { readOnlyPolicy: options.coalescer ? options.policyNamed('readonly') : undefined },
@@ -56,7 +66,7 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
   if (decision.kind === 'refuse') {
     state.outcome = decision.denial === undefined ? 'invalid' : 'denied';
     state.denial = decision.denial ?? decision.error.message;
-    return sendGatewayError(reply, decision.error);
+    return json ? sendJsonRpcRefusal(reply, decision.error, decision.jsonBody ?? null) : sendGatewayError(reply, decision.error);
   }
 
   const meta = {
@@ -64,6 +74,7 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
     // Behind a Unix socket without trust_proxy there is no address to report.
     remoteAddr: request.ip ?? '',
     untrusted: decision.untrusted,
+    contentType: json ? ('application/json' as const) : ('text/xml' as const),
   };
   if (options.coalescer && decision.readOnly) {
     // Untrusted and trusted calls are different calls to rtorrent ≥ 0.16.9, so they never share.

@@ -8,7 +8,7 @@
  * passes them the way Fastify 5 and Node 20 expect (see fastifyServerOptions and applyServerLimits
  * for which knob lives where). docs/hardening.md explains the defaults.
  */
-import type { Server as HttpServer, ServerOptions as HttpServerOptions } from 'node:http';
+import { maxHeaderSize, type Server as HttpServer, type ServerOptions as HttpServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import { z } from 'zod';
@@ -97,6 +97,8 @@ export function httpServerOptions(limits: ServerLimits): HttpServerOptions {
   };
 }
 
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
 type ClientErrorHandler = (error: Error & { code?: string }, socket: Socket) => void;
 
 interface SocketWithInternals extends Socket {
@@ -114,12 +116,12 @@ function clientErrorHandler(limits: ServerLimits, logger: FastifyBaseLogger | un
   return function (this: { log?: FastifyBaseLogger } | undefined, error, socket) {
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     const s = socket as SocketWithInternals;
+    // Headers in, body not: parser.incoming is the request whose body was still arriving.
+    const inBody = s.parser?.incoming?.complete === false;
     let status: number;
     let message: string;
     let outcome: string;
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      const incoming = s.parser?.incoming;
-      const inBody = incoming != null && incoming.complete === false;
       status = 408;
       outcome = inBody ? 'body_timeout' : 'header_timeout';
       message = inBody
@@ -128,7 +130,7 @@ function clientErrorHandler(limits: ServerLimits, logger: FastifyBaseLogger | un
     } else if (error.code === 'HPE_HEADER_OVERFLOW') {
       status = 431;
       outcome = 'header_overflow';
-      message = 'request headers are larger than 16 KiB';
+      message = `request headers are larger than ${maxHeaderSize} bytes`;
     } else {
       status = 400;
       outcome = 'bad_http';
@@ -137,11 +139,15 @@ function clientErrorHandler(limits: ServerLimits, logger: FastifyBaseLogger | un
     const log = this?.log ?? logger;
     // Timeouts are what a slowloris produces: warn, with the address, for fail2ban-style tools.
     log?.warn({ remote: socket.remoteAddress ?? 'unix', outcome, status }, 'connection refused');
-    // Never write into a response already under way: the client would read it as part of that one.
-    if (socket.writable && !s._httpMessage?.headersSent) {
+    // Answer only when nothing else was or is being said about this request: never into a response
+    // under way, and not after a complete one (a 401 sent while the body still trickles in), where
+    // the client would read our answer as the one to its next request.
+    const inFlight = s._httpMessage;
+    const mayAnswer = inFlight ? inFlight.headersSent !== true : !inBody;
+    if (socket.writable && mayAnswer) {
       const body = `${message}\n`;
       socket.write(
-        `HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Bad Request'}\r\n` +
           `Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );
     }

@@ -10,4 +10,9 @@ export function registerXmlBodyParser(app: FastifyInstance, bodyLimit: number): 
   app.addContentTypeParser(['text/xml', 'application/xml'], { parseAs: 'buffer', bodyLimit }, (_request, body, done) => {
     done(null, body);
   });
+  // JSON-RPC bodies are read as bytes too; the route refuses them (415) unless the upstream has
+  // jsonrpc on, and parses them strictly itself. A browser cannot send this type without CORS.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => {
+    done(null, body);
+  });
 }

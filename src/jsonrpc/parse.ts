@@ -22,11 +22,13 @@ export interface JsonRpcParseLimits extends ParseLimits {
 
 /**
  * maxDepth counts nesting inside params, as on the XML side (a parameter that is an array is one
- * level). maxValues counts every JSON value in the body, the envelope's included.
+ * level). maxValues counts every JSON value in the body, and maxStringBytes bounds every string,
+ * the envelope's and member names included. maxBatchSize defaults to the XML side's bound on
+ * system.multicall (limits.max_multicall_calls), a batch being JSON-RPC's multicall.
  */
 export const DEFAULT_JSONRPC_PARSE_LIMITS: Readonly<Required<JsonRpcParseLimits>> = Object.freeze({
   ...DEFAULT_PARSE_LIMITS,
-  maxBatchSize: 1000,
+  maxBatchSize: 10_000,
 });
 
 // The batch array, the request object and the params array sit above the parameters.
@@ -122,7 +124,8 @@ class JsonReader {
 
   constructor(
     private readonly text: string,
-    private readonly maxNesting: number,
+    /** The limit for params; the envelope's own levels come on top. */
+    private readonly maxDepth: number,
     private readonly maxValues: number,
     private readonly maxStringBytes: number,
   ) {}
@@ -205,7 +208,9 @@ class JsonReader {
 
   private openContainer(stack: Open[]): void {
     // Checked before anything is pushed, so memory stays bounded by the limit, not the text.
-    if (stack.length >= this.maxNesting) this.fail(`arrays and objects are nested more than ${this.maxNesting} deep`);
+    if (stack.length >= this.maxDepth + ENVELOPE_LEVELS) {
+      this.fail(`arrays and objects are nested too deeply (params may nest ${this.maxDepth} levels)`);
+    }
     this.pos++;
     this.skipSpace();
   }
@@ -367,6 +372,10 @@ function integerValue(text: string): bigint {
   return n;
 }
 
+function nestedTooDeeply(maxDepth: number): ValueProblem {
+  return new ValueProblem(`arrays and objects are nested too deeply (params may nest ${maxDepth} levels)`, false);
+}
+
 function toValue(raw: Raw, depth: number, maxDepth: number): XmlRpcValue {
   switch (raw.t) {
     case 'string': {
@@ -390,7 +399,7 @@ function toValue(raw: Raw, depth: number, maxDepth: number): XmlRpcValue {
     case 'null':
       throw new ValueProblem('rtorrent does not accept null parameters; send an empty string instead', true);
     case 'array': {
-      if (depth >= maxDepth) throw new ValueProblem(`arrays and objects are nested more than ${maxDepth} deep`, false);
+      if (depth >= maxDepth) throw nestedTooDeeply(maxDepth);
       const items: XmlRpcValue[] = [];
       for (let i = 0; i < raw.items.length; i++) {
         try {
@@ -403,7 +412,7 @@ function toValue(raw: Raw, depth: number, maxDepth: number): XmlRpcValue {
       return { kind: 'array', items };
     }
     case 'object': {
-      if (depth >= maxDepth) throw new ValueProblem(`arrays and objects are nested more than ${maxDepth} deep`, false);
+      if (depth >= maxDepth) throw nestedTooDeeply(maxDepth);
       // Kept as a struct rather than refused here: rtorrent makes a map of it, which call_object
       // may walk and run, and the policy refuses structs everywhere but in system.multicall, with
       // the same message as for an XML-RPC <struct>.
@@ -517,7 +526,7 @@ export function parseJsonRpcRequest(body: Buffer, limits?: JsonRpcParseLimits): 
   const maxBatchSize = limits?.maxBatchSize ?? DEFAULT_JSONRPC_PARSE_LIMITS.maxBatchSize;
   const root = new JsonReader(
     body.toString('utf8'),
-    maxDepth + ENVELOPE_LEVELS,
+    maxDepth,
     limits?.maxValues ?? DEFAULT_JSONRPC_PARSE_LIMITS.maxValues,
     limits?.maxStringBytes ?? DEFAULT_JSONRPC_PARSE_LIMITS.maxStringBytes,
   ).read();

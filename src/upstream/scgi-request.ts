@@ -14,6 +14,8 @@ export interface ScgiRequestMeta {
    * connection on "0", and leaving the pair out means trusted on every version.
    */
   readonly untrusted?: boolean;
+  /** What the body is; always our own encoding, so one of exactly these two. */
+  readonly contentType?: 'text/xml' | 'application/json';
 }
 
 /** rtorrent's hard limit on the netstring payload (scgi_task.h max_header_size). */
@@ -22,8 +24,8 @@ export const RTORRENT_MAX_HEADER_BYTES = 2000;
 const SAFE_VALUE = /^[\x21-\x7e]*$/;
 
 export function encodeScgiHead(bodyLength: number, meta: ScgiRequestMeta): Buffer {
-  // CONTENT_TYPE is fixed: newer rtorrent closes the connection on any other type and treats an
-  // empty one as "sniff for JSON-RPC"; we only ever send the XML we encoded ourselves.
+  // CONTENT_TYPE is never the client's and never empty: newer rtorrent closes the connection on
+  // other types and treats an empty one as "sniff for JSON-RPC"; we send only what we encoded.
   const pairs = [
     'CONTENT_LENGTH', String(bodyLength),
     'SCGI', '1',
@@ -31,7 +33,7 @@ export function encodeScgiHead(bodyLength: number, meta: ScgiRequestMeta): Buffe
     'REQUEST_URI', SAFE_VALUE.test(meta.requestUri) ? meta.requestUri : '/RPC2',
     'SERVER_PROTOCOL', 'HTTP/1.1',
     'REMOTE_ADDR', SAFE_VALUE.test(meta.remoteAddr) ? meta.remoteAddr : '',
-    'CONTENT_TYPE', 'text/xml',
+    'CONTENT_TYPE', meta.contentType ?? 'text/xml',
     ...(meta.untrusted ? ['UNTRUSTED_CONNECTION', '1'] : []),
   ];
   let payload = pairs.join('\0') + '\0';

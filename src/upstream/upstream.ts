@@ -8,6 +8,8 @@ export interface UpstreamOptions {
   readonly timeoutMs: number;
   readonly maxConnections: number;
   readonly maxQueue: number;
+  /** rtorrent ≥ 0.15.2 also speaks JSON-RPC on the same socket; off unless the admin says so. */
+  readonly jsonrpc?: boolean;
 }
 
 /** One rtorrent instance: its address, its connection cap and queue. */
@@ -19,6 +21,10 @@ export class Upstream {
     private readonly options: UpstreamOptions,
   ) {
     this.limiter = new ConcurrencyLimiter(options.maxConnections, options.maxQueue);
+  }
+
+  get acceptsJsonRpc(): boolean {
+    return this.options.jsonrpc === true;
   }
 
   get inFlight(): number {

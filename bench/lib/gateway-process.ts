@@ -1,0 +1,134 @@
+/**
+ * The gateway as its own process, started exactly as an operator would (dist/cli.js with flags),
+ * so its CPU time and RSS can be read from /proc without the bench's own work mixed in.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import bcrypt from 'bcryptjs';
+import { isRunning, makeTempDir, removeTempDir, terminate, track } from '../../test/helpers/processes.js';
+import { accepts, freePort } from './net.js';
+
+export interface GatewayProcessOptions {
+  readonly cliPath: string;
+  readonly upstreamSocket: string;
+  readonly user: string;
+  readonly password: string;
+  readonly policy: string;
+  /** Appended to the gateway's command line (BENCH_GATEWAY_ARGS), e.g. a future coalescing flag. */
+  readonly extraArgs?: readonly string[];
+  /** Before the script, e.g. --cpu-prof. */
+  readonly nodeArgs?: readonly string[];
+  readonly startTimeoutMs?: number;
+}
+
+export interface GatewayProcess {
+  readonly pid: number;
+  readonly port: number;
+  readonly logPath: string;
+  readonly htpasswdPath: string;
+  readonly child: ChildProcess;
+  url(path?: string): string;
+  running(): boolean;
+  /** Byte length of the log so far, to read only what a run added. */
+  logSize(): number;
+  /** pino lines at warn (40) or above written since `fromByte`, parsed where possible. */
+  problemsSince(fromByte: number): string[];
+  /** SIGTERM (the CLI's graceful path, which is also when --cpu-prof writes its file). */
+  stop(): Promise<void>;
+}
+
+export async function startGatewayProcess(options: GatewayProcessOptions): Promise<GatewayProcess> {
+  const dir = makeTempDir('rtg-bench-gw');
+  const htpasswdPath = join(dir, 'htpasswd');
+  // Cost 10 as `htpasswd -B` makes it: the first request pays a real bcrypt verify, later ones hit
+  // the gateway's verified-credential cache, which is the path a busy client actually takes.
+  writeFileSync(htpasswdPath, `${options.user}:${bcrypt.hashSync(options.password, 10)}\n`);
+  const logPath = join(dir, 'gateway.log');
+
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const logFd = openSync(logPath, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(
+        process.execPath,
+        [
+          ...(options.nodeArgs ?? []),
+          options.cliPath,
+          '--listen', `127.0.0.1:${port}`,
+          '--upstream', `unix:${options.upstreamSocket}`,
+          '--htpasswd', htpasswdPath,
+          '--user', `${options.user}=${options.policy}`,
+          '--log-level', 'warn',
+          ...(options.extraArgs ?? []),
+        ],
+        { cwd: dir, stdio: ['ignore', logFd, logFd], detached: true },
+      );
+    } finally {
+      closeSync(logFd);
+    }
+    track(child, { group: true });
+    const pid = child.pid;
+    if (pid === undefined) throw new Error('gateway has no pid');
+
+    const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
+    let up = false;
+    while (isRunning(child) && Date.now() < deadline) {
+      if (await accepts(port)) {
+        up = true;
+        break;
+      }
+      await sleep(25);
+    }
+    const log = (): string => {
+      try {
+        return readFileSync(logPath, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    if (!up || !isRunning(child)) {
+      const state = isRunning(child) ? 'not listening in time' : `exited with ${child.exitCode ?? child.signalCode}`;
+      await terminate(child);
+      if (/EADDRINUSE/.test(log()) && attempt < 5) continue;
+      await removeTempDir(dir);
+      throw new Error(`gateway did not start on 127.0.0.1:${port} (${state}): ${log().slice(-2000) || '(nothing logged)'}`);
+    }
+
+    let stopping: Promise<void> | undefined;
+    return {
+      pid,
+      port,
+      logPath,
+      htpasswdPath,
+      child,
+      url: (path = '/RPC2') => `http://127.0.0.1:${port}${path}`,
+      running: () => isRunning(child),
+      logSize: () => Buffer.byteLength(log()),
+      problemsSince(fromByte) {
+        const added = Buffer.from(log()).subarray(fromByte).toString('utf8');
+        return added
+          .split('\n')
+          .filter((line) => line.trim() !== '')
+          .filter((line) => {
+            try {
+              return Number((JSON.parse(line) as { level?: unknown }).level) >= 40;
+            } catch {
+              // Not a pino line: a crash trace or a Node warning, which is a problem in itself.
+              return true;
+            }
+          });
+      },
+      stop: () => {
+        stopping ??= (async () => {
+          // Generous grace: writing a CPU profile of a busy run takes a moment.
+          await terminate(child, { graceMs: 10_000 });
+          await removeTempDir(dir);
+        })();
+        return stopping;
+      },
+    };
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Brings up what the bench measures: one rtorrent with generated torrents, nginx with the seed's
+ * `scgi_pass` location in front of it, and the gateway as its own process, all on temp sockets
+ * and ephemeral ports (the test harness's helpers do the rtorrent and nginx parts).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startNginx, type NginxInstance } from '../../test/helpers/nginx.js';
+import { requireBinary } from '../../test/helpers/processes.js';
+import { startRtorrent, type RtorrentInstance } from '../../test/helpers/rtorrent.js';
+import { TORRENT_NAME_PREFIX } from '../scenarios.js';
+import { startGatewayProcess, type GatewayProcess } from './gateway-process.js';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI_PATH = join(ROOT, 'dist', 'cli.js');
+
+export const BENCH_USER = 'bench';
+const BENCH_PASSWORD = 'bench-password-not-secret';
+/** What real clients use: a web UI or *arr gets the standard policy, not full. */
+export const BENCH_POLICY = 'standard';
+/** Sent to nginx too (it ignores it), so both get byte-identical requests. */
+export const AUTHORIZATION = `Basic ${Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64')}`;
+
+function newestMtime(dir: string, suffix: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(path, suffix));
+    else if (entry.name.endsWith(suffix)) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** The bench runs dist/cli.js; measuring a stale build would credit or blame the wrong code. */
+export function ensureBuilt(mode: 'auto' | 'never' | 'always', log: (line: string) => void): void {
+  const missing = !existsSync(CLI_PATH);
+  if (mode === 'never') {
+    if (missing) throw new Error(`${CLI_PATH} is missing; run npm run build (or drop --build never)`);
+    return;
+  }
+  const stale = !missing && newestMtime(join(ROOT, 'src'), '.ts') > newestMtime(join(ROOT, 'dist'), '.js');
+  if (mode === 'auto' && !missing && !stale) return;
+  log(missing ? 'dist/ is missing: building' : stale ? 'src/ is newer than dist/: rebuilding' : 'building');
+  const result = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.status !== 0) throw new Error('npm run build failed; the bench needs a compiled gateway in dist/');
+}
+
+export function checkBinaries(): void {
+  const missing = ['rtorrent', 'nginx', 'wrk'].filter((name) => requireBinary(name) === undefined);
+  if (missing.length > 0) {
+    throw new Error(`missing ${missing.join(', ')}: apt-get install -y ${missing.map((m) => (m === 'nginx' ? 'nginx-light' : m)).join(' ')}`);
+  }
+}
+
+export interface Stack {
+  readonly rt: RtorrentInstance;
+  readonly nginx: NginxInstance;
+  readonly gateway: GatewayProcess;
+  stop(): Promise<void>;
+}
+
+export async function startRtorrentForBench(torrents: number): Promise<RtorrentInstance> {
+  return startRtorrent({
+    torrents,
+    name: 'bench',
+    torrentOptions: { namePrefix: TORRENT_NAME_PREFIX },
+    // ruTorrent setups raise xmlrpc-c's limit so that .torrent uploads (load.raw_start) fit.
+    extraRc: ['network.xmlrpc.size_limit.set = 4M'],
+    loadConcurrency: 16,
+    startTimeoutMs: 10_000,
+  });
+}
+
+export async function startGatewayForBench(
+  rt: RtorrentInstance,
+  extraArgs: readonly string[],
+  nodeArgs: readonly string[] = [],
+  cliPath = CLI_PATH,
+): Promise<GatewayProcess> {
+  return startGatewayProcess({
+    cliPath,
+    upstreamSocket: rt.socketPath,
+    user: BENCH_USER,
+    password: BENCH_PASSWORD,
+    policy: BENCH_POLICY,
+    extraArgs,
+    nodeArgs,
+  });
+}
+
+export async function startStack(torrents: number, gatewayArgs: readonly string[], cliPath = CLI_PATH): Promise<Stack> {
+  const rt = await startRtorrentForBench(torrents);
+  let nginx: NginxInstance | undefined;
+  try {
+    // The seed's location block: prefix match on /RPC2, scgi_params, uploads up to 16 MiB.
+    nginx = await startNginx({ upstreamSocket: rt.socketPath, paths: ['/RPC2'], match: '^~', clientMaxBodySize: '16m' });
+    const gateway = await startGatewayForBench(rt, gatewayArgs, [], cliPath);
+    const started = nginx;
+    return {
+      rt,
+      nginx: started,
+      gateway,
+      stop: async () => {
+        await Promise.all([gateway.stop(), started.stop()]);
+        await rt.stop();
+      },
+    };
+  } catch (error) {
+    await nginx?.stop();
+    await rt.stop();
+    throw error;
+  }
+}

@@ -89,10 +89,7 @@ export function registerRequestLog(app: FastifyInstance, options: RequestLogOpti
     request.gateway = newRequestState();
     // Fastify skips onResponse when the response is destroyed (an answer cut short by rtorrent, a
     // client that left): those requests are logged, counted and audited when the socket closes.
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished && request.gateway.outcome === 'relayed') request.gateway.outcome = 'client_gone';
-      writeLine(request, reply);
-    });
+    reply.raw.once('close', () => writeLine(request, reply));
   });
   app.addHook('onResponse', async (request, reply) => {
     writeLine(request, reply);

@@ -3,7 +3,8 @@ import { encodeJsonRpcError, encodeJsonRpcRefusal, encodeJsonRpcRequest, type Js
 import { parseJsonRpcRequest } from './jsonrpc/parse.js';
 import type { CompiledPolicy } from './policy/index.js';
 import { encodeMethodCall } from './xmlrpc/encode.js';
-import { parseMethodCall, type ParseLimits } from './xmlrpc/parse.js';
+import { multicallLimitError, type XmlLimits } from './http/server-limits.js';
+import { parseMethodCall } from './xmlrpc/parse.js';
 
 /**
  * The transport-independent heart of the gateway: bytes in, a verdict out. Whatever carries the
@@ -36,7 +37,7 @@ export interface Caller {
 }
 
 export interface DecideOptions {
-  readonly limits?: ParseLimits;
+  readonly limits?: XmlLimits;
   /** When given, forwarded calls are also classified read-only or not by this policy (for coalescing). */
   readonly readOnlyPolicy?: CompiledPolicy;
 }
@@ -49,6 +50,9 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
     if (error instanceof GatewayError) return { kind: 'refuse', error, methods: [] };
     throw error;
   }
+  // Before the policy walks every member: thousands of calls in one request are refused outright.
+  const tooMany = multicallLimitError(call, options.limits?.maxMulticallCalls);
+  if (tooMany) return { kind: 'refuse', error: tooMany, methods: [call.methodName] };
   const verdict = caller.policy.check(call);
   if (!verdict.allowed) {
     return {
@@ -81,7 +85,7 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
 export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideOptions = {}): CallDecision {
   let request;
   try {
-    request = parseJsonRpcRequest(body, options.limits);
+    request = parseJsonRpcRequest(body, options.limits && { ...options.limits, maxBatchSize: options.limits.maxMulticallCalls });
   } catch (error) {
     if (error instanceof GatewayError) {
       return { kind: 'refuse', error, methods: [], jsonBody: encodeJsonRpcError(null, error.faultCode, error.message) };

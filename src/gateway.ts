@@ -10,6 +10,7 @@ import { registerOpsRoutes } from './http/ops-routes.js';
 import { registerRequestLog } from './http/request-log.js';
 import { registerRpcRoutes } from './http/rpc-route.js';
 import { registerXmlBodyParser } from './http/xml-body.js';
+import { applyServerLimits, fastifyServerOptions } from './http/server-limits.js';
 import { createLogger } from './logger.js';
 import { HealthCheck } from './ops/health.js';
 import { listenGateway } from './ops/listen.js';
@@ -119,9 +120,12 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     // nginx, say): otherwise any client could write the address the audit log records.
     trustProxy: config.server.trustProxy,
     routerOptions: { caseSensitive: true, ignoreTrailingSlash: false },
+    // Header, body and idle timeouts and the connection cap: slow or idle clients cannot pile up.
+    ...fastifyServerOptions(config.limits.server, logger as FastifyBaseLogger),
     ...(runtime.tls ? { https: { cert: runtime.tls.cert, key: runtime.tls.key } } : {}),
   }) as unknown as FastifyInstance;
 
+  applyServerLimits(app.server, config.limits.server, logger as FastifyBaseLogger);
   registerRequestLog(app, {
     observers: [metrics.observeRequest, (summary) => runtime.audit.record(summary)],
     audited: (summary) => runtime.audit.covers(summary),
@@ -143,6 +147,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     authenticate,
     crossSite,
     policyNamed: (name) => runtime.policies.get(name),
+    limits: config.limits.xml,
     coalescer: config.upstream.coalesceReads ? new ReadCoalescer(config.upstream.coalesceMaxBytes) : undefined,
   });
   registerOpsRoutes(app, {
@@ -171,6 +176,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
         upstream: boundUpstream(listener.user) ?? upstream,
         logger,
         maxBodyBytes: startConfig.server.bodyLimit,
+        limits: startConfig.limits.xml,
         idleTimeoutMs: listener.idleTimeoutMs,
         requestTimeoutMs: listener.requestTimeoutMs,
         maxConnections: listener.maxConnections,

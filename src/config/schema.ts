@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseListenAddress, parseUpstreamAddress, type SocketAddress } from './address.js';
 import { parseDuration, parseSize } from './units.js';
+import { DEFAULT_SERVER_LIMITS, DEFAULT_XML_LIMITS, limitsIssues, resolveLimits, type ResolvedLimits } from '../http/server-limits.js';
 
 /**
  * The config file's shape, in its own snake_case keys, and the normalised form the gateway runs
@@ -179,6 +180,23 @@ export const configFileSchema = z.strictObject({
       listeners: z.array(scgiListener).default([]),
     })
     .prefault({}),
+  // What one client may cost: timeouts, connections, and the size of one parsed call (docs/hardening.md).
+  limits: z
+    .strictObject({
+      header_timeout: duration.prefault('10s'),
+      request_timeout: duration.prefault('60s'),
+      keep_alive_timeout: duration.prefault('5s'),
+      // Default: 120 s, or upstream.timeout + 10 s when that is longer.
+      idle_timeout: duration.optional(),
+      max_connections: z.number().int().min(1).max(1_000_000).default(DEFAULT_SERVER_LIMITS.maxConnections),
+      max_requests_per_socket: z.number().int().min(0).default(0),
+      max_depth: z.number().int().min(1).max(64).default(DEFAULT_XML_LIMITS.maxDepth),
+      max_values: z.number().int().min(1).default(DEFAULT_XML_LIMITS.maxValues),
+      // Default: server.body_limit, i.e. no bound beyond the body's own.
+      max_string_bytes: size.optional(),
+      max_multicall_calls: z.number().int().min(1).default(DEFAULT_XML_LIMITS.maxMulticallCalls),
+    })
+    .prefault({}),
   // More rtorrents behind one gateway: [upstreams.alice] scgi = "…", paths = ["/alice/RPC2"].
   upstreams: z
     .record(
@@ -194,6 +212,7 @@ export const configFileSchema = z.strictObject({
     )
     .default({}),
 }).superRefine((config, ctx) => {
+  for (const issue of limitsIssues(config.limits, config.upstream.timeout)) ctx.addIssue({ code: 'custom', path: [...issue.path], message: issue.message });
   for (const [user, access] of Object.entries(config.access.users)) {
     if (access.upstream !== undefined && access.upstream !== DEFAULT_UPSTREAM && !config.upstreams[access.upstream]) {
       ctx.addIssue({
@@ -289,6 +308,8 @@ export interface GatewayConfig {
   };
   /** A separate JSON-lines file for audit records; undefined: audit records stay in the main log. */
   readonly audit: { readonly file: string | undefined };
+  /** Timeouts, connection cap and parsed-call bounds ([limits]). */
+  readonly limits: ResolvedLimits;
   /** SCGI listeners for clients that only speak SCGI (Flood, ruTorrent), each bound to one user. */
   readonly scgi: { readonly listeners: readonly ScgiListenerConfig[] };
 }
@@ -365,6 +386,7 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
     log: parsed.log,
     metrics: parsed.metrics,
     audit: { file: parsed.audit.file },
+    limits: resolveLimits(parsed.limits, { upstreamTimeoutMs: parsed.upstream.timeout, bodyLimit: parsed.server.body_limit }),
     scgi: {
       listeners: parsed.scgi.listeners.map((listener) => ({
         listen: listener.listen,

@@ -3,6 +3,7 @@ import { decideCall, decideJsonRpcCall } from '../call-decision.js';
 import { GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { ReadCoalescer } from '../upstream/coalescer.js';
+import type { XmlLimits } from './server-limits.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { sendGatewayError, sendJsonRpcRefusal, sendText } from './replies.js';
 
@@ -25,6 +26,8 @@ export interface RpcRouteOptions {
   readonly crossSite: onRequestHookHandler;
   /** Looked up per request so a reload can swap the table. */
   readonly policyNamed: (name: string) => CompiledPolicy | undefined;
+  /** Bounds on one parsed call ([limits]). */
+  readonly limits?: XmlLimits;
   /** Set when upstream.coalesce_reads is on: identical read-only calls in flight share one upstream call. */
   readonly coalescer?: ReadCoalescer;
 }
@@ -60,7 +63,7 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
   const decision = decide(
     body,
     { user: state.user ?? '', policy },
-    { readOnlyPolicy: options.coalescer ? options.policyNamed('readonly') : undefined },
+    { limits: options.limits, readOnlyPolicy: options.coalescer ? options.policyNamed('readonly') : undefined },
   );
   state.methods = decision.methods;
   if (decision.kind === 'refuse') {

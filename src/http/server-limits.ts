@@ -11,9 +11,7 @@
 import { maxHeaderSize, type Server as HttpServer, type ServerOptions as HttpServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
-import { z } from 'zod';
 import { XmlRpcUnsupportedError } from '../errors.js';
-import { parseDuration, parseSize } from '../config/units.js';
 import type { MethodCall } from '../xmlrpc/types.js';
 
 export interface ServerLimits {
@@ -240,43 +238,20 @@ export function multicallLimitError(call: MethodCall, max: number | undefined): 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Configuration: the [limits] section. schema.ts mounts limitsSectionSchema and, in its
-// superRefine, adds limitsIssues; normaliseConfig calls resolveLimits.
+// Configuration: the [limits] section's values (schema.ts validates the keys and calls these).
 
-const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === undefined || ms <= 0) {
-    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a duration such as "500ms", "10s" or "1m"` });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const bytes = parseSize(value);
-  if (bytes === undefined || bytes <= 0) {
-    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a size such as "16MiB", "512k" or 1048576` });
-    return z.NEVER;
-  }
-  return bytes;
-});
-
-export const limitsSectionSchema = z.strictObject({
-  header_timeout: duration.prefault('10s'),
-  request_timeout: duration.prefault('60s'),
-  keep_alive_timeout: duration.prefault('5s'),
-  // Default: 120 s, or upstream.timeout + 10 s when that is longer (resolveLimits).
-  idle_timeout: duration.optional(),
-  max_connections: z.number().int().min(1).max(1_000_000).default(DEFAULT_SERVER_LIMITS.maxConnections),
-  max_requests_per_socket: z.number().int().min(0).default(0),
-  max_depth: z.number().int().min(1).max(64).default(DEFAULT_XML_LIMITS.maxDepth),
-  max_values: z.number().int().min(1).default(DEFAULT_XML_LIMITS.maxValues),
-  // Default: server.body_limit, i.e. no bound beyond the body's own.
-  max_string_bytes: size.optional(),
-  max_multicall_calls: z.number().int().min(1).default(DEFAULT_XML_LIMITS.maxMulticallCalls),
-});
-
-export type LimitsSection = z.output<typeof limitsSectionSchema>;
+export interface LimitsSection {
+  readonly header_timeout: number;
+  readonly request_timeout: number;
+  readonly keep_alive_timeout: number;
+  readonly idle_timeout?: number | undefined;
+  readonly max_connections: number;
+  readonly max_requests_per_socket: number;
+  readonly max_depth: number;
+  readonly max_values: number;
+  readonly max_string_bytes?: number | undefined;
+  readonly max_multicall_calls: number;
+}
 
 export interface LimitsIssue {
   readonly path: readonly ['limits', string];

@@ -12,6 +12,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { pipeline, type Transform } from 'node:stream';
 import type { Logger } from 'pino';
+import type { XmlLimits } from '../http/server-limits.js';
 import { decideCall } from '../call-decision.js';
 import { ConfigError, GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
@@ -40,6 +41,8 @@ export interface ScgiListenerOptions {
   /** Largest SCGI header block; default 2000, rtorrent's own limit. */
   readonly maxHeaderBytes?: number;
   readonly maxBodyBytes: number;
+  /** Bounds on one parsed call ([limits]), as on the HTTP side. */
+  readonly limits?: XmlLimits;
   /** No byte read or written for this long while receiving the request or sending the answer: close. Default 10 s. */
   readonly idleTimeoutMs?: number;
   /** The whole request (head and body) must arrive within this, however steadily it trickles. Default 60 s. */
@@ -86,6 +89,7 @@ interface Context {
   readonly upstream: Upstream;
   readonly logger: Logger;
   readonly limits: ScgiRequestLimits;
+  readonly callLimits: XmlLimits | undefined;
   readonly idleTimeoutMs: number;
   readonly requestTimeoutMs: number;
 }
@@ -248,7 +252,7 @@ class ScgiConnection {
     }
     const policy = this.ctx.policy();
     this.policyName = policy.name;
-    const decision = decideCall(body, { user: this.ctx.user, policy });
+    const decision = decideCall(body, { user: this.ctx.user, policy }, { limits: this.ctx.callLimits });
     this.methods = decision.methods;
     if (decision.kind === 'refuse') {
       this.outcome = decision.denial === undefined ? 'invalid' : 'denied';
@@ -380,6 +384,7 @@ export async function startScgiListener(options: ScgiListenerOptions): Promise<S
     upstream: options.upstream,
     logger,
     limits: { maxHeaderBytes, maxBodyBytes: options.maxBodyBytes },
+    callLimits: options.limits,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
   };

@@ -71,7 +71,7 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
     (caller.policy === options.readOnlyPolicy || options.readOnlyPolicy.check(call).allowed);
   return {
     kind: 'forward',
-    canonical: encodeMethodCall(call),
+    canonical: encodeMethodCall(caller.policy.prepare(call)),
     methods: verdict.methods,
     untrusted: verdict.untrustedSafe,
     readOnly,
@@ -124,5 +124,6 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
       jsonBody: encodeJsonRpcRefusal(request, refusals),
     };
   }
-  return { kind: 'forward', canonical: encodeJsonRpcRequest(request), methods, untrusted, readOnly };
+  const prepared = { ...request, calls: request.calls.map((entry) => ({ ...entry, call: caller.policy.prepare(entry.call) })) };
+  return { kind: 'forward', canonical: encodeJsonRpcRequest(prepared), methods, untrusted, readOnly };
 }

@@ -75,6 +75,7 @@ function listenerPolicy(runtime: Runtime, user: string): CompiledPolicy {
         method: call.methodName,
         reason: `user "${user}" is no longer in [access.users]`,
       }),
+      prepare: (call) => call,
     }
   );
 }

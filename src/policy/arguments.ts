@@ -26,6 +26,8 @@ export const DEFAULT_LOAD_SOURCES: readonly LoadSource[] = ['magnet', 'http', 'h
 
 /** xmlrpc-c's default request limit (XMLRPC_XML_SIZE_LIMIT_DEFAULT); lowering it breaks every client. */
 export const MIN_XMLRPC_SIZE_LIMIT = 512 * 1024;
+/** rtorrent's own setter refuses 64 MiB and above (xmlrpc_c.cc:531-536); ruTorrent asks for exactly this. */
+export const MAX_XMLRPC_SIZE_LIMIT = 64 * 1024 * 1024 - 1;
 /** rtorrent closes SCGI bodies over 16 MiB (src/rpc/scgi_task.h:19); the default body limit. */
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 
@@ -99,8 +101,11 @@ export function checkRuleArguments(name: string, args: readonly (string | number
       const [raw] = args;
       const value = args.length === 1 && raw !== undefined ? sizeValue(raw) : null;
       if (value === null) return `${name} takes one size in bytes`;
-      if (value < MIN_XMLRPC_SIZE_LIMIT || value > limits.maxXmlrpcSizeLimit) {
-        return `${name} accepts ${MIN_XMLRPC_SIZE_LIMIT} to ${limits.maxXmlrpcSizeLimit} bytes (the gateway's body limit), not ${value}`;
+      // Values above the gateway's body limit are accepted and clamped to it before forwarding
+      // (clamp.ts): ruTorrent's start-up multicall asks for 64 MiB - 1, and no body larger than
+      // the gateway's limit ever reaches rtorrent anyway.
+      if (value < MIN_XMLRPC_SIZE_LIMIT || value > MAX_XMLRPC_SIZE_LIMIT) {
+        return `${name} accepts ${MIN_XMLRPC_SIZE_LIMIT} to ${MAX_XMLRPC_SIZE_LIMIT} bytes, not ${value}`;
       }
       return null;
     }
@@ -110,7 +115,7 @@ export function checkRuleArguments(name: string, args: readonly (string | number
 }
 
 /** rtorrent reads sizes with strtoll base 0 and a k/m/g suffix (parse.cc parse_value_nothrow). */
-function sizeValue(raw: string | number): number | null {
+export function sizeValue(raw: string | number): number | null {
   if (typeof raw === 'number') return Number.isSafeInteger(raw) ? raw : null;
   const match = /^([1-9][0-9]{0,12})([kKmMgG]?)$/.exec(raw);
   if (match === null) return null;

@@ -218,6 +218,10 @@ export const FULL_POLICY = 'full';
 export const BUILTIN_DEFINITIONS: ReadonlyMap<string, PolicyDefinition> = new Map<string, PolicyDefinition>([
   ['standard', { allow: [...READONLY, ...STANDARD_ACTIONS] }],
   ['readonly', { allow: READONLY }],
+  // Flood and ruTorrent through an SCGI listener: the standard set, under their own names so an admin
+  // can see (and later narrow) what each web UI is allowed; docs/scgi-listener.md lists what needs full.
+  ['flood', { allow: [...READONLY, ...STANDARD_ACTIONS] }],
+  ['rutorrent', { allow: [...READONLY, ...STANDARD_ACTIONS] }],
   ['arr', { allow: ARR }],
   ['mobile', { allow: MOBILE }],
   ['autobrr', { allow: AUTOBRR }],

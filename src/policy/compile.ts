@@ -12,6 +12,7 @@ import {
 } from './arguments.js';
 import { BUILTIN_DEFINITIONS, FULL_POLICY, LOAD_TRAILING_COMMANDS } from './builtin.js';
 import { checkCall, type PolicyRules } from './check.js';
+import { clampForUpstream } from './clamp.js';
 import { isKnownCommand, XMLRPC_BUILTINS } from './command-names.js';
 import { LOAD_METHODS } from './evaluators.js';
 import type { ScanRules } from './scan.js';
@@ -160,12 +161,18 @@ function buildRules(name: string, policy: Resolved, bodyLimit: number): PolicyRu
 }
 
 class Policy implements CompiledPolicy {
-  constructor(private readonly rules: PolicyRules) {}
+  constructor(
+    private readonly rules: PolicyRules,
+    private readonly bodyLimit: number,
+  ) {}
   get name(): string {
     return this.rules.name;
   }
   check(call: MethodCall): PolicyVerdict {
     return checkCall(this.rules, call);
+  }
+  prepare(call: MethodCall): MethodCall {
+    return this.rules.passThrough ? call : clampForUpstream(call, this.bodyLimit);
   }
 }
 
@@ -189,6 +196,6 @@ export function compilePolicies(custom: Record<string, PolicyDefinition>, opts: 
   }
 
   const compiled = new Map<string, CompiledPolicy>();
-  for (const [name, policy] of resolveAll(definitions)) compiled.set(name, new Policy(buildRules(name, policy, bodyLimit)));
+  for (const [name, policy] of resolveAll(definitions)) compiled.set(name, new Policy(buildRules(name, policy, bodyLimit), bodyLimit));
   return compiled;
 }

@@ -29,4 +29,6 @@ export type PolicyVerdict =
 export interface CompiledPolicy {
   readonly name: string;
   check(call: MethodCall): PolicyVerdict;
+  /** The allowed call as it is sent to rtorrent (network.xmlrpc.size_limit.set clamped to the body limit). */
+  prepare(call: MethodCall): MethodCall;
 }

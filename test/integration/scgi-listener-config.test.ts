@@ -69,6 +69,21 @@ describe('[[scgi.listeners]] in the config file', { skip: !haveRtorrent && 'rtor
     assert.equal(existsSync(marker), true);
   });
 
+  it('lets ruTorrent\'s start-up multicall through, raising rtorrent\'s XML limit only to the gateway body limit', async () => {
+    const startup = [
+      '<?xml version="1.0"?><methodCall><methodName>system.multicall</methodName><params><param><value><array><data>',
+      '<value><struct><member><name>methodName</name><value><string>network.xmlrpc.size_limit.set</string></value></member>',
+      '<member><name>params</name><value><array><data><value><string></string></value><value><i8>67108863</i8></value></data></array></value></member></struct></value>',
+      '<value><struct><member><name>methodName</name><value><string>system.client_version</string></value></member>',
+      '<member><name>params</name><value><array><data></data></array></value></member></struct></value>',
+      '</data></array></value></param></params></methodCall>',
+    ].join('');
+    const answer = await scgiRequest({ path: floodSocket }, startup);
+    assert.doesNotMatch(answer.body.toString(), /faultCode/);
+    assert.match(answer.body.toString(), /0\.9\.8/);
+    assert.equal(await rtorrent.call('network.xmlrpc.size_limit'), 16 * 1024 * 1024);
+  });
+
   it('removes the sockets when the gateway closes', async () => {
     const second = await startGateway({
       upstream: `unix:${rtorrent.socketPath}`,

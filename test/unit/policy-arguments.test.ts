@@ -143,14 +143,16 @@ describe('tied files', () => {
   ]);
 });
 
-describe('network.xmlrpc.size_limit.set stays within the gateway body limit', () => {
+describe('network.xmlrpc.size_limit.set is clamped to the gateway body limit', () => {
   table([
     ['an integer at the body limit', 'mobile', call('network.xmlrpc.size_limit.set', '', 4 * 1024 * 1024), true],
     ['an i8', 'mobile', call('network.xmlrpc.size_limit.set', '', 3n * 1024n * 1024n), true],
     ['a string with a unit', 'mobile', call('network.xmlrpc.size_limit.set', '', '4M'), true],
     ['a string in bytes', 'mobile', call('network.xmlrpc.size_limit.set', '', '2000000'), true],
-    ['one byte over the body limit', 'mobile', call('network.xmlrpc.size_limit.set', '', 4 * 1024 * 1024 + 1), false],
-    ['a unit over the body limit', 'mobile', call('network.xmlrpc.size_limit.set', '', '1G'), false],
+    ['over the body limit (then clamped, see below)', 'mobile', call('network.xmlrpc.size_limit.set', '', 4 * 1024 * 1024 + 1), true],
+    ['ruTorrent\'s 64 MiB - 1 (then clamped)', 'standard', call('network.xmlrpc.size_limit.set', '', 67108863), true],
+    ['64 MiB and more, which rtorrent itself refuses', 'mobile', call('network.xmlrpc.size_limit.set', '', '64M'), false],
+    ['a unit far over', 'mobile', call('network.xmlrpc.size_limit.set', '', '1G'), false],
     ['below xmlrpc-c default, which breaks every client', 'mobile', call('network.xmlrpc.size_limit.set', '', 1024), false],
     ['an octal-looking string, which strtoll would read as octal', 'mobile', call('network.xmlrpc.size_limit.set', '', '010000000'), false],
     ['a negative value', 'mobile', call('network.xmlrpc.size_limit.set', '', -1), false],
@@ -159,10 +161,27 @@ describe('network.xmlrpc.size_limit.set stays within the gateway body limit', ()
     ['not in readonly', 'readonly', call('network.xmlrpc.size_limit.set', '', '1M'), false],
   ]);
 
-  test('defaults to rtorrent SCGI cap of 16 MiB without a body limit', () => {
-    const standard = compilePolicies({}).get('standard')!;
-    assert.equal(standard.check(call('network.xmlrpc.size_limit.set', '', 16 * 1024 * 1024)).allowed, true);
-    assert.equal(standard.check(call('network.xmlrpc.size_limit.set', '', 16 * 1024 * 1024 + 1)).allowed, false);
+  test('rtorrent is sent the gateway body limit instead of a larger value, at the top level and in a multicall', () => {
+    const standard = compilePolicies({}, { bodyLimit: 4 * 1024 * 1024 }).get('standard')!;
+    const clamped = standard.prepare(call('network.xmlrpc.size_limit.set', '', '32M'));
+    assert.deepEqual(clamped.params[1], { kind: 'i8', value: 4n * 1024n * 1024n });
+    const small = call('network.xmlrpc.size_limit.set', '', 1024 * 1024);
+    assert.equal(standard.prepare(small), small, 'values within the limit are left alone');
+    const multicall = call('system.multicall', [
+      { struct: [['methodName', 'network.xmlrpc.size_limit.set'], ['params', ['', 67108863]]] },
+      { struct: [['methodName', 'd.name'], ['params', [H]]] },
+    ]);
+    const prepared = standard.prepare(multicall);
+    const members = prepared.params[0]?.kind === 'array' ? prepared.params[0].items : [];
+    const first = members[0]?.kind === 'struct' ? members[0].members.get('params') : undefined;
+    assert.deepEqual(first?.kind === 'array' ? first.items[1] : undefined, { kind: 'i8', value: 4n * 1024n * 1024n });
+    assert.equal(members[1], multicall.params[0]?.kind === 'array' ? multicall.params[0].items[1] : undefined);
+  });
+
+  test('a full user\'s call is sent as it came', () => {
+    const full = compilePolicies({}, { bodyLimit: 4 * 1024 * 1024 }).get('full')!;
+    const request = call('network.xmlrpc.size_limit.set', '', '32M');
+    assert.equal(full.prepare(request), request);
   });
 });
 

@@ -29,8 +29,8 @@ function compileError(custom: Record<string, unknown>, opts?: { bodyLimit?: numb
 }
 
 describe('built-in policies', () => {
-  test('are exactly full, standard, readonly, arr, mobile, autobrr and monitoring', () => {
-    assert.deepEqual([...BUILTIN_POLICY_NAMES].sort(), ['arr', 'autobrr', 'full', 'mobile', 'monitoring', 'readonly', 'standard']);
+  test('are exactly full, standard, readonly, arr, mobile, autobrr, monitoring, flood and rutorrent', () => {
+    assert.deepEqual([...BUILTIN_POLICY_NAMES].sort(), ['arr', 'autobrr', 'flood', 'full', 'mobile', 'monitoring', 'readonly', 'rutorrent', 'standard']);
     assert.deepEqual([...compilePolicies({}).keys()].sort(), [...BUILTIN_POLICY_NAMES].sort());
   });
 

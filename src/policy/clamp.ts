@@ -1,0 +1,42 @@
+import type { MethodCall, XmlRpcValue } from '../xmlrpc/types.js';
+import { sizeValue } from './arguments.js';
+
+const SIZE_LIMIT_SETTER = 'network.xmlrpc.size_limit.set';
+
+function clampOne(call: MethodCall, bodyLimit: number): MethodCall {
+  if (call.methodName !== SIZE_LIMIT_SETTER || call.params.length !== 2) return call;
+  const [target, raw] = call.params as [XmlRpcValue, XmlRpcValue];
+  const value =
+    raw.kind === 'i4' ? raw.value : raw.kind === 'i8' ? Number(raw.value) : raw.kind === 'string' ? sizeValue(raw.value) : null;
+  if (value === null || value <= bodyLimit) return call;
+  return { methodName: call.methodName, params: [target, { kind: 'i8', value: BigInt(bodyLimit) }] };
+}
+
+/**
+ * What the policy allowed, adjusted before it is encoded for rtorrent: a request to raise
+ * rtorrent's XML size limit past the gateway's own body limit is lowered to that limit
+ * (Transdroid and ruTorrent raise it before big loads; no larger body can pass the gateway).
+ */
+export function clampForUpstream(call: MethodCall, bodyLimit: number): MethodCall {
+  if (call.methodName !== 'system.multicall') return clampOne(call, bodyLimit);
+  const [calls] = call.params;
+  if (calls?.kind !== 'array') return call;
+  let changed = false;
+  const items = calls.items.map((item) => {
+    if (item.kind !== 'struct') return item;
+    const methodName = item.members.get('methodName');
+    const params = item.members.get('params');
+    if (methodName?.kind !== 'string' || params?.kind !== 'array') return item;
+    const clamped = clampOne({ methodName: methodName.value, params: params.items }, bodyLimit);
+    if (clamped.params === params.items) return item;
+    changed = true;
+    return {
+      kind: 'struct' as const,
+      members: new Map<string, XmlRpcValue>([
+        ['methodName', methodName],
+        ['params', { kind: 'array', items: clamped.params }],
+      ]),
+    };
+  });
+  return changed ? { methodName: call.methodName, params: [{ kind: 'array', items }] } : call;
+}

@@ -10,7 +10,7 @@ import { summariseProfileFile } from './cpuprofile-summary.js';
 import type { BenchConfig } from './lib/config.js';
 import { cpuSplit } from './lib/proc.js';
 import { runWrk } from './lib/drivers.js';
-import { AUTHORIZATION, ROOT, startGatewayForBench, startRtorrentForBench } from './lib/setup.js';
+import { AUTHORIZATION, GATEWAY_NODE_ARGS, ROOT, startGatewayForBench, startRtorrentForBench } from './lib/setup.js';
 import { createScenarios } from './scenarios.js';
 
 export async function runProfile(config: BenchConfig, log: (line: string) => void): Promise<void> {
@@ -27,7 +27,7 @@ export async function runProfile(config: BenchConfig, log: (line: string) => voi
     const gateway = await startGatewayForBench(
       rt,
       config.gatewayArgs,
-      ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', name],
+      [...GATEWAY_NODE_ARGS, '--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', name],
       config.gatewayCli ? resolve(config.gatewayCli) : undefined,
     );
     let cpuLine = '';

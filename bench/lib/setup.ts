@@ -73,10 +73,13 @@ export async function startRtorrentForBench(torrents: number): Promise<RtorrentI
   });
 }
 
+/** The Node flags the systemd unit, the Dockerfile and the bin start the gateway with. */
+export const GATEWAY_NODE_ARGS: readonly string[] = ['--max-semi-space-size=4'];
+
 export async function startGatewayForBench(
   rt: RtorrentInstance,
   extraArgs: readonly string[],
-  nodeArgs: readonly string[] = [],
+  nodeArgs: readonly string[] = GATEWAY_NODE_ARGS,
   cliPath = CLI_PATH,
 ): Promise<GatewayProcess> {
   return startGatewayProcess({
@@ -96,7 +99,7 @@ export async function startStack(torrents: number, gatewayArgs: readonly string[
   try {
     // The seed's location block: prefix match on /RPC2, scgi_params, uploads up to 16 MiB.
     nginx = await startNginx({ upstreamSocket: rt.socketPath, paths: ['/RPC2'], match: '^~', clientMaxBodySize: '16m' });
-    const gateway = await startGatewayForBench(rt, gatewayArgs, [], cliPath);
+    const gateway = await startGatewayForBench(rt, gatewayArgs, GATEWAY_NODE_ARGS, cliPath);
     const started = nginx;
     return {
       rt,

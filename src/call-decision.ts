@@ -92,6 +92,10 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
     }
     throw error;
   }
+  for (const { call } of request.calls) {
+    const tooMany = multicallLimitError(call, options.limits?.maxMulticallCalls);
+    if (tooMany) return { kind: 'refuse', error: tooMany, methods: [call.methodName], jsonBody: encodeJsonRpcError(null, tooMany.faultCode, tooMany.message) };
+  }
   const methods: string[] = [];
   const refusals: JsonRpcRefusal[] = [];
   let untrusted = true;

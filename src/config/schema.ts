@@ -111,6 +111,10 @@ const scgiListener = z.strictObject({
   max_connections: z.number().int().min(1).optional(),
 });
 
+function longestUpstreamTimeout(config: { upstream: { timeout: number }; upstreams: Record<string, { timeout?: number | undefined }> }): number {
+  return Math.max(config.upstream.timeout, ...Object.values(config.upstreams).map((named) => named.timeout ?? config.upstream.timeout));
+}
+
 export const configFileSchema = z.strictObject({
   server: z
     .strictObject({
@@ -212,7 +216,8 @@ export const configFileSchema = z.strictObject({
     )
     .default({}),
 }).superRefine((config, ctx) => {
-  for (const issue of limitsIssues(config.limits, config.upstream.timeout)) ctx.addIssue({ code: 'custom', path: [...issue.path], message: issue.message });
+  // A client waiting on the slowest rtorrent sees no traffic meanwhile; its socket must outlast that.
+  for (const issue of limitsIssues(config.limits, longestUpstreamTimeout(config))) ctx.addIssue({ code: 'custom', path: [...issue.path], message: issue.message });
   for (const [user, access] of Object.entries(config.access.users)) {
     if (access.upstream !== undefined && access.upstream !== DEFAULT_UPSTREAM && !config.upstreams[access.upstream]) {
       ctx.addIssue({
@@ -386,7 +391,7 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
     log: parsed.log,
     metrics: parsed.metrics,
     audit: { file: parsed.audit.file },
-    limits: resolveLimits(parsed.limits, { upstreamTimeoutMs: parsed.upstream.timeout, bodyLimit: parsed.server.body_limit }),
+    limits: resolveLimits(parsed.limits, { upstreamTimeoutMs: longestUpstreamTimeout(parsed), bodyLimit: parsed.server.body_limit }),
     scgi: {
       listeners: parsed.scgi.listeners.map((listener) => ({
         listen: listener.listen,

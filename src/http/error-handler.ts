@@ -34,7 +34,8 @@ export function registerErrorHandlers(app: FastifyInstance, bodyLimit: number): 
       request.gateway.outcome = request.gateway.outcome === 'unknown' ? error.code : request.gateway.outcome;
       if (error.code === 'GW_UPSTREAM_BUSY') reply.header('retry-after', '1');
       if (error instanceof LoginThrottledError) reply.header('retry-after', String(error.retryAfterSeconds));
-      if (error.status >= 500) request.log.error({ err: { code: error.code, message: error.message } }, 'upstream failure');
+      // The request's one log line (request-log.ts) carries the code as its outcome.
+      request.gateway.denial ??= error.message;
       return sendGatewayError(reply, error);
     }
     const described = describeFastifyError(error, bodyLimit);

@@ -71,7 +71,7 @@ export function registerRequestLog(app: FastifyInstance, options: RequestLogOpti
     const state = request.gateway;
     if (state.outcome === 'denied') request.log.warn({ ...line, denial }, 'call denied');
     else if (state.outcome === 'invalid' || state.outcome === 'cross_site') request.log.warn({ ...line, problem: denial }, 'request refused');
-    else if (reply.statusCode >= 500 && !QUIET_OUTCOMES.has(state.outcome)) request.log.error(line, 'request failed');
+    else if (reply.statusCode >= 500 && !QUIET_OUTCOMES.has(state.outcome)) request.log.error({ ...line, problem: denial }, 'request failed');
     else if (reply.statusCode === 401 && state.user !== undefined) request.log.warn(line, 'authentication failed');
     else if (reply.statusCode >= 400 && !QUIET_OUTCOMES.has(state.outcome)) request.log.warn(line, 'request refused');
     else if (QUIET_OUTCOMES.has(state.outcome)) request.log.debug(line, 'request');

@@ -104,6 +104,7 @@ const RESTART_KEYS: ReadonlyArray<readonly [string, (config: GatewayConfig) => u
   ['log.pretty', (c) => c.log.pretty],
   ['metrics.enabled', (c) => c.metrics.enabled],
   ['metrics.path', (c) => c.metrics.path],
+  ['limits', (c) => c.limits],
   ['upstream.coalesce_reads', (c) => [c.upstream.coalesceReads, c.upstream.coalesceMaxBytes]],
   ['scgi.listeners', (c) => c.scgi.listeners.map((l) => [l.listen.label, l.user, l.mode, l.owner, l.group])],
   ['upstreams', (c) => c.upstreams.filter((u) => u.name !== DEFAULT_UPSTREAM).map((u) => [u.name, u.scgi.label, u.timeoutMs, u.maxConnections, u.maxQueue, u.paths])],

@@ -14,6 +14,7 @@ import { XmlRpcParseError, XmlRpcUnsupportedError } from '../errors.js';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../xmlrpc/parse.js';
 import type { XmlRpcValue } from '../xmlrpc/types.js';
 import type { JsonRpcCall, JsonRpcId, JsonRpcRequest } from './types.js';
+import { clip, quoted } from '../text-snippet.js';
 
 export interface JsonRpcParseLimits extends ParseLimits {
   /** Most calls in one batch. Each one is checked and run, so this bounds the work per request. */
@@ -66,16 +67,6 @@ export function refusedCharacter(text: string): string | null {
 }
 
 /** Client-controlled text goes into messages (and error responses) only in short pieces. */
-function clip(text: string, max = 40): string {
-  if (text.length <= max) return text;
-  // Do not cut a surrogate pair in half.
-  const end = (text.charCodeAt(max - 1) & 0xfc00) === 0xd800 ? max - 1 : max;
-  return `${text.slice(0, end)}…`;
-}
-
-function describe(text: string): string {
-  return JSON.stringify(clip(text));
-}
 
 /** A JSON value before it is given a meaning: numbers keep their text, objects their key order. */
 type Raw =
@@ -223,7 +214,7 @@ class JsonReader {
       // rtorrent's JSON reader keeps the last duplicate (as JSON.parse does); a checker reading the
       // first would approve a different call than rtorrent runs.
       this.pos = at;
-      this.fail(`an object has two members named ${describe(key)}`);
+      this.fail(`an object has two members named ${quoted(key)}`);
     }
     this.skipSpace();
     if (this.text.charCodeAt(this.pos) !== 0x3a) this.fail('expected ":" after a member name');
@@ -423,7 +414,7 @@ function toValue(raw: Raw, depth: number, maxDepth: number): XmlRpcValue {
         try {
           members.set(key, toValue(item, depth + 1, maxDepth));
         } catch (error) {
-          if (error instanceof ValueProblem) error.path = `[${describe(key)}]${error.path}`;
+          if (error instanceof ValueProblem) error.path = `[${quoted(key)}]${error.path}`;
           throw error;
         }
       }
@@ -462,7 +453,7 @@ function toCall(request: RawObject, index: number | null, maxDepth: number): Jso
   const { members } = request;
   for (const key of members.keys()) {
     if (!ENVELOPE_KEYS.has(key)) {
-      throw new XmlRpcParseError(`${where} has an unknown member ${describe(key)}; a JSON-RPC 2.0 request has only jsonrpc, method, params and id`);
+      throw new XmlRpcParseError(`${where} has an unknown member ${quoted(key)}; a JSON-RPC 2.0 request has only jsonrpc, method, params and id`);
     }
   }
   // rtorrent itself ignores "jsonrpc"; requiring it keeps out bodies that are not meant as JSON-RPC.
@@ -475,7 +466,7 @@ function toCall(request: RawObject, index: number | null, maxDepth: number): Jso
     throw new XmlRpcParseError(
       method.v === ''
         ? `${where}: "method" is empty`
-        : `${where}: method name ${describe(method.v)} may contain only A-Z a-z 0-9 _ . : / (no spaces)`,
+        : `${where}: method name ${quoted(method.v)} may contain only A-Z a-z 0-9 _ . : / (no spaces)`,
     );
   }
   const id = toId(members.get('id'), where);

@@ -7,6 +7,7 @@ import { isAscii, isUtf8 } from 'node:buffer';
 import { SaxesParser, type XMLDecl } from 'saxes';
 import { XmlRpcParseError, XmlRpcUnsupportedError } from '../errors.js';
 import type { MethodCall, XmlRpcValue } from './types.js';
+import { clip, quoted } from '../text-snippet.js';
 
 export interface ParseLimits {
   /** Deepest nesting of <array>/<struct> values (xmlrpc-c's own limit is 64). */
@@ -153,16 +154,6 @@ function isUnsupportedType(tag: string): boolean {
 }
 
 /** Client-controlled text goes into messages (and fault responses) only in short pieces. */
-function clip(text: string, max = 40): string {
-  if (text.length <= max) return text;
-  // Do not cut a surrogate pair in half.
-  const end = (text.charCodeAt(max - 1) & 0xfc00) === 0xd800 ? max - 1 : max;
-  return `${text.slice(0, end)}…`;
-}
-
-function describe(text: string): string {
-  return JSON.stringify(clip(text));
-}
 
 class CallReader {
   private readonly frames: Frame[] = [new Frame()];
@@ -233,17 +224,17 @@ class CallReader {
   private checkXmlDecl(decl: XMLDecl): void {
     if (decl.version === undefined) return;
     if (decl.version !== '1.0') {
-      this.fail(`only XML version 1.0 is accepted, not ${describe(decl.version)}`);
+      this.fail(`only XML version 1.0 is accepted, not ${quoted(decl.version)}`);
     }
     const encoding = decl.encoding?.toLowerCase();
     if (encoding === undefined || encoding === 'utf-8') return;
     if (encoding === 'us-ascii' || encoding === 'ascii') {
       // expat would refuse non-ASCII bytes under this label; decoding them as UTF-8 would read
       // something the client did not declare.
-      if (!isAscii(this.body)) this.fail(`the request declares encoding ${describe(encoding)} but is not ASCII`);
+      if (!isAscii(this.body)) this.fail(`the request declares encoding ${quoted(encoding)} but is not ASCII`);
       return;
     }
-    this.fail(`the request must be UTF-8; encoding ${describe(decl.encoding ?? '')} is not accepted`);
+    this.fail(`the request must be UTF-8; encoding ${quoted(decl.encoding ?? '')} is not accepted`);
   }
 
   private push(kind: Kind): void {
@@ -380,7 +371,7 @@ class CallReader {
           this.fail(
             frame.kind === Kind.Doc
               ? 'text is not allowed outside the root element'
-              : `text ${describe(text.trim())} is not allowed in <${KIND_TAG[frame.kind]}>`,
+              : `text ${quoted(text.trim())} is not allowed in <${KIND_TAG[frame.kind]}>`,
           );
         }
     }
@@ -454,7 +445,7 @@ class CallReader {
         const members = (parent.members ??= new Map<string, XmlRpcValue>());
         // xmlrpc-c lets the last duplicate win (xmlrpc_struct.c:599); a checker reading the first
         // would approve a different call than rtorrent runs.
-        if (members.has(name)) this.fail(`<struct> has two members named ${describe(name)}`);
+        if (members.has(name)) this.fail(`<struct> has two members named ${quoted(name)}`);
         members.set(name, frame.value);
         return;
       }
@@ -475,28 +466,28 @@ class CallReader {
       this.fail(
         name === ''
           ? '<methodName> is empty'
-          : `method name ${describe(name)} may contain only A-Z a-z 0-9 _ . : / (no spaces)`,
+          : `method name ${quoted(name)} may contain only A-Z a-z 0-9 _ . : / (no spaces)`,
       );
     }
     this.methodName = name;
   }
 
   private parseI4(text: string): number {
-    if (!INTEGER_RE.test(text)) this.fail(`<i4> must be a decimal integer without spaces, not ${describe(text)}`);
+    if (!INTEGER_RE.test(text)) this.fail(`<i4> must be a decimal integer without spaces, not ${quoted(text)}`);
     const n = Number(text);
-    if (n < I4_MIN || n > I4_MAX) this.fail(`<i4> value ${describe(text)} is outside the signed 32-bit range`);
+    if (n < I4_MIN || n > I4_MAX) this.fail(`<i4> value ${quoted(text)} is outside the signed 32-bit range`);
     // `| 0` turns "-0" into 0 so that the tree holds one representation per value.
     return n | 0;
   }
 
   private parseI8(text: string): bigint {
-    if (!INTEGER_RE.test(text)) this.fail(`<i8> must be a decimal integer without spaces, not ${describe(text)}`);
+    if (!INTEGER_RE.test(text)) this.fail(`<i8> must be a decimal integer without spaces, not ${quoted(text)}`);
     // Bound the digits before BigInt() so that a megabyte of digits costs nothing.
     let start = text.charCodeAt(0) === 0x2b || text.charCodeAt(0) === 0x2d ? 1 : 0;
     while (start < text.length - 1 && text.charCodeAt(start) === 0x30) start++;
     const n = text.length - start <= 19 ? BigInt(text) : null;
     if (n === null || n < I8_MIN || n > I8_MAX) {
-      this.fail(`<i8> value ${describe(text)} is outside the signed 64-bit range`);
+      this.fail(`<i8> value ${quoted(text)} is outside the signed 64-bit range`);
     }
     return n;
   }

@@ -2,19 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { compilePolicies } from '../../src/policy/index.js';
 import type { MethodCall, XmlRpcValue } from '../../src/xmlrpc/types.js';
-
-type Param = string | number | bigint | Buffer | Param[] | { struct: [string, Param][] };
-
-function value(param: Param): XmlRpcValue {
-  if (typeof param === 'string') return { kind: 'string', value: param };
-  if (typeof param === 'number') return { kind: 'i4', value: param };
-  if (typeof param === 'bigint') return { kind: 'i8', value: param };
-  if (Buffer.isBuffer(param)) return { kind: 'base64', value: param };
-  if (Array.isArray(param)) return { kind: 'array', items: param.map(value) };
-  return { kind: 'struct', members: new Map(param.struct.map(([key, member]) => [key, value(member)])) };
-}
-
-const call = (methodName: string, ...params: Param[]): MethodCall => ({ methodName, params: params.map(value) });
+import { call } from '../helpers/call-tree.js';
 
 const H = 'DD8255ECDC7CA55FB0BBF81323D87062DB1F6D1C';
 const MAGNET = 'magnet:?xt=urn:btih:dd8255ecdc7ca55fb0bbf81323d87062db1f6d1c';

@@ -6,26 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type CompiledPolicy, compilePolicies, type PolicyDefinition } from '../../src/policy/index.js';
-import type { MethodCall, XmlRpcValue } from '../../src/xmlrpc/types.js';
-
-type Param = string | number | bigint | Buffer | Param[] | { struct: [string, Param][] };
-
-function value(param: Param): XmlRpcValue {
-  if (typeof param === 'string') return { kind: 'string', value: param };
-  if (typeof param === 'number') return { kind: 'i4', value: param };
-  if (typeof param === 'bigint') return { kind: 'i8', value: param };
-  if (Buffer.isBuffer(param)) return { kind: 'base64', value: param };
-  if (Array.isArray(param)) return { kind: 'array', items: param.map(value) };
-  return { kind: 'struct', members: new Map(param.struct.map(([key, member]) => [key, value(member)])) };
-}
-
-function call(methodName: string, ...params: Param[]): MethodCall {
-  return { methodName, params: params.map(value) };
-}
-
-function member(methodName: string, ...params: Param[]): Param {
-  return { struct: [['methodName', methodName], ['params', params]] };
-}
+import type { MethodCall } from '../../src/xmlrpc/types.js';
+import { call, member } from '../helpers/call-tree.js';
 
 const H = '0123456789ABCDEF0123456789ABCDEF01234567';
 const PEER = 'FEDCBA9876543210FEDCBA9876543210FEDCBA98';

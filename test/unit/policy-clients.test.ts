@@ -6,32 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { compilePolicies, type CompiledPolicy } from '../../src/policy/index.js';
-import type { MethodCall, XmlRpcValue } from '../../src/xmlrpc/types.js';
-
-type Param = string | number | Buffer | Param[] | { struct: [string, Param][] };
-
-function value(param: Param): XmlRpcValue {
-  if (typeof param === 'string') return { kind: 'string', value: param };
-  if (typeof param === 'number') return Number.isInteger(param) && Math.abs(param) < 2 ** 31 ? { kind: 'i4', value: param } : { kind: 'i8', value: BigInt(param) };
-  if (Buffer.isBuffer(param)) return { kind: 'base64', value: param };
-  if (Array.isArray(param)) return { kind: 'array', items: param.map(value) };
-  return { kind: 'struct', members: new Map(param.struct.map(([key, member]) => [key, value(member)])) };
-}
-
-function call(methodName: string, ...params: Param[]): MethodCall {
-  return { methodName, params: params.map(value) };
-}
-
-function multicall(...calls: MethodCall[]): MethodCall {
-  const items: XmlRpcValue[] = calls.map((c) => ({
-    kind: 'struct',
-    members: new Map<string, XmlRpcValue>([
-      ['methodName', { kind: 'string', value: c.methodName }],
-      ['params', { kind: 'array', items: c.params }],
-    ]),
-  }));
-  return { methodName: 'system.multicall', params: [{ kind: 'array', items }] };
-}
+import type { MethodCall } from '../../src/xmlrpc/types.js';
+import { call, multicall } from '../helpers/call-tree.js';
 
 const H = 'DD8255ECDC7CA55FB0BBF81323D87062DB1F6D1C';
 const PEER = '2D5452333030302D6B736C6D7A6E74306A6B3734';

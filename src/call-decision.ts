@@ -1,10 +1,11 @@
-import { ERROR_TABLE, GatewayError } from './errors.js';
+import { GatewayError, PolicyDeniedError } from './errors.js';
 import { encodeJsonRpcError, encodeJsonRpcRefusal, encodeJsonRpcRequest, type JsonRpcRefusal } from './jsonrpc/encode.js';
 import { parseJsonRpcRequest } from './jsonrpc/parse.js';
 import type { CompiledPolicy } from './policy/index.js';
 import { encodeMethodCall } from './xmlrpc/encode.js';
 import { multicallLimitError, type XmlLimits } from './http/server-limits.js';
 import { parseMethodCall } from './xmlrpc/parse.js';
+import type { MethodCall } from './xmlrpc/types.js';
 
 /**
  * The transport-independent heart of the gateway: bytes in, a verdict out. Whatever carries the
@@ -42,6 +43,12 @@ export interface DecideOptions {
   readonly readOnlyPolicy?: CompiledPolicy;
 }
 
+/** A call the readonly policy would allow changes nothing, whoever sends it. */
+function readsOnly(call: MethodCall, caller: Caller, options: DecideOptions): boolean {
+  const readonly = options.readOnlyPolicy;
+  return readonly !== undefined && (caller.policy === readonly || readonly.check(call).allowed);
+}
+
 export function decideCall(body: Buffer, caller: Caller, options: DecideOptions = {}): CallDecision {
   let call;
   try {
@@ -55,20 +62,11 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
   if (tooMany) return { kind: 'refuse', error: tooMany, methods: [call.methodName] };
   const verdict = caller.policy.check(call);
   if (!verdict.allowed) {
-    return {
-      kind: 'refuse',
-      methods: verdict.methods,
-      denial: `${verdict.method}: ${verdict.reason}`,
-      error: new GatewayError(
-        'GW_POLICY_DENIED',
-        `denied by the gateway: ${verdict.method} is not allowed for user "${caller.user}" (policy "${caller.policy.name}"): ${verdict.reason}`,
-      ),
-    };
+    const error = new PolicyDeniedError(caller.user, caller.policy.name, verdict.method, verdict.reason);
+    return { kind: 'refuse', methods: verdict.methods, denial: `${error.method}: ${error.reason}`, error };
   }
   // Forward what was checked: rtorrent gets our encoding of the parsed tree, never the client's bytes.
-  const readOnly =
-    options.readOnlyPolicy !== undefined &&
-    (caller.policy === options.readOnlyPolicy || options.readOnlyPolicy.check(call).allowed);
+  const readOnly = readsOnly(call, caller, options);
   return {
     kind: 'forward',
     canonical: encodeMethodCall(caller.policy.prepare(call)),
@@ -100,31 +98,25 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
   const refusals: JsonRpcRefusal[] = [];
   let untrusted = true;
   let readOnly = options.readOnlyPolicy !== undefined;
-  let denial: string | undefined;
+  let firstRefused: PolicyDeniedError | undefined;
   request.calls.forEach(({ call }, index) => {
     const verdict = caller.policy.check(call);
     methods.push(...verdict.methods);
     if (!verdict.allowed) {
-      denial ??= `${verdict.method}: ${verdict.reason}`;
-      refusals.push({
-        index,
-        code: ERROR_TABLE.GW_POLICY_DENIED.faultCode,
-        message: `denied by the gateway: ${verdict.method} is not allowed for user "${caller.user}" (policy "${caller.policy.name}"): ${verdict.reason}`,
-      });
+      const refused = new PolicyDeniedError(caller.user, caller.policy.name, verdict.method, verdict.reason);
+      firstRefused ??= refused;
+      refusals.push({ index, code: refused.faultCode, message: refused.message });
       return;
     }
     untrusted &&= verdict.untrustedSafe;
-    if (readOnly && options.readOnlyPolicy !== undefined) {
-      readOnly = caller.policy === options.readOnlyPolicy || options.readOnlyPolicy.check(call).allowed;
-    }
+    readOnly &&= readsOnly(call, caller, options);
   });
-  const firstRefusal = refusals[0];
-  if (firstRefusal !== undefined) {
+  if (firstRefused !== undefined) {
     return {
       kind: 'refuse',
       methods,
-      denial,
-      error: new GatewayError('GW_POLICY_DENIED', firstRefusal.message),
+      denial: `${firstRefused.method}: ${firstRefused.reason}`,
+      error: firstRefused,
       jsonBody: encodeJsonRpcRefusal(request, refusals),
     };
   }

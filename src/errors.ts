@@ -72,11 +72,13 @@ export class PolicyDeniedError extends GatewayError {
   readonly user: string;
   readonly policy: string;
   readonly method: string;
+  readonly reason: string;
   constructor(user: string, policy: string, method: string, reason: string) {
-    super('GW_POLICY_DENIED', `${method} is not allowed for user "${user}" (policy "${policy}"): ${reason}`);
+    super('GW_POLICY_DENIED', `denied by the gateway: ${method} is not allowed for user "${user}" (policy "${policy}"): ${reason}`);
     this.user = user;
     this.policy = policy;
     this.method = method;
+    this.reason = reason;
   }
 }
 

@@ -1,7 +1,7 @@
 import basicAuth from '@fastify/basic-auth';
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { DigestAuthenticator } from '../auth/digest.js';
+import { parseDigestCredentials, type DigestAuthenticator } from '../auth/digest.js';
 import { LoginThrottle, type LoginThrottleOptions } from '../auth/login-throttle.js';
 import { GatewayError, LoginThrottledError } from '../errors.js';
 
@@ -30,6 +30,12 @@ export interface AuthOptions {
 }
 
 const DIGEST_SCHEME = /^digest(?:\s|$)/i;
+
+/** The name a failed Digest attempt claims, read with the same parser as a good one (for the throttle and the log). */
+function claimedDigestUser(header: string): string {
+  const params = parseDigestCredentials(header);
+  return params instanceof Map ? (params.get('username') ?? '') : '';
+}
 
 /**
  * Authentication in front of every RPC route: HTTP Basic, and Digest when configured. A request
@@ -98,7 +104,7 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
       return;
     }
     const result = digest.verify(header, request.method, request.raw.url ?? request.url);
-    const user = result.ok ? result.user : /username="([^"]*)"/.exec(header)?.[1] ?? '';
+    const user = result.ok ? result.user : claimedDigestUser(header);
     request.gateway.user = user || undefined;
     try {
       if (!result.ok) {

@@ -9,7 +9,7 @@ import { registerErrorHandlers } from './http/error-handler.js';
 import { registerOpsRoutes } from './http/ops-routes.js';
 import { registerRequestLog } from './http/request-log.js';
 import { registerRpcRoutes } from './http/rpc-route.js';
-import { registerXmlBodyParser } from './http/xml-body.js';
+import { registerBodyParsers } from './http/body-parsers.js';
 import { applyServerLimits, fastifyServerOptions } from './http/server-limits.js';
 import { createLogger } from './logger.js';
 import { HealthCheck } from './ops/health.js';
@@ -131,7 +131,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     observers: [metrics.observeRequest, (summary) => runtime.audit.record(summary)],
     audited: (summary) => runtime.audit.covers(summary),
   });
-  registerXmlBodyParser(app, config.server.bodyLimit);
+  registerBodyParsers(app, config.server.bodyLimit);
   registerErrorHandlers(app, config.server.bodyLimit);
   const authenticate = await registerAuth(app, {
     realm: config.auth.realm,

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 
 /**
- * Fastify parses only JSON and text by default. XML-RPC clients send text/xml (Transdroid adds
+ * Fastify parses only JSON and text by default, and we want neither as objects. XML-RPC clients send text/xml (Transdroid adds
  * "; charset=utf-8") and a few application/xml; anything else is refused with 415, which also
  * keeps a browser's plain form posts (text/plain, urlencoded) from ever reaching rtorrent.
  */
-export function registerXmlBodyParser(app: FastifyInstance, bodyLimit: number): void {
+export function registerBodyParsers(app: FastifyInstance, bodyLimit: number): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['text/xml', 'application/xml'], { parseAs: 'buffer', bodyLimit }, (_request, body, done) => {
     done(null, body);

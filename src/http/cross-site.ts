@@ -25,7 +25,7 @@ function hostName(header: string): string {
  * - A request that says it comes from a browser page (Origin, or Sec-Fetch-Site other than
  *   same-origin/none) is refused unless its origin is listed in server.allowed_origins. XML-RPC
  *   clients (Sonarr, Python, curl…) send neither header.
- * - Only text/xml and application/xml bodies are parsed (415 otherwise, see xml-body.ts): an HTML
+ * - Only XML (and, where enabled, JSON) bodies are parsed (415 otherwise, see body-parsers.ts): an HTML
  *   form can only send urlencoded, multipart or text/plain without a CORS preflight.
  */
 export function crossSiteGuard(options: CrossSiteOptions): onRequestHookHandler {

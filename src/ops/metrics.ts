@@ -47,8 +47,6 @@ export class GatewayMetrics {
   readonly #bytes: Counter<'user' | 'direction'>;
   readonly #upstreamSeconds: Histogram<'upstream'>;
   readonly #upstreamErrors: Counter<'upstream' | 'code'>;
-  readonly #inFlight: Gauge<'upstream'>;
-  readonly #queued: Gauge<'upstream'>;
   readonly #upstreams = new Map<string, UpstreamLoad>();
   readonly #reloads: Counter<'result'>;
   readonly #reloadOk: Gauge;
@@ -87,7 +85,8 @@ export class GatewayMetrics {
       registers,
     });
     const upstreams = this.#upstreams;
-    this.#inFlight = new Gauge({
+    // Read at scrape time from each upstream's counters, so they cannot drift.
+    new Gauge({
       name: 'rtorrent_gateway_upstream_calls_in_flight',
       help: 'Calls holding an rtorrent connection now (upstream.max_connections at most)',
       labelNames: ['upstream'],
@@ -96,7 +95,7 @@ export class GatewayMetrics {
         for (const [name, upstream] of upstreams) this.set({ upstream: name }, upstream.inFlight);
       },
     });
-    this.#queued = new Gauge({
+    new Gauge({
       name: 'rtorrent_gateway_upstream_calls_queued',
       help: 'Calls waiting for a free rtorrent connection now (upstream.max_queue at most)',
       labelNames: ['upstream'],

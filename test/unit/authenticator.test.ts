@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import aprMd5 from 'apache-md5';
 import bcrypt from 'bcryptjs';

@@ -1,5 +1,5 @@
 /**
- * What ruTorrent sends (js/rtorrent.js, names mapped by php/methods-0.9.4.php), shared by the policy
+ * What ruTorrent and Flood send (js/rtorrent.js, names mapped by php/methods-0.9.4.php), shared by the policy
  * unit tests and the tests against a real rtorrent.
  */
 
@@ -26,4 +26,14 @@ export const RUTORRENT_SETTINGS_GETTERS = [
   'session.path', 'session.use_lock', 'session.on_completion', 'system.file.split_size', 'system.file.split_suffix',
   'pieces.sync.timeout_safe', 'pieces.sync.timeout', 'trackers.numwant', 'trackers.use_udp', 'throttle.max_uploads.div',
   'network.max_open_sockets', 'system.sockets.http.max_size',
+];
+
+/** The getters of Flood's settings page (server/services/rTorrent, clientSettingsMap). */
+export const FLOOD_SETTINGS = [
+  'dht.statistics', 'dht.port', 'directory.default', 'network.local_address', 'network.max_open_files', 'network.port_open',
+  'network.port_random', 'pieces.hash.on_completion', 'pieces.memory.max', 'protocol.pex', 'throttle.global_down.max_rate',
+  'throttle.global_up.max_rate', 'throttle.max_peers.normal', 'throttle.max_peers.seed', 'throttle.max_downloads',
+  'throttle.max_downloads.global', 'throttle.max_uploads', 'throttle.max_uploads.global', 'throttle.min_peers.normal',
+  'throttle.min_peers.seed', 'trackers.numwant', 'throttle.global_up.rate', 'throttle.global_up.total',
+  'throttle.global_down.rate', 'throttle.global_down.total',
 ];

@@ -23,7 +23,7 @@ import { requireBinary } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, xmlCall, XmlRpcFault, type XmlParam, type XmlRpcDecoded } from '../helpers/scgi-direct.js';
 import { infoHashOf, makeTorrentBytes, torrentName } from '../helpers/torrents.js';
-import { RUTORRENT_LIST, RUTORRENT_SETTINGS_GETTERS } from '../helpers/client-calls.js';
+import { FLOOD_SETTINGS, RUTORRENT_LIST, RUTORRENT_SETTINGS_GETTERS } from '../helpers/client-calls.js';
 
 // Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
@@ -339,14 +339,6 @@ const FLOOD_LIST_098 = [
   'cat="$t.multicall=d.hash=,t.is_enabled=,t.url=,cat={|||}"', 'd.peers_complete=',
   'cat="$t.multicall=d.hash=,t.scrape_complete=,cat={|||}"', 'd.peers_accounted=',
   'cat="$t.multicall=d.hash=,t.scrape_incomplete=,cat={|||}"',
-];
-const FLOOD_SETTINGS = [
-  'dht.statistics', 'dht.port', 'directory.default', 'network.local_address', 'network.max_open_files', 'network.port_open',
-  'network.port_random', 'pieces.hash.on_completion', 'pieces.memory.max', 'protocol.pex', 'throttle.global_down.max_rate',
-  'throttle.global_up.max_rate', 'throttle.max_peers.normal', 'throttle.max_peers.seed', 'throttle.max_downloads',
-  'throttle.max_downloads.global', 'throttle.max_uploads', 'throttle.max_uploads.global', 'throttle.min_peers.normal',
-  'throttle.min_peers.seed', 'trackers.numwant', 'throttle.global_up.rate', 'throttle.global_up.total',
-  'throttle.global_down.rate', 'throttle.global_down.total',
 ];
 /** Flood's trailing commands for an add (d.down.sequential.set=1 only when the fork has it). */
 const floodAddCommands = (dir: string): string[] => [

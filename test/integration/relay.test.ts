@@ -122,8 +122,12 @@ describe('relaying XML-RPC to a real rtorrent, compared with nginx scgi_pass', {
 
   it('works with curl, answering a client that only sends credentials after a 401 challenge', async () => {
     // --anyauth makes curl send the first request without credentials, as the Sonarr family and Transdroid do.
+    const before = gateway.logs.length;
     const { stdout } = await run('curl', ['-sS', '--anyauth', '-u', 'admin:admin-secret', '-H', 'Content-Type: text/xml', '--data-binary', xmlCall('system.client_version'), gateway.url()]);
     assert.match(stdout, /<string>0\.9\.8<\/string>/);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const statuses = gateway.logs.slice(before).filter((line) => line.path === '/RPC2').map((line) => [line.status, line.user]);
+    assert.deepEqual(statuses, [[401, undefined], [200, 'admin']], 'a challenge first, then the call with credentials');
   });
 
   it('writes one JSON log line per request with user, methods, status, bytes and duration', async () => {

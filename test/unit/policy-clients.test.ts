@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { compilePolicies, type CompiledPolicy } from '../../src/policy/index.js';
 import type { MethodCall } from '../../src/xmlrpc/types.js';
 import { call, multicall } from '../helpers/call-tree.js';
-import { RUTORRENT_LIST, RUTORRENT_SETTINGS_GETTERS } from '../helpers/client-calls.js';
+import { FLOOD_SETTINGS, RUTORRENT_LIST, RUTORRENT_SETTINGS_GETTERS } from '../helpers/client-calls.js';
 
 const H = 'DD8255ECDC7CA55FB0BBF81323D87062DB1F6D1C';
 const PEER = '2D5452333030302D6B736C6D7A6E74306A6B3734';
@@ -82,14 +82,6 @@ const FLOOD_LIST = [
 const FLOOD_ADD_CALLS = [
   'd.tied_to_file.set=""', 'd.custom.set=addtime,1764100000', `d.directory.set="${ROOT}/movies"`, 'd.custom1.set="movies,hd"',
   'd.down.sequential.set=1', 'd.connection_seed.set=initial_seed',
-];
-const FLOOD_SETTINGS = [
-  'dht.statistics', 'dht.port', 'directory.default', 'network.local_address', 'network.max_open_files', 'network.port_open',
-  'network.port_random', 'pieces.hash.on_completion', 'pieces.memory.max', 'protocol.pex', 'throttle.global_down.max_rate',
-  'throttle.global_up.max_rate', 'throttle.max_peers.normal', 'throttle.max_peers.seed', 'throttle.max_downloads',
-  'throttle.max_downloads.global', 'throttle.max_uploads', 'throttle.max_uploads.global', 'throttle.min_peers.normal',
-  'throttle.min_peers.seed', 'trackers.numwant', 'throttle.global_up.rate', 'throttle.global_up.total',
-  'throttle.global_down.rate', 'throttle.global_down.total',
 ];
 const FLOOD: [string, MethodCall][] = [
   ['Flood lists torrents', call('d.multicall2', '', 'main', ...FLOOD_LIST)],

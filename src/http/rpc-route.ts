@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandle
 import { decideCall, decideJsonRpcCall } from '../call-decision.js';
 import { GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
+import { ClientGone } from '../upstream/call-signal.js';
 import type { ReadCoalescer } from '../upstream/coalescer.js';
 import type { XmlLimits } from './server-limits.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -92,12 +93,17 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
   }
 
   // A client that leaves mid-call must not keep a queue place or rtorrent's connection (one of its 100 slots).
-  const gone = new AbortController();
+  const gone = new ClientGone();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.abort();
   });
-  const response = await upstream.call(decision.canonical, meta, gone.signal);
+  const response = await upstream.call(decision.canonical, meta, gone);
   state.outcome = 'relayed';
+  if (response.kind === 'whole') {
+    state.bytesOut = response.body.length;
+    relayHeaders(reply, response.head.headers);
+    return reply.code(response.head.status).send(response.body);
+  }
   const { head, body: stream } = response;
   stream.on('data', (chunk: Buffer) => {
     state.bytesOut += chunk.length;
@@ -105,8 +111,8 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
   stream.once('error', () => {
     state.outcome = 'upstream_truncated';
   });
-  if (gone.signal.aborted) stream.destroy();
-  else gone.signal.addEventListener('abort', () => stream.destroy(), { once: true });
+  if (gone.aborted) stream.destroy();
+  else gone.addEventListener('abort', () => stream.destroy());
   relayHeaders(reply, head.headers);
   if (head.contentLength !== undefined) reply.header('content-length', head.contentLength);
   return reply.code(head.status).send(stream);

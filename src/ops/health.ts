@@ -108,11 +108,11 @@ export class HealthCheck {
     try {
       const response = await this.#upstream.call(PROBE, { requestUri: '/RPC2', remoteAddr: '127.0.0.1' });
       if (response.head.status !== 200) {
-        response.body.destroy();
+        if (response.kind === 'streamed') response.body.destroy();
         this.#reason = `HTTP status ${response.head.status}`;
         return false;
       }
-      const answer = await readAnswer(response.body);
+      const answer = response.kind === 'whole' ? response.body.toString('utf8') : await readAnswer(response.body);
       if (!answer.includes('<methodResponse>') || answer.includes('<fault>')) {
         this.#reason = 'not an XML-RPC answer to system.client_version';
         return false;

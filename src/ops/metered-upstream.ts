@@ -38,6 +38,10 @@ export class MeteredUpstream extends Upstream {
       this.#metrics.upstreamFailed(this.name, codeOf(error));
       throw error;
     }
+    if (response.kind === 'whole') {
+      this.#metrics.upstreamAnswered(this.name, (performance.now() - started) / 1000);
+      return response;
+    }
     // 'end' only after the last byte was read; a client that hangs up early is neither a latency nor an upstream error.
     response.body.once('end', () => this.#metrics.upstreamAnswered(this.name, (performance.now() - started) / 1000));
     response.body.once('error', (error) => this.#metrics.upstreamFailed(this.name, codeOf(error)));

@@ -273,12 +273,16 @@ class ScgiConnection {
       return;
     }
     if (this.closed) {
-      response.body.destroy();
+      if (response.kind === 'streamed') response.body.destroy();
       return;
     }
 
-    this.phase = 'answering';
     this.outcome = 'relayed';
+    if (response.kind === 'whole') {
+      this.answer(response.head.status, Buffer.concat([relayedHead(response.head), response.body]));
+      return;
+    }
+    this.phase = 'answering';
     this.status = response.head.status;
     this.upstreamBody = response.body;
     this.socket.setTimeout(this.ctx.idleTimeoutMs);

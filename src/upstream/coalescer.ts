@@ -38,15 +38,17 @@ export class ReadCoalescer {
   }
 
   private collect(response: ScgiResponse): Promise<SharedAnswer> {
+    if (response.kind === 'whole') {
+      if (response.body.length > this.maxBytes) return Promise.reject(this.tooLarge());
+      return Promise.resolve({ head: response.head, body: response.body });
+    }
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
       response.body.on('data', (chunk: Buffer) => {
         size += chunk.length;
         if (size > this.maxBytes) {
-          response.body.destroy(
-            new GatewayError('GW_UPSTREAM_BAD_RESPONSE', `shared answer larger than ${this.maxBytes} bytes (upstream.coalesce_max_bytes)`),
-          );
+          response.body.destroy(this.tooLarge());
           return;
         }
         chunks.push(chunk);
@@ -54,5 +56,9 @@ export class ReadCoalescer {
       response.body.once('end', () => resolve({ head: response.head, body: Buffer.concat(chunks, size) }));
       response.body.once('error', reject);
     });
+  }
+
+  private tooLarge(): GatewayError {
+    return new GatewayError('GW_UPSTREAM_BAD_RESPONSE', `shared answer larger than ${this.maxBytes} bytes (upstream.coalesce_max_bytes)`);
   }
 }

@@ -1,3 +1,4 @@
+import type { CallSignal } from './call-signal.js';
 /**
  * rtorrent 0.9.8 has 100 SCGI slots, never times a connection out, and runs one call at a time
  * anyway; past 100 it accepts and immediately closes. So we hold at most `max` connections and
@@ -31,7 +32,7 @@ export class ConcurrencyLimiter {
    * Resolves with a release function once a slot is free. Resolves undefined when the queue is
    * full or the wait exceeds `waitMs`: the caller answers 503 rather than pile up.
    */
-  acquire(waitMs: number, signal?: AbortSignal): Promise<Release | undefined> | Release | undefined {
+  acquire(waitMs: number, signal?: CallSignal): Promise<Release | undefined> | Release | undefined {
     if (signal?.aborted) return undefined;
     if (this.active < this.max) {
       this.active++;

@@ -4,6 +4,7 @@ import type { SocketAddress } from '../config/address.js';
 import { UpstreamError } from '../errors.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
 import { encodeScgiHead, type ScgiRequestMeta } from './scgi-request.js';
+import type { CallSignal } from './call-signal.js';
 
 export interface ScgiCallOptions {
   /** Whole-call limit, from connect to the last body byte: rtorrent 0.9.8 has no timeouts of its own. */
@@ -11,10 +12,20 @@ export interface ScgiCallOptions {
   /** nginx gives up on heads larger than its 4 KiB scgi_buffer_size; rtorrent's is ~70 bytes. */
   readonly maxHeadBytes?: number;
   /** The client went away: drop the connection so rtorrent's slot is freed. */
-  readonly signal?: AbortSignal;
+  readonly signal?: CallSignal;
+  /** Answers declaring at most this many body bytes are read whole before the call resolves. */
+  readonly wholeAnswerMaxBytes?: number;
 }
 
-export interface ScgiResponse {
+/** A small answer, read whole: exactly Content-Length bytes, the upstream connection already closed. */
+export interface WholeAnswer {
+  readonly kind: 'whole';
+  readonly head: ResponseHead;
+  readonly body: Buffer;
+}
+
+export interface StreamedAnswer {
+  readonly kind: 'streamed';
   readonly head: ResponseHead;
   /**
    * The body, relayed with backpressure. It ends only after exactly Content-Length bytes and
@@ -24,7 +35,15 @@ export interface ScgiResponse {
   readonly body: Transform;
 }
 
+export type ScgiResponse = WholeAnswer | StreamedAnswer;
+
 const DEFAULT_MAX_HEAD_BYTES = 8192;
+/**
+ * Most calls (a version, a speed, one torrent's fields) answer in a few hundred bytes and arrive
+ * in one read. Handing those on as one buffer skips a stream per call, which costs more than the
+ * call itself; answers above this size still stream with backpressure and are never held whole.
+ */
+export const DEFAULT_WHOLE_ANSWER_MAX_BYTES = 64 * 1024;
 
 /** Counts body bytes against Content-Length, dropping any excess as nginx does. */
 class BodyRelay extends Transform {
@@ -93,6 +112,7 @@ export function callScgi(
   options: ScgiCallOptions,
 ): Promise<ScgiResponse> {
   const maxHeadBytes = options.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
+  const wholeMax = options.wholeAnswerMaxBytes ?? DEFAULT_WHOLE_ANSWER_MAX_BYTES;
   const where = address.label;
 
   return new Promise<ScgiResponse>((resolve, reject) => {
@@ -102,13 +122,18 @@ export function callScgi(
     let headChunks: Buffer[] = [];
     let headBytes = 0;
     let relay: BodyRelay | undefined;
+    let settled = false;
+    let headRead = false;
 
     const fail = (error: UpstreamError): void => {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       if (relay) relay.destroy(error);
-      else reject(error);
+      else if (!settled) {
+        settled = true;
+        reject(error);
+      }
     };
 
     const timer = setTimeout(() => {
@@ -126,13 +151,11 @@ export function callScgi(
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
-    socket.setNoDelay(true);
+    if (address.kind === 'tcp') socket.setNoDelay(true);
     socket.once('connect', () => {
       connected = true;
-      socket.cork();
-      socket.write(encodeScgiHead(body.length, meta));
-      socket.write(body);
-      socket.uncork();
+      // One write, so the request leaves in one syscall.
+      socket.write(Buffer.concat([encodeScgiHead(body.length, meta), body]));
     });
 
     socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -144,7 +167,7 @@ export function callScgi(
         new UpstreamError(
           'GW_UPSTREAM_BAD_RESPONSE',
           where,
-          relay
+          headRead
             ? `rtorrent at ${where} broke the connection mid-response (${error.code ?? error.message})`
             : `rtorrent at ${where} reset the connection before answering (${error.code ?? error.message}); ` +
               `it does this when the request is too large or all of its SCGI slots are busy`,
@@ -171,18 +194,58 @@ export function callScgi(
       }
       socket.removeListener('data', onHeadData);
       socket.removeListener('end', onEndBeforeHead);
+      headRead = true;
+      const rest = buffered.subarray(parsed.bodyStart);
+      const length = parsed.head.contentLength;
+      if (length !== undefined && length <= wholeMax) readWhole(parsed.head, length, rest);
+      else stream(parsed.head, rest);
+    };
+
+    const readWhole = (head: ResponseHead, length: number, first: Buffer): void => {
+      const chunks = [first];
+      let received = first.length;
+      const finish = (): void => {
+        if (received < length) return;
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        socket.destroy();
+        settled = true;
+        // Anything past Content-Length is dropped, as nginx does.
+        const whole = chunks.length === 1 ? first : Buffer.concat(chunks, received);
+        resolve({ kind: 'whole', head, body: whole.subarray(0, length) });
+      };
+      socket.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        received += chunk.length;
+        finish();
+      });
+      socket.once('end', () => {
+        if (received < length) {
+          fail(
+            new UpstreamError(
+              'GW_UPSTREAM_BAD_RESPONSE',
+              where,
+              `rtorrent at ${where} closed the connection after ${received} of ${length} body bytes`,
+            ),
+          );
+        }
+      });
+      finish();
+    };
+
+    const stream = (head: ResponseHead, rest: Buffer): void => {
       socket.pause();
-      relay = new BodyRelay(parsed.head.contentLength, where);
+      relay = new BodyRelay(head.contentLength, where);
       const current = relay;
       options.signal?.removeEventListener('abort', onAbort);
       current.once('close', () => {
         clearTimeout(timer);
         socket.destroy();
       });
-      const rest = buffered.subarray(parsed.bodyStart);
       if (rest.length > 0) current.write(rest);
       socket.pipe(current);
-      resolve({ head: parsed.head, body: current });
+      settled = true;
+      resolve({ kind: 'streamed', head, body: current });
     };
 
     const onEndBeforeHead = (): void => {

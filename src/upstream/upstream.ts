@@ -3,6 +3,7 @@ import { UpstreamError } from '../errors.js';
 import { ConcurrencyLimiter } from './limiter.js';
 import { callScgi, type ScgiResponse } from './scgi-client.js';
 import type { ScgiRequestMeta } from './scgi-request.js';
+import type { CallSignal } from './call-signal.js';
 
 export interface UpstreamOptions {
   readonly timeoutMs: number;
@@ -36,7 +37,7 @@ export class Upstream {
   }
 
   /** A call holds its slot until the body has been fully relayed or abandoned. */
-  async call(body: Buffer, meta: ScgiRequestMeta, signal?: AbortSignal): Promise<ScgiResponse> {
+  async call(body: Buffer, meta: ScgiRequestMeta, signal?: CallSignal): Promise<ScgiResponse> {
     const acquired = this.limiter.acquire(this.options.timeoutMs, signal);
     const release = acquired instanceof Promise ? await acquired : acquired;
     if (signal?.aborted) {
@@ -53,7 +54,8 @@ export class Upstream {
     }
     try {
       const response = await callScgi(this.address, body, meta, { timeoutMs: this.options.timeoutMs, signal });
-      response.body.once('close', release);
+      if (response.kind === 'whole') release();
+      else response.body.once('close', release);
       return response;
     } catch (error) {
       release();

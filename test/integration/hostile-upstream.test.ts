@@ -21,6 +21,7 @@ import { rtorrentStyleReply, startFakeScgi, type FakeScgiServer } from '../helpe
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, xmlCall } from '../helpers/scgi-direct.js';
+import { DEFAULT_WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
 
 // Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
@@ -381,12 +382,19 @@ describe('garbage and half answers (fake SCGI peer)', { timeout: 60_000 }, () =>
     assert.equal(received.status, 504);
   });
 
-  it('cuts the client connection short when the body stalls after the head: never a complete answer', async () => {
+  it('answers 504 at upstream.timeout when a small answer stalls after the head: nothing of it is sent', async () => {
     const received = await against((socket) => socket.write('Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n<methodResponse>'));
+    assert.equal(received.status, 504);
+    assert.match(received.body.toString(), /did not answer within 1000 ms/);
+  });
+
+  it('cuts the client connection short when a streamed answer stalls after the head: never a complete answer', async () => {
+    const length = DEFAULT_WHOLE_ANSWER_MAX_BYTES + 1000;
+    const received = await against((socket) => socket.write(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${length}\r\n\r\n<methodResponse>`));
     assert.equal(received.status, 200);
-    assert.equal(received.contentLength, 1000);
+    assert.equal(received.contentLength, length);
     assert.equal(received.complete, false);
-    assert.ok(received.bytes < 1000);
+    assert.ok(received.bytes < length);
   });
 
   it('relays exactly Content-Length bytes when the upstream sends more, as nginx does', async () => {
@@ -399,7 +407,9 @@ describe('garbage and half answers (fake SCGI peer)', { timeout: 60_000 }, () =>
   // Fastify skips onResponse for a destroyed response; before 1681ee0 such a call left no trace.
   it('logs a request line for an answer cut short (outcome upstream_truncated), so logs, metrics and the audit trail see it', async () => {
     const logged = gateway.logs.length;
-    const received = await against((socket) => socket.end('Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5000\r\n\r\nshort'));
+    const received = await against((socket) =>
+      socket.end(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${DEFAULT_WHOLE_ANSWER_MAX_BYTES + 5000}\r\n\r\nshort`),
+    );
     assert.equal(received.complete, false);
     await sleep(100);
     // The first /RPC2 line after the call is its own; the recovery call's line comes after it.

@@ -8,6 +8,7 @@ import { startFakeScgi, rtorrentStyleReply, type FakeScgiServer } from '../helpe
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
+import { DEFAULT_WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
 
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
 const ADMIN = basicAuth('admin', 'admin-secret');
@@ -204,9 +205,32 @@ describe('faults a real rtorrent cannot be made to show (fake SCGI peer)', () =>
     assert.match(response.body.toString(), /closed the connection without answering/);
   });
 
-  it('never passes off a body cut short as complete: the client connection is closed before Content-Length bytes', async () => {
+  it('answers 502 naming the shortfall when a small answer is cut short: small answers are read whole before anything is sent', async () => {
     const gw = await withFake((socket) => {
       socket.write('Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5000\r\n\r\n');
+      socket.end('x'.repeat(1000));
+    });
+    const response = await post(gw.url(), VERSION_CALL, { authorization: ADMIN });
+    assert.equal(response.status, 502);
+    assert.match(response.body.toString(), /closed the connection after 1000 of 5000 body bytes/);
+  });
+
+  it('relays a small answer that arrives in pieces once all of it is there', async () => {
+    const body = `<?xml version="1.0"?><methodResponse><params><param><value><string>${'v'.repeat(3000)}</string></value></param></params></methodResponse>`;
+    const gw = await withFake((socket) => {
+      socket.write(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${body.length}\r\n\r\n`);
+      const pieces = [body.slice(0, 10), body.slice(10, 2000), body.slice(2000)];
+      pieces.forEach((piece, index) => setTimeout(() => (index === pieces.length - 1 ? socket.end(piece) : socket.write(piece)), 20 * (index + 1)));
+    });
+    const response = await post(gw.url(), VERSION_CALL, { authorization: ADMIN });
+    assert.equal(response.status, 200);
+    assert.equal(response.body.toString(), body);
+    assert.equal(response.headers.get('content-length'), String(body.length));
+  });
+
+  it('never passes off a streamed answer cut short as complete: the client connection is closed before Content-Length bytes', async () => {
+    const gw = await withFake((socket) => {
+      socket.write(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${DEFAULT_WHOLE_ANSWER_MAX_BYTES + 5000}\r\n\r\n`);
       socket.end('x'.repeat(1000));
     });
     await assert.rejects(post(gw.url(), VERSION_CALL, { authorization: ADMIN }));

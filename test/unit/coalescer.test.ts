@@ -6,7 +6,7 @@ import type { ScgiResponse } from '../../src/upstream/scgi-client.js';
 
 function upstreamAnswer(text: string): { response: ScgiResponse; finish: () => void } {
   const body = new PassThrough();
-  const response = { head: { status: 200, reason: 'OK', headers: [['content-type', 'text/xml']] as const, contentLength: text.length }, body } as unknown as ScgiResponse;
+  const response = { kind: 'streamed', head: { status: 200, reason: 'OK', headers: [['content-type', 'text/xml']] as const, contentLength: text.length }, body } as unknown as ScgiResponse;
   return { response, finish: () => body.end(text) };
 }
 

@@ -77,23 +77,45 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
     authenticate: { realm: options.realm },
     // Passwords are UTF-8 on every client we know of; the header then also carries charset="UTF-8" (RFC 7617).
     utf8: true,
-    async validate(user, password, request) {
+    // Callback style, so the common case (credentials verified a moment ago) runs without a promise.
+    validate(user, password, request, _reply, done) {
       request.gateway.user = user;
       const authenticator = options.authenticator();
-      refuseIfThrottled(request, user, () => authenticator.isKnownGood(user, password));
-      if (!(await authenticator.verify(user, password))) throw wrongCredentials(request, user);
-      admit(request, user);
+      try {
+        if (authenticator.isKnownGood(user, password)) {
+          refuseIfThrottled(request, user, () => true);
+          admit(request, user);
+          done();
+          return;
+        }
+        refuseIfThrottled(request, user, () => false);
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      authenticator.verify(user, password).then(
+        (ok) => {
+          try {
+            if (!ok) throw wrongCredentials(request, user);
+            admit(request, user);
+            done();
+          } catch (error) {
+            done(error as Error);
+          }
+        },
+        (error: Error) => done(error),
+      );
     },
   });
 
   // With Digest on, every 401 offers it first (Python's urllib reads only the first challenge),
   // then Basic; a stale nonce is flagged so the client retries silently with the new one.
-  app.addHook('onSend', async (request, reply, payload) => {
-    const digest = options.digest?.();
-    if (digest && reply.statusCode === 401) {
-      reply.header('www-authenticate', [...digest.challenges(request.gateway.digestStale === true), basicChallenge]);
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (reply.statusCode === 401) {
+      const digest = options.digest?.();
+      if (digest) reply.header('www-authenticate', [...digest.challenges(request.gateway.digestStale === true), basicChallenge]);
     }
-    return payload;
+    done(null, payload);
   });
 
   return function authenticate(request, reply, done) {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { decideCall, decideJsonRpcCall } from '../call-decision.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, UpstreamError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import { ClientGone } from '../upstream/call-signal.js';
 import type { ReadCoalescer } from '../upstream/coalescer.js';
@@ -36,11 +36,12 @@ export interface RpcRouteOptions {
 /** Upstream headers that describe the connection, not the answer, or that nginx hides too. */
 const NOT_RELAYED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade']);
 
+function relayable(headers: ReadonlyArray<readonly [string, string]>): ReadonlyArray<readonly [string, string]> {
+  return headers.filter(([name]) => !NOT_RELAYED.has(name) && !name.startsWith('x-accel-'));
+}
+
 function relayHeaders(reply: FastifyReply, headers: ReadonlyArray<readonly [string, string]>): void {
-  for (const [name, value] of headers) {
-    if (NOT_RELAYED.has(name) || name.startsWith('x-accel-')) continue;
-    reply.header(name, value);
-  }
+  for (const [name, value] of relayable(headers)) reply.header(name, value);
 }
 
 async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -104,18 +105,26 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
     relayHeaders(reply, response.head.headers);
     return reply.code(response.head.status).send(response.body);
   }
-  const { head, body: stream } = response;
-  stream.on('data', (chunk: Buffer) => {
-    state.bytesOut += chunk.length;
-  });
-  stream.once('error', () => {
-    state.outcome = 'upstream_truncated';
-  });
-  if (gone.aborted) stream.destroy();
-  else gone.addEventListener('abort', () => stream.destroy());
-  relayHeaders(reply, head.headers);
-  if (head.contentLength !== undefined) reply.header('content-length', head.contentLength);
-  return reply.code(head.status).send(stream);
+  const { head, body: answer } = response;
+  gone.addEventListener('abort', () => answer.destroy());
+  // Written here rather than piped by Fastify: each chunk is a view into a read buffer that is
+  // reused, so the next read must wait for this chunk's write to complete.
+  reply.hijack();
+  const raw = reply.raw;
+  raw.statusCode = head.status;
+  for (const [name, value] of relayable(head.headers)) raw.appendHeader(name, value);
+  if (head.contentLength !== undefined) raw.setHeader('content-length', head.contentLength);
+  try {
+    await answer.pipeTo(raw);
+    state.bytesOut = answer.bytes;
+    raw.end();
+  } catch (error) {
+    state.bytesOut = answer.bytes;
+    if (error instanceof UpstreamError && error.code !== 'GW_CLIENT_CLOSED') state.outcome = 'upstream_truncated';
+    // The head promised Content-Length bytes; closing is the only honest signal left.
+    raw.destroy();
+  }
+  return reply;
 }
 
 export function registerRpcRoutes(app: FastifyInstance, options: RpcRouteOptions): void {

@@ -15,19 +15,6 @@ export interface HealthOptions {
   readonly now?: () => number;
 }
 
-async function readAnswer(body: NodeJS.ReadableStream & { destroy(): void }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    length += chunk.length;
-    if (length > MAX_ANSWER_BYTES) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /**
  * Is rtorrent answering? Asked by /healthz, which anyone may call, so the answer is cached and
@@ -112,7 +99,7 @@ export class HealthCheck {
         this.#reason = `HTTP status ${response.head.status}`;
         return false;
       }
-      const answer = response.kind === 'whole' ? response.body.toString('utf8') : await readAnswer(response.body);
+      const answer = (response.kind === 'whole' ? response.body : await response.body.readAll(MAX_ANSWER_BYTES))?.toString('utf8') ?? '';
       if (!answer.includes('<methodResponse>') || answer.includes('<fault>')) {
         this.#reason = 'not an XML-RPC answer to system.client_version';
         return false;

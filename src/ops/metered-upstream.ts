@@ -42,9 +42,11 @@ export class MeteredUpstream extends Upstream {
       this.#metrics.upstreamAnswered(this.name, (performance.now() - started) / 1000);
       return response;
     }
-    // 'end' only after the last byte was read; a client that hangs up early is neither a latency nor an upstream error.
-    response.body.once('end', () => this.#metrics.upstreamAnswered(this.name, (performance.now() - started) / 1000));
-    response.body.once('error', (error) => this.#metrics.upstreamFailed(this.name, codeOf(error)));
+    response.body.onSettled((error) => {
+      // A client that hangs up early is neither a latency nor an upstream error.
+      if (error === undefined) this.#metrics.upstreamAnswered(this.name, (performance.now() - started) / 1000);
+      else if (error.code !== 'GW_CLIENT_CLOSED') this.#metrics.upstreamFailed(this.name, error.code);
+    });
     return response;
   }
 }

@@ -10,12 +10,12 @@
  * bytes, answer, close.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { pipeline, type Transform } from 'node:stream';
 import type { Logger } from 'pino';
 import type { XmlLimits } from '../http/server-limits.js';
 import { decideCall } from '../call-decision.js';
 import { ConfigError, GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
+import type { StreamedBody } from '../upstream/scgi-client.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { faultAnswer, relayedHead, textAnswer } from './replies.js';
 import { parseScgiHead, PROBLEM_STATUS, type ScgiRequestLimits } from './request.js';
@@ -107,7 +107,7 @@ class ScgiConnection {
   private outcome: Outcome = 'no_request';
   private status: number | undefined;
   private problem: string | undefined;
-  private upstreamBody: Transform | undefined;
+  private upstreamBody: StreamedBody | undefined;
   private policyName: string | undefined;
   /** The line is written once both the socket has closed and the handler has returned. */
   private handlerRunning = false;
@@ -287,24 +287,21 @@ class ScgiConnection {
     this.upstreamBody = response.body;
     this.socket.setTimeout(this.ctx.idleTimeoutMs);
     this.socket.write(relayedHead(response.head));
-    // pipeline keeps backpressure end to end: a slow reader slows rtorrent's socket, not our memory.
-    await new Promise<void>((resolve) => {
-      pipeline(response.body, this.socket, (error) => {
-        if (error) {
-          if (error instanceof GatewayError) {
-            this.outcome = 'upstream_truncated';
-            this.problem = error.message;
-          } else {
-            this.clientGone((error as NodeJS.ErrnoException).code ?? error.message);
-          }
-          // The head promised Content-Length bytes; closing is the only honest signal left.
-          this.socket.destroy();
-        } else {
-          this.phase = 'done';
-        }
-        resolve();
-      });
-    });
+    // pipeTo keeps backpressure end to end: a slow reader slows rtorrent's socket, not our memory.
+    try {
+      await response.body.pipeTo(this.socket);
+      this.phase = 'done';
+      this.socket.end();
+    } catch (error) {
+      if (error instanceof GatewayError && error.code !== 'GW_CLIENT_CLOSED') {
+        this.outcome = 'upstream_truncated';
+        this.problem = error.message;
+      } else {
+        this.clientGone((error as NodeJS.ErrnoException).code ?? (error as Error).message);
+      }
+      // The head promised Content-Length bytes; closing is the only honest signal left.
+      this.socket.destroy();
+    }
   }
 
   /** A bug in the handler: answer 500 if we still can, never leave the client hanging. */

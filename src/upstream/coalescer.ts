@@ -42,19 +42,9 @@ export class ReadCoalescer {
       if (response.body.length > this.maxBytes) return Promise.reject(this.tooLarge());
       return Promise.resolve({ head: response.head, body: response.body });
     }
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      response.body.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > this.maxBytes) {
-          response.body.destroy(this.tooLarge());
-          return;
-        }
-        chunks.push(chunk);
-      });
-      response.body.once('end', () => resolve({ head: response.head, body: Buffer.concat(chunks, size) }));
-      response.body.once('error', reject);
+    return response.body.readAll(this.maxBytes).then((body) => {
+      if (body === undefined) throw this.tooLarge();
+      return { head: response.head, body };
     });
   }
 

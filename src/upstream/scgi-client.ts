@@ -1,10 +1,11 @@
 import { connect, type Socket } from 'node:net';
-import { Transform, type TransformCallback } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { SocketAddress } from '../config/address.js';
 import { UpstreamError } from '../errors.js';
+import type { CallSignal } from './call-signal.js';
+import { READ_BUFFER_BYTES, type ReadBufferPool } from './read-buffers.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
 import { encodeScgiHead, type ScgiRequestMeta } from './scgi-request.js';
-import type { CallSignal } from './call-signal.js';
 
 export interface ScgiCallOptions {
   /** Whole-call limit, from connect to the last body byte: rtorrent 0.9.8 has no timeouts of its own. */
@@ -15,6 +16,8 @@ export interface ScgiCallOptions {
   readonly signal?: CallSignal;
   /** Answers declaring at most this many body bytes are read whole before the call resolves. */
   readonly wholeAnswerMaxBytes?: number;
+  /** Where the call borrows its read buffer; without one it allocates its own. */
+  readonly buffers?: ReadBufferPool;
 }
 
 /** A small answer, read whole: exactly Content-Length bytes, the upstream connection already closed. */
@@ -24,15 +27,33 @@ export interface WholeAnswer {
   readonly body: Buffer;
 }
 
+/**
+ * A large answer's body, still on rtorrent's connection. Exactly one of `pipeTo` or `readAll`
+ * takes it; until then rtorrent's socket is not read further.
+ */
+export interface StreamedBody {
+  /** Body bytes taken from rtorrent so far (never more than Content-Length). */
+  readonly bytes: number;
+  /**
+   * Writes the body into `sink` one read at a time: the next read waits until the previous chunk
+   * is flushed, so a slow client slows rtorrent's socket, not our memory. Resolves after exactly
+   * Content-Length bytes (or rtorrent's end, when it sent none); rejects with an UpstreamError if
+   * rtorrent stops short or times out, or with the sink's own error. A truncated answer is never
+   * passed off as complete.
+   */
+  pipeTo(sink: Writable): Promise<void>;
+  /** The whole body as one buffer, or undefined (and the connection dropped) once it passes `maxBytes`. */
+  readAll(maxBytes: number): Promise<Buffer | undefined>;
+  /** The client left: drop rtorrent's connection; a pending pipeTo rejects. */
+  destroy(): void;
+  /** Called once when the body is done: no error when relayed in full, else why not. */
+  onSettled(listener: (error: UpstreamError | undefined) => void): void;
+}
+
 export interface StreamedAnswer {
   readonly kind: 'streamed';
   readonly head: ResponseHead;
-  /**
-   * The body, relayed with backpressure. It ends only after exactly Content-Length bytes and
-   * errors if rtorrent stops short, so a truncated answer is never passed off as complete.
-   * Destroying it closes the upstream connection.
-   */
-  readonly body: Transform;
+  readonly body: StreamedBody;
 }
 
 export type ScgiResponse = WholeAnswer | StreamedAnswer;
@@ -40,44 +61,10 @@ export type ScgiResponse = WholeAnswer | StreamedAnswer;
 const DEFAULT_MAX_HEAD_BYTES = 8192;
 /**
  * Most calls (a version, a speed, one torrent's fields) answer in a few hundred bytes and arrive
- * in one read. Handing those on as one buffer skips a stream per call, which costs more than the
- * call itself; answers above this size still stream with backpressure and are never held whole.
+ * in one read. Handing those on as one buffer costs less than relaying a stream; answers above
+ * this size are relayed chunk by chunk and never held whole.
  */
 export const DEFAULT_WHOLE_ANSWER_MAX_BYTES = 64 * 1024;
-
-/** Counts body bytes against Content-Length, dropping any excess as nginx does. */
-class BodyRelay extends Transform {
-  private received = 0;
-  constructor(
-    private readonly expected: number | undefined,
-    private readonly upstream: string,
-  ) {
-    super();
-  }
-  get bytes(): number {
-    return this.received;
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.expected !== undefined && this.received + chunk.length > this.expected) {
-      chunk = chunk.subarray(0, this.expected - this.received);
-    }
-    this.received += chunk.length;
-    callback(null, chunk.length > 0 ? chunk : undefined);
-  }
-  override _flush(callback: TransformCallback): void {
-    if (this.expected !== undefined && this.received < this.expected) {
-      callback(
-        new UpstreamError(
-          'GW_UPSTREAM_BAD_RESPONSE',
-          this.upstream,
-          `rtorrent at ${this.upstream} closed the connection after ${this.received} of ${this.expected} body bytes`,
-        ),
-      );
-      return;
-    }
-    callback();
-  }
-}
 
 function connectError(address: SocketAddress, error: NodeJS.ErrnoException): UpstreamError {
   const where = address.label;
@@ -101,166 +88,346 @@ function connectError(address: SocketAddress, error: NodeJS.ErrnoException): Ups
   return new UpstreamError('GW_UPSTREAM_UNREACHABLE', where, message, { cause: error });
 }
 
+type Phase = 'head' | 'whole' | 'body' | 'settled';
+
+interface Consumer {
+  /** Takes one chunk, a view into the read buffer, and calls `written` once it no longer needs it. */
+  readonly take: (chunk: Buffer, written: (error?: Error | null) => void) => void;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
 /**
- * One XML-RPC call over one SCGI connection (rtorrent serves one request per connection and
- * closes it). Resolves once the response head has arrived; the body then streams.
+ * One call on one connection. Every read lands in the same borrowed buffer (the socket's
+ * `onread`), so a chunk handed on is a view that stays valid only until the socket reads again:
+ * the socket is paused while a chunk is out and resumed when its write has completed.
  */
-export function callScgi(
-  address: SocketAddress,
-  body: Buffer,
-  meta: ScgiRequestMeta,
-  options: ScgiCallOptions,
-): Promise<ScgiResponse> {
-  const maxHeadBytes = options.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
-  const wholeMax = options.wholeAnswerMaxBytes ?? DEFAULT_WHOLE_ANSWER_MAX_BYTES;
-  const where = address.label;
+class ScgiCall implements StreamedBody {
+  readonly #where: string;
+  readonly #socket: Socket;
+  readonly #buffer: Buffer;
+  readonly #options: ScgiCallOptions;
+  readonly #maxHeadBytes: number;
+  readonly #wholeMax: number;
+  readonly #timer: NodeJS.Timeout;
+  readonly #resolveCall: (response: ScgiResponse) => void;
+  readonly #rejectCall: (error: UpstreamError) => void;
+  #phase: Phase = 'head';
+  #connected = false;
+  #headParts: Buffer[] = [];
+  #headBytes = 0;
+  #responseHead: ResponseHead | undefined;
+  #expected: number | undefined;
+  #whole: Buffer | undefined;
+  #bytes = 0;
+  /** A chunk read but not yet taken by a consumer. */
+  #pending: Buffer | undefined;
+  #consumer: Consumer | undefined;
+  /** A chunk that is a view into the read buffer is still being written somewhere. */
+  #writing = false;
+  #closed = false;
+  #bufferReturned = false;
+  #error: UpstreamError | undefined;
+  #settledListeners: Array<(error: UpstreamError | undefined) => void> = [];
 
-  return new Promise<ScgiResponse>((resolve, reject) => {
-    const socket: Socket =
-      address.kind === 'unix' ? connect({ path: address.path }) : connect({ host: address.host, port: address.port });
-    let connected = false;
-    let headChunks: Buffer[] = [];
-    let headBytes = 0;
-    let relay: BodyRelay | undefined;
-    let settled = false;
-    let headRead = false;
-
-    const fail = (error: UpstreamError): void => {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
-      socket.destroy();
-      if (relay) relay.destroy(error);
-      else if (!settled) {
-        settled = true;
-        reject(error);
-      }
-    };
-
-    const timer = setTimeout(() => {
-      fail(
-        new UpstreamError(
-          'GW_UPSTREAM_TIMEOUT',
-          where,
-          `rtorrent at ${where} did not answer within ${options.timeoutMs} ms (upstream.timeout)`,
-        ),
+  constructor(
+    address: SocketAddress,
+    request: Buffer,
+    options: ScgiCallOptions,
+    resolve: (response: ScgiResponse) => void,
+    reject: (error: UpstreamError) => void,
+  ) {
+    this.#where = address.label;
+    this.#options = options;
+    this.#maxHeadBytes = options.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
+    this.#wholeMax = options.wholeAnswerMaxBytes ?? DEFAULT_WHOLE_ANSWER_MAX_BYTES;
+    this.#resolveCall = resolve;
+    this.#rejectCall = reject;
+    this.#buffer = options.buffers?.take() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    const onread = { buffer: this.#buffer, callback: (length: number) => this.#onRead(length) };
+    this.#socket =
+      address.kind === 'unix' ? connect({ path: address.path, onread }) : connect({ host: address.host, port: address.port, onread });
+    const socket = this.#socket;
+    this.#timer = setTimeout(() => {
+      this.#fail(
+        new UpstreamError('GW_UPSTREAM_TIMEOUT', this.#where, `rtorrent at ${this.#where} did not answer within ${options.timeoutMs} ms (upstream.timeout)`),
       );
     }, options.timeoutMs);
-
-    const onAbort = (): void => {
-      fail(new UpstreamError('GW_CLIENT_CLOSED', where, `the client closed the connection while rtorrent at ${where} was being called`));
-    };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-
+    options.signal?.addEventListener('abort', this.#onAbort, { once: true });
     if (address.kind === 'tcp') socket.setNoDelay(true);
     socket.once('connect', () => {
-      connected = true;
-      // One write, so the request leaves in one syscall.
-      socket.write(Buffer.concat([encodeScgiHead(body.length, meta), body]));
+      this.#connected = true;
+      socket.write(request);
     });
-
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (!connected) {
-        fail(connectError(address, error));
-        return;
-      }
-      fail(
-        new UpstreamError(
-          'GW_UPSTREAM_BAD_RESPONSE',
-          where,
-          headRead
-            ? `rtorrent at ${where} broke the connection mid-response (${error.code ?? error.message})`
-            : `rtorrent at ${where} reset the connection before answering (${error.code ?? error.message}); ` +
-              `it does this when the request is too large or all of its SCGI slots are busy`,
-          { cause: error },
-        ),
-      );
+    socket.on('error', (error: NodeJS.ErrnoException) => this.#onSocketError(address, error));
+    socket.once('end', () => this.#onEnd());
+    socket.once('close', () => {
+      this.#closed = true;
+      this.#returnBuffer();
     });
+  }
 
-    const onHeadData = (chunk: Buffer): void => {
-      headChunks.push(chunk);
-      headBytes += chunk.length;
-      const buffered = headChunks.length === 1 ? chunk : Buffer.concat(headChunks, headBytes);
-      headChunks = [buffered];
-      const parsed = parseResponseHead(buffered.subarray(0, Math.min(buffered.length, maxHeadBytes + 3)));
-      if (parsed.state === 'incomplete') {
-        if (headBytes > maxHeadBytes) {
-          fail(new UpstreamError('GW_UPSTREAM_BAD_RESPONSE', where, `rtorrent at ${where} sent a response head over ${maxHeadBytes} bytes`));
-        }
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  pipeTo(sink: Writable): Promise<void> {
+    return this.#consume((chunk, written) => {
+      sink.write(chunk, written);
+    });
+  }
+
+  async readAll(maxBytes: number): Promise<Buffer | undefined> {
+    const parts: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    await this.#consume((chunk, written) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        tooLarge = true;
+        written(new UpstreamError('GW_UPSTREAM_BAD_RESPONSE', this.#where, `the answer from rtorrent at ${this.#where} is larger than ${maxBytes} bytes`));
         return;
       }
-      if (parsed.state === 'invalid') {
-        fail(new UpstreamError('GW_UPSTREAM_BAD_RESPONSE', where, `rtorrent at ${where} sent an invalid response head: ${parsed.reason}`));
-        return;
+      parts.push(Buffer.from(chunk));
+      written();
+    }).catch((error: unknown) => {
+      if (!tooLarge) throw error;
+    });
+    return tooLarge ? undefined : Buffer.concat(parts, size);
+  }
+
+  destroy(): void {
+    this.#fail(new UpstreamError('GW_CLIENT_CLOSED', this.#where, `the client closed the connection while rtorrent at ${this.#where} was answering`));
+  }
+
+  onSettled(listener: (error: UpstreamError | undefined) => void): void {
+    if (this.#phase === 'settled') listener(this.#error);
+    else this.#settledListeners.push(listener);
+  }
+
+  #consume(take: Consumer['take']): Promise<void> {
+    if (this.#consumer) return Promise.reject(new Error('the answer body is already being read'));
+    if (this.#phase === 'settled') return this.#error ? Promise.reject(this.#error) : Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#consumer = { take, resolve, reject };
+      this.#handOn();
+    });
+  }
+
+  readonly #onAbort = (): void => {
+    this.#fail(new UpstreamError('GW_CLIENT_CLOSED', this.#where, `the client closed the connection while rtorrent at ${this.#where} was being called`));
+  };
+
+  /** Returns false to pause the socket: the read buffer then holds a chunk someone still needs. */
+  #onRead(length: number): boolean {
+    const view = this.#buffer.subarray(0, length);
+    switch (this.#phase) {
+      case 'head':
+        return this.#readHead(view);
+      case 'whole':
+        this.#fillWhole(view);
+        return true;
+      case 'body':
+        return this.#offer(view);
+      default:
+        return false;
+    }
+  }
+
+  #readHead(view: Buffer): boolean {
+    // The head nearly always comes in the first read; only a split one is copied out of the read buffer.
+    let buffered = view;
+    if (this.#headParts.length > 0) {
+      this.#headParts.push(Buffer.from(view));
+      buffered = Buffer.concat(this.#headParts);
+      this.#headParts = [buffered];
+    }
+    this.#headBytes += view.length;
+    const parsed = parseResponseHead(buffered.subarray(0, Math.min(buffered.length, this.#maxHeadBytes + 3)));
+    if (parsed.state === 'incomplete') {
+      if (this.#headBytes > this.#maxHeadBytes) {
+        this.#fail(new UpstreamError('GW_UPSTREAM_BAD_RESPONSE', this.#where, `rtorrent at ${this.#where} sent a response head over ${this.#maxHeadBytes} bytes`));
+        return false;
       }
-      socket.removeListener('data', onHeadData);
-      socket.removeListener('end', onEndBeforeHead);
-      headRead = true;
-      const rest = buffered.subarray(parsed.bodyStart);
-      const length = parsed.head.contentLength;
-      if (length !== undefined && length <= wholeMax) readWhole(parsed.head, length, rest);
-      else stream(parsed.head, rest);
-    };
+      if (this.#headParts.length === 0) this.#headParts.push(Buffer.from(view));
+      return true;
+    }
+    if (parsed.state === 'invalid') {
+      this.#fail(new UpstreamError('GW_UPSTREAM_BAD_RESPONSE', this.#where, `rtorrent at ${this.#where} sent an invalid response head: ${parsed.reason}`));
+      return false;
+    }
+    this.#headParts = [];
+    const { head } = parsed;
+    const rest = buffered.subarray(parsed.bodyStart);
+    this.#responseHead = head;
+    this.#expected = head.contentLength;
+    if (head.contentLength !== undefined && head.contentLength <= this.#wholeMax) {
+      this.#phase = 'whole';
+      // Pooled for small sizes, so a small answer allocates nothing of its own.
+      this.#whole = Buffer.allocUnsafe(head.contentLength);
+      this.#fillWhole(rest);
+      return true;
+    }
+    this.#phase = 'body';
+    this.#options.signal?.removeEventListener('abort', this.#onAbort);
+    this.#resolveCall({ kind: 'streamed', head, body: this });
+    return rest.length === 0 ? true : this.#offer(rest);
+  }
 
-    const readWhole = (head: ResponseHead, length: number, first: Buffer): void => {
-      const chunks = [first];
-      let received = first.length;
-      const finish = (): void => {
-        if (received < length) return;
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-        socket.destroy();
-        settled = true;
-        // Anything past Content-Length is dropped, as nginx does.
-        const whole = chunks.length === 1 ? first : Buffer.concat(chunks, received);
-        resolve({ kind: 'whole', head, body: whole.subarray(0, length) });
-      };
-      socket.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        received += chunk.length;
-        finish();
-      });
-      socket.once('end', () => {
-        if (received < length) {
-          fail(
-            new UpstreamError(
-              'GW_UPSTREAM_BAD_RESPONSE',
-              where,
-              `rtorrent at ${where} closed the connection after ${received} of ${length} body bytes`,
-            ),
-          );
+  #fillWhole(chunk: Buffer): void {
+    const whole = this.#whole as Buffer;
+    // Anything past Content-Length is dropped, as nginx does.
+    this.#bytes += chunk.copy(whole, this.#bytes, 0, Math.min(chunk.length, whole.length - this.#bytes));
+    if (this.#bytes < whole.length) return;
+    this.#phase = 'settled';
+    this.#stop();
+    this.#resolveCall({ kind: 'whole', head: this.#responseHead as ResponseHead, body: whole });
+  }
+
+  #offer(chunk: Buffer): boolean {
+    const room = this.#expected === undefined ? chunk.length : this.#expected - this.#bytes;
+    const taken = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    this.#bytes += taken.length;
+    this.#pending = taken;
+    this.#handOn();
+    return false;
+  }
+
+  #handOn(): void {
+    const consumer = this.#consumer;
+    const chunk = this.#pending;
+    if (!consumer || chunk === undefined || this.#writing || this.#phase !== 'body') return;
+    this.#pending = undefined;
+    this.#writing = true;
+    consumer.take(chunk, (error) => this.#written(error ?? undefined));
+  }
+
+  #written(error: Error | undefined): void {
+    this.#writing = false;
+    this.#returnBuffer();
+    if (this.#phase !== 'body') return;
+    if (error) {
+      this.#fail(error);
+      return;
+    }
+    if (this.#expected !== undefined && this.#bytes >= this.#expected) {
+      this.#complete();
+      return;
+    }
+    this.#socket.resume();
+  }
+
+  #onEnd(): void {
+    switch (this.#phase) {
+      case 'head':
+        this.#fail(
+          new UpstreamError(
+            'GW_UPSTREAM_BAD_RESPONSE',
+            this.#where,
+            this.#headBytes === 0
+              ? `rtorrent at ${this.#where} closed the connection without answering; it does this when the request is too large or all of its SCGI slots are busy`
+              : `rtorrent at ${this.#where} closed the connection in the middle of the response head`,
+          ),
+        );
+        return;
+      case 'body':
+        if (this.#expected === undefined) {
+          // No Content-Length: the end of the connection is the end of the answer. Nothing is
+          // pending here, since the socket reads (and so sees its end) only once a chunk is flushed.
+          this.#complete();
+          return;
         }
-      });
-      finish();
-    };
+        break;
+      case 'settled':
+        return;
+    }
+    this.#fail(
+      new UpstreamError(
+        'GW_UPSTREAM_BAD_RESPONSE',
+        this.#where,
+        `rtorrent at ${this.#where} closed the connection after ${this.#bytes} of ${this.#expected} body bytes`,
+      ),
+    );
+  }
 
-    const stream = (head: ResponseHead, rest: Buffer): void => {
-      socket.pause();
-      relay = new BodyRelay(head.contentLength, where);
-      const current = relay;
-      options.signal?.removeEventListener('abort', onAbort);
-      current.once('close', () => {
-        clearTimeout(timer);
-        socket.destroy();
-      });
-      if (rest.length > 0) current.write(rest);
-      socket.pipe(current);
-      settled = true;
-      resolve({ kind: 'streamed', head, body: current });
-    };
+  #onSocketError(address: SocketAddress, error: NodeJS.ErrnoException): void {
+    if (!this.#connected) {
+      this.#fail(connectError(address, error));
+      return;
+    }
+    this.#fail(
+      new UpstreamError(
+        'GW_UPSTREAM_BAD_RESPONSE',
+        this.#where,
+        this.#phase === 'head'
+          ? `rtorrent at ${this.#where} reset the connection before answering (${error.code ?? error.message}); ` +
+            `it does this when the request is too large or all of its SCGI slots are busy`
+          : `rtorrent at ${this.#where} broke the connection mid-response (${error.code ?? error.message})`,
+        { cause: error },
+      ),
+    );
+  }
 
-    const onEndBeforeHead = (): void => {
-      fail(
-        new UpstreamError(
-          'GW_UPSTREAM_BAD_RESPONSE',
-          where,
-          headBytes === 0
-            ? `rtorrent at ${where} closed the connection without answering; it does this when the request is too large or all of its SCGI slots are busy`
-            : `rtorrent at ${where} closed the connection in the middle of the response head`,
-        ),
-      );
-    };
+  #complete(): void {
+    this.#phase = 'settled';
+    this.#stop();
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    consumer?.resolve();
+    this.#settle(undefined);
+  }
 
-    socket.on('data', onHeadData);
-    socket.once('end', onEndBeforeHead);
+  /** `error` is an UpstreamError, or a sink's own error while writing the body out. */
+  #fail(error: Error): void {
+    if (this.#phase === 'settled') return;
+    const resolved = this.#phase === 'body';
+    this.#phase = 'settled';
+    this.#pending = undefined;
+    this.#stop();
+    const upstreamError =
+      error instanceof UpstreamError
+        ? error
+        : new UpstreamError('GW_CLIENT_CLOSED', this.#where, `the answer from rtorrent at ${this.#where} could not be written on: ${error.message}`, { cause: error });
+    if (!resolved) {
+      this.#rejectCall(upstreamError);
+      return;
+    }
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    consumer?.reject(error);
+    this.#settle(upstreamError);
+  }
+
+  #settle(error: UpstreamError | undefined): void {
+    this.#error = error;
+    const listeners = this.#settledListeners;
+    this.#settledListeners = [];
+    for (const listener of listeners) listener(error);
+  }
+
+  #stop(): void {
+    clearTimeout(this.#timer);
+    this.#options.signal?.removeEventListener('abort', this.#onAbort);
+    this.#socket.destroy();
+  }
+
+  /** Back to the pool only when no socket reads into it and no write still points at it. */
+  #returnBuffer(): void {
+    if (!this.#closed || this.#writing || this.#bufferReturned) return;
+    this.#bufferReturned = true;
+    this.#options.buffers?.give(this.#buffer);
+  }
+}
+
+/**
+ * One XML-RPC call over one SCGI connection (rtorrent serves one request per connection and
+ * closes it). Resolves with the whole answer when it is small, else once the response head has
+ * arrived, with a body still to be relayed.
+ */
+export function callScgi(address: SocketAddress, body: Buffer, meta: ScgiRequestMeta, options: ScgiCallOptions): Promise<ScgiResponse> {
+  // One write, so the request leaves in one syscall.
+  const request = Buffer.concat([encodeScgiHead(body.length, meta), body]);
+  return new Promise<ScgiResponse>((resolve, reject) => {
+    new ScgiCall(address, request, options, resolve, reject);
   });
 }

@@ -1,6 +1,7 @@
 import type { SocketAddress } from '../config/address.js';
 import { UpstreamError } from '../errors.js';
 import { ConcurrencyLimiter } from './limiter.js';
+import { ReadBufferPool } from './read-buffers.js';
 import { callScgi, type ScgiResponse } from './scgi-client.js';
 import type { ScgiRequestMeta } from './scgi-request.js';
 import type { CallSignal } from './call-signal.js';
@@ -16,12 +17,15 @@ export interface UpstreamOptions {
 /** One rtorrent instance: its address, its connection cap and queue. */
 export class Upstream {
   private readonly limiter: ConcurrencyLimiter;
+  /** One read buffer per connection, reused from call to call. */
+  private readonly buffers: ReadBufferPool;
 
   constructor(
     readonly address: SocketAddress,
     private readonly options: UpstreamOptions,
   ) {
     this.limiter = new ConcurrencyLimiter(options.maxConnections, options.maxQueue);
+    this.buffers = new ReadBufferPool(options.maxConnections);
   }
 
   get acceptsJsonRpc(): boolean {
@@ -53,9 +57,9 @@ export class Upstream {
       );
     }
     try {
-      const response = await callScgi(this.address, body, meta, { timeoutMs: this.options.timeoutMs, signal });
+      const response = await callScgi(this.address, body, meta, { timeoutMs: this.options.timeoutMs, signal, buffers: this.buffers });
       if (response.kind === 'whole') release();
-      else response.body.once('close', release);
+      else response.body.onSettled(release);
       return response;
     } catch (error) {
       release();

@@ -236,6 +236,46 @@ describe('faults a real rtorrent cannot be made to show (fake SCGI peer)', () =>
     await assert.rejects(post(gw.url(), VERSION_CALL, { authorization: ADMIN }));
   });
 
+  it('relays concurrent large answers byte for byte while their clients read at different speeds (read buffers are reused between calls)', async () => {
+    // Each connection answers 1 MiB of its own byte value, written in uneven pieces; any chunk
+    // relayed from a buffer another call had already refilled would show up as a foreign byte.
+    const size = 1024 * 1024;
+    let next = 0;
+    const gw = await withFake((socket) => {
+      const mark = 0x41 + (next++ % 26);
+      socket.write(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${size + 1}\r\n\r\n`);
+      socket.write(Buffer.from([mark]));
+      const pieces = [1000, 70_000, 300_000, size - 371_000];
+      let delay = 0;
+      for (const piece of pieces) setTimeout(() => socket.write(Buffer.alloc(piece, mark)), (delay += 5));
+      setTimeout(() => socket.end(), delay + 5);
+    });
+    const fetchOne = (slow: boolean): Promise<Buffer> =>
+      new Promise((resolve, reject) => {
+        const request = httpRequest(gw.url(), { method: 'POST', headers: { authorization: ADMIN, 'content-type': 'text/xml' } }, (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => {
+            chunks.push(chunk);
+            if (slow) {
+              response.pause();
+              setTimeout(() => response.resume(), 2);
+            }
+          });
+          response.on('end', () => resolve(Buffer.concat(chunks)));
+          response.on('error', reject);
+        });
+        request.on('error', reject);
+        request.end(VERSION_CALL);
+      });
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, index) => fetchOne(index % 2 === 0)));
+    for (const answer of answers) {
+      assert.equal(answer.length, size + 1);
+      const mark = answer[0] as number;
+      assert.equal(answer.indexOf(mark === 0x41 ? 0x42 : 0x41), -1);
+      assert.ok(answer.every((byte) => byte === mark), `every byte of the answer marked ${String.fromCharCode(mark)} is its own`);
+    }
+  });
+
   it('streams a large answer: the first bytes reach the client before the upstream has sent the rest', async () => {
     const total = 10 * 1024 * 1024;
     let release: () => void = () => undefined;

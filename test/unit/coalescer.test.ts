@@ -1,13 +1,24 @@
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { ReadCoalescer } from '../../src/upstream/coalescer.js';
-import type { ScgiResponse } from '../../src/upstream/scgi-client.js';
+import type { ScgiResponse, StreamedBody } from '../../src/upstream/scgi-client.js';
 
+/** A large answer whose body arrives when the test calls finish(). */
 function upstreamAnswer(text: string): { response: ScgiResponse; finish: () => void } {
-  const body = new PassThrough();
-  const response = { kind: 'streamed', head: { status: 200, reason: 'OK', headers: [['content-type', 'text/xml']] as const, contentLength: text.length }, body } as unknown as ScgiResponse;
-  return { response, finish: () => body.end(text) };
+  let finish: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const body: StreamedBody = {
+    bytes: 0,
+    pipeTo: () => Promise.reject(new Error('the coalescer reads answers whole')),
+    readAll: async (maxBytes) => {
+      await finished;
+      return text.length > maxBytes ? undefined : Buffer.from(text);
+    },
+    destroy: () => undefined,
+    onSettled: () => undefined,
+  };
+  const head = { status: 200, reason: 'OK', headers: [['content-type', 'text/xml']] as const, contentLength: text.length };
+  return { response: { kind: 'streamed', head, body }, finish };
 }
 
 describe('read coalescing', () => {

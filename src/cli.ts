@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=50
 import { readFileSync } from 'node:fs';
 import { loadConfig } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';

@@ -74,7 +74,7 @@ export async function startRtorrentForBench(torrents: number): Promise<RtorrentI
 }
 
 /** The Node flags the systemd unit, the Dockerfile and the bin start the gateway with. */
-export const GATEWAY_NODE_ARGS: readonly string[] = ['--max-semi-space-size=4'];
+export const GATEWAY_NODE_ARGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=50'];
 
 export async function startGatewayForBench(
   rt: RtorrentInstance,

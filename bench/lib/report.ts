@@ -161,11 +161,17 @@ export function checks(summaries: readonly ScenarioSummary[], memory: GatewayMem
     pass: errorCount('gateway') === 0 && problemCount === 0,
     value: `gateway ${errorCount('gateway')}, nginx ${errorCount('nginx')}, direct ${errorCount('direct')} load errors; ${problemCount} logged/preflight problems`,
   });
+  // The issue's bar is "while streaming" (the big answers); every other scenario is held to it too,
+  // on its own line, so that a large upload's parse shows up as well.
+  const streaming = big?.targets.gateway.peakRssMiB;
+  if (streaming !== undefined && streaming !== null) {
+    out.push({ name: 'gateway peak RSS ≤ 100 MiB while streaming big answers', pass: streaming <= 100, value: `${streaming.toFixed(1)} MiB` });
+  }
   const peaks = summaries.map((s) => s.targets.gateway.peakRssMiB).filter((v): v is number => v !== null);
   if (peaks.length > 0) {
     const worst = Math.max(...peaks);
     const where = summaries.find((s) => s.targets.gateway.peakRssMiB === worst)?.scenario ?? '';
-    out.push({ name: 'gateway peak RSS ≤ 100 MiB', pass: worst <= 100, value: `${worst.toFixed(1)} MiB (in ${where})` });
+    out.push({ name: 'gateway peak RSS ≤ 100 MiB in every scenario', pass: worst <= 100, value: `${worst.toFixed(1)} MiB (in ${where})` });
   }
   const one = find('latency-1c');
   if (one) {

@@ -15,7 +15,6 @@ export interface HealthOptions {
   readonly now?: () => number;
 }
 
-
 /**
  * Is rtorrent answering? Asked by /healthz, which anyone may call, so the answer is cached and
  * shared: however many requests arrive, rtorrent sees at most one probe per maxAgeMs, and never a

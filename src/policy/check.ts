@@ -162,8 +162,7 @@ function checkOne(rules: PolicyRules, call: MethodCall): Denial | null {
 
   if (LOAD_METHODS.has(name)) return checkLoad(rules, name, params);
   if (ARGUMENT_RULE_COMMANDS.has(name)) {
-    const args = xmlrpcCArguments(params.slice(1));
-    const literal = args.every(isScalar) ? args.map(scalarValue) : null;
+    const literal = ruleArgumentValues(params);
     const why = literal === null ? `${name} takes plain string or integer arguments` : checkRuleArguments(name, literal, rules.limits);
     if (why !== null) return deny(name, why);
   }
@@ -265,6 +264,16 @@ function scalarValue(value: Scalar): string | number {
 }
 
 const EMPTY: XmlRpcValue = { kind: 'array', items: [] };
+
+/**
+ * The arguments after the target as rtorrent's command sees them (xmlrpc-c's conversion below),
+ * when all are plain strings or integers; null otherwise. Shared by the check and by clampForUpstream,
+ * so a value is adjusted exactly as it was judged.
+ */
+export function ruleArgumentValues(params: readonly XmlRpcValue[]): Array<string | number> | null {
+  const args = xmlrpcCArguments(params.slice(1));
+  return args.every(isScalar) ? args.map(scalarValue) : null;
+}
 
 /**
  * xmlrpc-c's conversion (src/rpc/xmlrpc_c.cc:196-259): one argument is passed as itself and several as

@@ -1,13 +1,15 @@
 import type { MethodCall, XmlRpcValue } from '../xmlrpc/types.js';
 import { sizeValue } from './arguments.js';
+import { ruleArgumentValues } from './check.js';
 
 const SIZE_LIMIT_SETTER = 'network.xmlrpc.size_limit.set';
 
 function clampOne(call: MethodCall, bodyLimit: number): MethodCall {
   if (call.methodName !== SIZE_LIMIT_SETTER || call.params.length !== 2) return call;
-  const [target, raw] = call.params as [XmlRpcValue, XmlRpcValue];
-  const value =
-    raw.kind === 'i4' ? raw.value : raw.kind === 'i8' ? Number(raw.value) : raw.kind === 'string' ? sizeValue(raw.value) : null;
+  // Read as the policy read it: base64 or a one-element array carry the same number to rtorrent.
+  const args = ruleArgumentValues(call.params);
+  const value = args?.length === 1 ? sizeValue(args[0]!) : null;
+  const target = call.params[0] as XmlRpcValue;
   if (value === null || value <= bodyLimit) return call;
   return { methodName: call.methodName, params: [target, { kind: 'i8', value: BigInt(bodyLimit) }] };
 }

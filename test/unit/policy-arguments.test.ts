@@ -166,6 +166,15 @@ describe('network.xmlrpc.size_limit.set is clamped to the gateway body limit', (
     assert.equal(members[1], multicall.params[0]?.kind === 'array' ? multicall.params[0].items[1] : undefined);
   });
 
+  test('a value sent as base64 or wrapped in a one-element array is read as the policy read it, and clamped too', () => {
+    const standard = compilePolicies({}, { bodyLimit: 4 * 1024 * 1024 }).get('standard')!;
+    for (const value of [Buffer.from('67108863'), [67108863], [Buffer.from('32M')]]) {
+      const request = call('network.xmlrpc.size_limit.set', '', value);
+      assert.equal(standard.check(request).allowed, true);
+      assert.deepEqual(standard.prepare(request).params[1], { kind: 'i8', value: 4n * 1024n * 1024n });
+    }
+  });
+
   test('a full user\'s call is sent as it came', () => {
     const full = compilePolicies({}, { bodyLimit: 4 * 1024 * 1024 }).get('full')!;
     const request = call('network.xmlrpc.size_limit.set', '', '32M');

@@ -10,12 +10,8 @@ import { encodeScgiHead, type ScgiRequestMeta } from './scgi-request.js';
 export interface ScgiCallOptions {
   /** Whole-call limit, from connect to the last body byte: rtorrent 0.9.8 has no timeouts of its own. */
   readonly timeoutMs: number;
-  /** nginx gives up on heads larger than its 4 KiB scgi_buffer_size; rtorrent's is ~70 bytes. */
-  readonly maxHeadBytes?: number;
   /** The client went away: drop the connection so rtorrent's slot is freed. */
   readonly signal?: CallSignal;
-  /** Answers declaring at most this many body bytes are read whole before the call resolves. */
-  readonly wholeAnswerMaxBytes?: number;
   /** Where the call borrows its read buffer; without one it allocates its own. */
   readonly buffers?: ReadBufferPool;
 }
@@ -58,13 +54,14 @@ export interface StreamedAnswer {
 
 export type ScgiResponse = WholeAnswer | StreamedAnswer;
 
-const DEFAULT_MAX_HEAD_BYTES = 8192;
+/** nginx gives up on heads larger than its 4 KiB scgi_buffer_size; rtorrent's is ~70 bytes. */
+const MAX_HEAD_BYTES = 8192;
 /**
  * Most calls (a version, a speed, one torrent's fields) answer in a few hundred bytes and arrive
  * in one read. Handing those on as one buffer costs less than relaying a stream; answers above
  * this size are relayed chunk by chunk and never held whole.
  */
-export const DEFAULT_WHOLE_ANSWER_MAX_BYTES = 64 * 1024;
+export const WHOLE_ANSWER_MAX_BYTES = 64 * 1024;
 const COPY_REQUEST_MAX_BYTES = 64 * 1024;
 
 function connectError(address: SocketAddress, error: NodeJS.ErrnoException): UpstreamError {
@@ -108,8 +105,6 @@ class ScgiCall implements StreamedBody {
   readonly #socket: Socket;
   readonly #buffer: Buffer;
   readonly #options: ScgiCallOptions;
-  readonly #maxHeadBytes: number;
-  readonly #wholeMax: number;
   readonly #timer: NodeJS.Timeout;
   readonly #resolveCall: (response: ScgiResponse) => void;
   readonly #rejectCall: (error: UpstreamError) => void;
@@ -140,8 +135,6 @@ class ScgiCall implements StreamedBody {
   ) {
     this.#where = address.label;
     this.#options = options;
-    this.#maxHeadBytes = options.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
-    this.#wholeMax = options.wholeAnswerMaxBytes ?? DEFAULT_WHOLE_ANSWER_MAX_BYTES;
     this.#resolveCall = resolve;
     this.#rejectCall = reject;
     this.#buffer = options.buffers?.take() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
@@ -246,10 +239,10 @@ class ScgiCall implements StreamedBody {
       this.#headParts = [buffered];
     }
     this.#headBytes += view.length;
-    const parsed = parseResponseHead(buffered.subarray(0, Math.min(buffered.length, this.#maxHeadBytes + 3)));
+    const parsed = parseResponseHead(buffered.subarray(0, Math.min(buffered.length, MAX_HEAD_BYTES + 3)));
     if (parsed.state === 'incomplete') {
-      if (this.#headBytes > this.#maxHeadBytes) {
-        this.#fail(new UpstreamError('GW_UPSTREAM_BAD_RESPONSE', this.#where, `rtorrent at ${this.#where} sent a response head over ${this.#maxHeadBytes} bytes`));
+      if (this.#headBytes > MAX_HEAD_BYTES) {
+        this.#fail(new UpstreamError('GW_UPSTREAM_BAD_RESPONSE', this.#where, `rtorrent at ${this.#where} sent a response head over ${MAX_HEAD_BYTES} bytes`));
         return false;
       }
       if (this.#headParts.length === 0) this.#headParts.push(Buffer.from(view));
@@ -264,7 +257,7 @@ class ScgiCall implements StreamedBody {
     const rest = buffered.subarray(parsed.bodyStart);
     this.#responseHead = head;
     this.#expected = head.contentLength;
-    if (head.contentLength !== undefined && head.contentLength <= this.#wholeMax) {
+    if (head.contentLength !== undefined && head.contentLength <= WHOLE_ANSWER_MAX_BYTES) {
       this.#phase = 'whole';
       // Pooled for small sizes, so a small answer allocates nothing of its own.
       this.#whole = Buffer.allocUnsafe(head.contentLength);

@@ -21,7 +21,7 @@ import { rtorrentStyleReply, startFakeScgi, type FakeScgiServer } from '../helpe
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, xmlCall } from '../helpers/scgi-direct.js';
-import { DEFAULT_WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
+import { WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
 
 // Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
@@ -389,7 +389,7 @@ describe('garbage and half answers (fake SCGI peer)', { timeout: 60_000 }, () =>
   });
 
   it('cuts the client connection short when a streamed answer stalls after the head: never a complete answer', async () => {
-    const length = DEFAULT_WHOLE_ANSWER_MAX_BYTES + 1000;
+    const length = WHOLE_ANSWER_MAX_BYTES + 1000;
     const received = await against((socket) => socket.write(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${length}\r\n\r\n<methodResponse>`));
     assert.equal(received.status, 200);
     assert.equal(received.contentLength, length);
@@ -408,7 +408,7 @@ describe('garbage and half answers (fake SCGI peer)', { timeout: 60_000 }, () =>
   it('logs a request line for an answer cut short (outcome upstream_truncated), so logs, metrics and the audit trail see it', async () => {
     const logged = gateway.logs.length;
     const received = await against((socket) =>
-      socket.end(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${DEFAULT_WHOLE_ANSWER_MAX_BYTES + 5000}\r\n\r\nshort`),
+      socket.end(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${WHOLE_ANSWER_MAX_BYTES + 5000}\r\n\r\nshort`),
     );
     assert.equal(received.complete, false);
     await sleep(100);

@@ -8,7 +8,7 @@ import { startFakeScgi, rtorrentStyleReply, type FakeScgiServer } from '../helpe
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
-import { DEFAULT_WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
+import { WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
 
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
 const ADMIN = basicAuth('admin', 'admin-secret');
@@ -230,7 +230,7 @@ describe('faults a real rtorrent cannot be made to show (fake SCGI peer)', () =>
 
   it('never passes off a streamed answer cut short as complete: the client connection is closed before Content-Length bytes', async () => {
     const gw = await withFake((socket) => {
-      socket.write(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${DEFAULT_WHOLE_ANSWER_MAX_BYTES + 5000}\r\n\r\n`);
+      socket.write(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${WHOLE_ANSWER_MAX_BYTES + 5000}\r\n\r\n`);
       socket.end('x'.repeat(1000));
     });
     await assert.rejects(post(gw.url(), VERSION_CALL, { authorization: ADMIN }));

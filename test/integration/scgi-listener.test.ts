@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { compilePolicies } from '../../src/policy/index.js';
 import { startScgiListener, type ScgiListener, type ScgiListenerOptions } from '../../src/scgi-listener/server.js';
-import { DEFAULT_WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
+import { WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
 import { Upstream } from '../../src/upstream/upstream.js';
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
@@ -162,7 +162,7 @@ describe('SCGI listener in front of a real rtorrent', { skip: !haveRtorrent && '
     const fields = Array.from({ length: 40 }, (_, index) => (index % 2 === 0 ? 'd.hash=' : 'd.name='));
     const body = xmlCall('d.multicall2', ['', 'main', ...fields]);
     const direct = await scgiRequest({ path: rtorrent.socketPath }, body);
-    assert.ok(direct.body.length > DEFAULT_WHOLE_ANSWER_MAX_BYTES, `the answer is ${direct.body.length} bytes`);
+    assert.ok(direct.body.length > WHOLE_ANSWER_MAX_BYTES, `the answer is ${direct.body.length} bytes`);
     const via = await scgiRequest({ path: standardPath }, body);
     assert.ok(via.raw.equals(direct.raw));
   });

@@ -81,7 +81,19 @@ describe('coalescing against a real rtorrent', { skip: requireBinary('rtorrent')
   before(async () => {
     rtorrent = await startRtorrent({ name: 'coalesce', torrents: 300 });
     gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}`, upstreamToml: 'coalesce_reads = true' });
+    // Warm the credential cache so the concurrent calls reach rtorrent together.
+    await post(gateway.url(), xmlCall('system.client_version'), { authorization: APP });
   });
+
+  /** The request lines written for the last `count` /RPC2 calls since `from`. */
+  async function outcomes(from: number, count: number): Promise<unknown[]> {
+    for (let tries = 0; tries < 100; tries++) {
+      const lines = gateway.logs.slice(from).filter((entry) => entry.path === '/RPC2');
+      if (lines.length >= count) return lines.map((entry) => entry.outcome);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.fail(`expected ${count} request lines`);
+  }
   after(async () => {
     await gateway?.close();
     await rtorrent?.stop();
@@ -95,5 +107,22 @@ describe('coalescing against a real rtorrent', { skip: requireBinary('rtorrent')
       assert.ok(answer.body.equals(direct.body));
       assert.equal(answer.headers.get('content-length'), String(direct.body.length));
     }
+  });
+
+  it('shares one rtorrent call among concurrent identical lists (logged "coalesced")', async () => {
+    const from = gateway.logs.length;
+    await Promise.all(Array.from({ length: 8 }, () => post(gateway.url(), LIST, { authorization: APP })));
+    const seen = await outcomes(from, 8);
+    assert.ok(seen.includes('coalesced'), `outcomes: ${seen.join(', ')}`);
+    assert.ok(seen.includes('relayed'), 'one caller made the call the others shared');
+  });
+
+  it('never shares writes: 6 concurrent identical d.custom1.set calls each reach rtorrent', async () => {
+    const hash = rtorrent.infoHashes[0] as string;
+    const from = gateway.logs.length;
+    const answers = await Promise.all(Array.from({ length: 6 }, () => post(gateway.url(), xmlCall('d.custom1.set', [hash, 'tv']), { authorization: APP })));
+    for (const answer of answers) assert.equal(answer.status, 200);
+    assert.deepEqual(await outcomes(from, 6), Array(6).fill('relayed'));
+    assert.equal(await rtorrent.call('d.custom1', [hash]), 'tv');
   });
 });

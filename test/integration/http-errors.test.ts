@@ -233,7 +233,22 @@ describe('faults a real rtorrent cannot be made to show (fake SCGI peer)', () =>
       socket.write(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${WHOLE_ANSWER_MAX_BYTES + 5000}\r\n\r\n`);
       socket.end('x'.repeat(1000));
     });
-    await assert.rejects(post(gw.url(), VERSION_CALL, { authorization: ADMIN }));
+    const received = await new Promise<{ status: number | undefined; announced: number; bytes: number; complete: boolean }>((resolve, reject) => {
+      const request = httpRequest(gw.url(), { method: 'POST', headers: { authorization: ADMIN, 'content-type': 'text/xml' } }, (response) => {
+        let bytes = 0;
+        response.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        response.on('error', () => undefined);
+        response.on('close', () =>
+          resolve({ status: response.statusCode, announced: Number(response.headers['content-length']), bytes, complete: response.complete }),
+        );
+      });
+      request.on('error', reject);
+      request.end(VERSION_CALL);
+    });
+    assert.equal(received.status, 200, 'the head was relayed before rtorrent stopped');
+    assert.equal(received.announced, WHOLE_ANSWER_MAX_BYTES + 5000);
+    assert.equal(received.bytes, 1000);
+    assert.equal(received.complete, false);
   });
 
   it('relays concurrent large answers byte for byte while their clients read at different speeds (read buffers are reused between calls)', async () => {

@@ -85,6 +85,7 @@ function shebangFlags(file: string): string[] {
 
 interface Outcome {
   readonly status?: number;
+  readonly retryAfter?: string;
   readonly error?: string;
   readonly ms: number;
 }
@@ -96,7 +97,8 @@ function callOnce(agent: Agent, port: number, body: string): Promise<Outcome> {
       { host: '127.0.0.1', port, path: '/RPC2', method: 'POST', agent, headers: { authorization: ADMIN, 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body) } },
       (response) => {
         response.resume();
-        response.on('end', () => resolve({ status: response.statusCode, ms: performance.now() - started }));
+        const retryAfter = response.headers['retry-after'];
+        response.on('end', () => resolve({ status: response.statusCode, retryAfter, ms: performance.now() - started }));
         response.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message, ms: performance.now() - started }));
       },
     );
@@ -178,6 +180,7 @@ describe(`${CLIENTS} concurrent clients for ${SECONDS} s through the built gatew
     const latencies: number[] = [];
     let peakRtorrentSockets = 0;
     let peakAt = 0;
+    const busyWithoutRetryAfter: Array<string | undefined> = [];
     let peakRss = 0;
     const sampler = setInterval(() => {
       try {
@@ -204,7 +207,10 @@ describe(`${CLIENTS} concurrent clients for ${SECONDS} s through the built gatew
         if (outcome.status !== undefined) statuses.set(outcome.status, (statuses.get(outcome.status) ?? 0) + 1);
         else errors.set(outcome.error ?? '?', (errors.get(outcome.error ?? '?') ?? 0) + 1);
         // Retry-After: 1, as well-behaved clients do; anything else goes straight back.
-        if (outcome.status === 503) await sleep(1000);
+        if (outcome.status === 503) {
+          if (outcome.retryAfter !== '1') busyWithoutRetryAfter.push(outcome.retryAfter);
+          await sleep(1000);
+        }
       }
     };
     const started = performance.now();
@@ -230,8 +236,12 @@ describe(`${CLIENTS} concurrent clients for ${SECONDS} s through the built gatew
     assert.deepEqual(Object.fromEntries(errors), {}, 'no request went unanswered (reset, hung, cut)');
     assert.ok((statuses.get(200) ?? 0) > 0, 'calls got through');
     for (const code of statuses.keys()) assert.ok(code === 200 || code === 503, `unexpected status ${code}`);
+    // 256 clients against 16 connections and a queue of 128: the cap must have turned some away.
+    assert.ok((statuses.get(503) ?? 0) > 0, 'calls past max_connections + max_queue were answered 503');
+    assert.deepEqual(busyWithoutRetryAfter, [], 'every 503 carried Retry-After: 1');
     assert.ok((status.VmHWM ?? Number.POSITIVE_INFINITY) < RSS_BOUND, `peak RSS ${((status.VmHWM ?? 0) / 2 ** 20).toFixed(0)} MiB`);
     // Sampled, so it can only miss a peak, never invent one.
+    assert.ok(peakRtorrentSockets > 0, 'the sampler saw rtorrent\'s SCGI connections at all');
     assert.ok(peakRtorrentSockets <= MAX_CONNECTIONS, `rtorrent saw ${peakRtorrentSockets} connections from the gateway at once`);
 
     const after = await callOnce(new Agent(), port, CALLS[0] as string);

@@ -286,7 +286,9 @@ class ScgiCall implements StreamedBody {
     this.#bytes += taken.length;
     this.#pending = taken;
     this.#handOn();
-    return false;
+    // A consumer that copied the chunk at once (readAll) has released the buffer already: keep
+    // reading, since a resume() from inside this read callback would be lost.
+    return this.#pending === undefined && !this.#writing && this.#phase === 'body';
   }
 
   #handOn(): void {

@@ -75,6 +75,41 @@ describe('coalescing identical reads (upstream.coalesce_reads = true)', () => {
   });
 });
 
+describe('coalescing an answer too large to be read whole (upstream.coalesce_reads = true)', () => {
+  const size = 400_000;
+  let upstream: FakeScgiServer;
+  let gateway: GatewayTestInstance;
+
+  before(async () => {
+    // Written in pieces, so the shared answer takes many reads of the gateway's read buffer.
+    upstream = await startFakeScgi((socket) => {
+      socket.write(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${size}\r\n\r\n`);
+      for (let sent = 0, delay = 20; sent < size; sent += 50_000, delay += 5) {
+        const piece = Math.min(50_000, size - sent);
+        setTimeout(() => (sent + piece >= size ? socket.end(Buffer.alloc(piece, 'x')) : socket.write(Buffer.alloc(piece, 'x'))), delay);
+      }
+    });
+    gateway = await startGateway({ upstream: `unix:${upstream.socketPath}`, upstreamToml: 'timeout = "3s"\ncoalesce_reads = true' });
+    await post(gateway.url(), xmlCall('system.client_version'), { authorization: APP });
+  });
+  after(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  it('gives every concurrent caller the whole answer from one upstream call, well within upstream.timeout', async () => {
+    const before = upstream.requests.length;
+    const started = Date.now();
+    const answers = await Promise.all(Array.from({ length: 4 }, () => post(gateway.url(), LIST, { authorization: APP })));
+    for (const answer of answers) {
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body.length, size);
+    }
+    assert.equal(upstream.requests.length - before, 1);
+    assert.ok(Date.now() - started < 2000, `answered in ${Date.now() - started} ms`);
+  });
+});
+
 describe('coalescing against a real rtorrent', { skip: requireBinary('rtorrent') === undefined && 'rtorrent not installed' }, () => {
   let rtorrent: RtorrentInstance;
   let gateway: GatewayTestInstance;

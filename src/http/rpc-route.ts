@@ -111,14 +111,16 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
   // reused, so the next read must wait for this chunk's write to complete.
   reply.hijack();
   const raw = reply.raw;
-  raw.statusCode = head.status;
-  for (const [name, value] of relayable(head.headers)) raw.appendHeader(name, value);
-  if (head.contentLength !== undefined) raw.setHeader('content-length', head.contentLength);
   try {
+    raw.statusCode = head.status;
+    // Node refuses some header values rtorrent's head may carry; the body must be dropped then too.
+    for (const [name, value] of relayable(head.headers)) raw.appendHeader(name, value);
+    if (head.contentLength !== undefined) raw.setHeader('content-length', head.contentLength);
     await answer.pipeTo(raw);
     state.bytesOut = answer.bytes;
     raw.end();
   } catch (error) {
+    answer.destroy();
     state.bytesOut = answer.bytes;
     if (error instanceof UpstreamError && error.code !== 'GW_CLIENT_CLOSED') state.outcome = 'upstream_truncated';
     // The head promised Content-Length bytes; closing is the only honest signal left.

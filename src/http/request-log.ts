@@ -48,7 +48,8 @@ function summarise(request: FastifyRequest, reply: FastifyReply): RequestSummary
     outcome: state.outcome,
     status: reply.statusCode,
     bytesIn: state.bytesIn,
-    bytesOut: state.bytesOut || Number(reply.getHeader('content-length') ?? 0),
+    // Our own answers set no bytesOut; their Content-Length counts once they were sent in full.
+    bytesOut: state.bytesOut || (reply.raw.writableFinished ? Number(reply.getHeader('content-length') ?? 0) : 0),
     ms: Math.round(reply.elapsedTime * 100) / 100,
     denial: state.denial,
   };
@@ -90,7 +91,13 @@ export function registerRequestLog(app: FastifyInstance, options: RequestLogOpti
     request.gateway = newRequestState();
     // Fastify skips onResponse when the response is destroyed (an answer cut short by rtorrent, a
     // client that left): those requests are logged, counted and audited when the socket closes.
-    reply.raw.once('close', () => writeLine(request, reply));
+    reply.raw.once('close', () => {
+      // Closed before the response was complete: the client left (or the answer was cut, which the
+      // route has already said). Neither is a relayed answer.
+      const state = request.gateway;
+      if (!reply.raw.writableFinished && (state.outcome === 'unknown' || state.outcome === 'relayed')) state.outcome = 'client_gone';
+      writeLine(request, reply);
+    });
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {

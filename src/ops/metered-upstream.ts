@@ -35,7 +35,8 @@ export class MeteredUpstream extends Upstream {
     try {
       response = await super.call(...args);
     } catch (error) {
-      this.#metrics.upstreamFailed(this.name, codeOf(error));
+      // A client that left is no upstream error, before the answer as after it.
+      if (codeOf(error) !== 'GW_CLIENT_CLOSED') this.#metrics.upstreamFailed(this.name, codeOf(error));
       throw error;
     }
     if (response.kind === 'whole') {

@@ -446,6 +446,13 @@ describe('the gateway in front of a real rtorrent: idle sockets and vanishing cl
         await until(() => gateway.logs.filter((line) => line.path === '/RPC2').length - linesBefore >= 20),
         'each vanished call still gets its request line (logs, metrics, audit)',
       );
+      const vanished = gateway.logs.filter((line) => line.path === '/RPC2').slice(linesBefore, linesBefore + 20);
+      assert.deepEqual(
+        vanished.map((line) => line.outcome),
+        Array(20).fill('client_gone'),
+        'logged as a client that left, not as a relayed answer',
+      );
+      for (const line of vanished) assert.ok(Number(line.bytesOut) < first.announced, `bytesOut ${String(line.bytesOut)} counts only what was sent`);
       assert.equal((await post(gateway.url(), VERSION_CALL, { authorization: ADMIN })).status, 200, 'and still serves');
     } finally {
       await new Promise((resolve) => front.close(resolve));

@@ -1,9 +1,8 @@
-import { connect, type Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { SocketAddress } from '../config/address.js';
 import { UpstreamError } from '../errors.js';
 import type { CallSignal } from './call-signal.js';
-import { READ_BUFFER_BYTES, type ReadBufferPool } from './read-buffers.js';
+import { UpstreamConnection, type ConnectionEvents, type ConnectionPool } from './connection-pool.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
 import { encodeScgiHead, type ScgiRequestMeta } from './scgi-request.js';
 
@@ -12,8 +11,8 @@ export interface ScgiCallOptions {
   readonly timeoutMs: number;
   /** The client went away: drop the connection so rtorrent's slot is freed. */
   readonly signal?: CallSignal;
-  /** Where the call borrows its read buffer; without one it allocates its own. */
-  readonly buffers?: ReadBufferPool;
+  /** Where the call borrows its connection; without one it makes its own. */
+  readonly connections?: ConnectionPool;
 }
 
 /** A small answer, read whole: exactly Content-Length bytes, the upstream connection already closed. */
@@ -100,10 +99,11 @@ interface Consumer {
  * `onread`), so a chunk handed on is a view that stays valid only until the socket reads again:
  * the socket is paused while a chunk is out and resumed when its write has completed.
  */
-class ScgiCall implements StreamedBody {
+class ScgiCall implements StreamedBody, ConnectionEvents {
   readonly #where: string;
-  readonly #socket: Socket;
-  readonly #buffer: Buffer;
+  readonly #address: SocketAddress;
+  readonly #request: readonly Buffer[];
+  readonly #connection: UpstreamConnection;
   readonly #options: ScgiCallOptions;
   readonly #timer: NodeJS.Timeout;
   readonly #resolveCall: (response: ScgiResponse) => void;
@@ -122,7 +122,7 @@ class ScgiCall implements StreamedBody {
   /** A chunk that is a view into the read buffer is still being written somewhere. */
   #writing = false;
   #closed = false;
-  #bufferReturned = false;
+  #connectionReturned = false;
   #error: UpstreamError | undefined;
   #settledListeners: Array<(error: UpstreamError | undefined) => void> = [];
 
@@ -134,33 +134,31 @@ class ScgiCall implements StreamedBody {
     reject: (error: UpstreamError) => void,
   ) {
     this.#where = address.label;
+    this.#address = address;
+    this.#request = request;
     this.#options = options;
     this.#resolveCall = resolve;
     this.#rejectCall = reject;
-    this.#buffer = options.buffers?.take() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-    const onread = { buffer: this.#buffer, callback: (length: number) => this.#onRead(length) };
-    this.#socket =
-      address.kind === 'unix' ? connect({ path: address.path, onread }) : connect({ host: address.host, port: address.port, onread });
-    const socket = this.#socket;
     this.#timer = setTimeout(() => {
       this.#fail(
         new UpstreamError('GW_UPSTREAM_TIMEOUT', this.#where, `rtorrent at ${this.#where} did not answer within ${options.timeoutMs} ms (upstream.timeout)`),
       );
     }, options.timeoutMs);
     options.signal?.addEventListener('abort', this.#onAbort, { once: true });
-    if (address.kind === 'tcp') socket.setNoDelay(true);
-    socket.once('connect', () => {
-      this.#connected = true;
-      socket.cork();
-      for (const part of request) socket.write(part);
-      socket.uncork();
-    });
-    socket.on('error', (error: NodeJS.ErrnoException) => this.#onSocketError(address, error));
-    socket.once('end', () => this.#onEnd());
-    socket.once('close', () => {
-      this.#closed = true;
-      this.#returnBuffer();
-    });
+    this.#connection = options.connections?.open(this) ?? new UpstreamConnection(address, this);
+  }
+
+  onConnect(): void {
+    this.#connected = true;
+    const socket = this.#connection.socket;
+    socket.cork();
+    for (const part of this.#request) socket.write(part);
+    socket.uncork();
+  }
+
+  onClose(): void {
+    this.#closed = true;
+    this.#returnConnection();
   }
 
   get bytes(): number {
@@ -215,8 +213,8 @@ class ScgiCall implements StreamedBody {
   };
 
   /** Returns false to pause the socket: the read buffer then holds a chunk someone still needs. */
-  #onRead(length: number): boolean {
-    const view = this.#buffer.subarray(0, length);
+  onRead(length: number): boolean {
+    const view = this.#connection.buffer.subarray(0, length);
     switch (this.#phase) {
       case 'head':
         return this.#readHead(view);
@@ -302,7 +300,7 @@ class ScgiCall implements StreamedBody {
 
   #written(error: Error | undefined): void {
     this.#writing = false;
-    this.#returnBuffer();
+    this.#returnConnection();
     if (this.#phase !== 'body') return;
     if (error) {
       this.#fail(error);
@@ -312,10 +310,10 @@ class ScgiCall implements StreamedBody {
       this.#complete();
       return;
     }
-    this.#socket.resume();
+    this.#connection.socket.resume();
   }
 
-  #onEnd(): void {
+  onEnd(): void {
     switch (this.#phase) {
       case 'head':
         this.#fail(
@@ -348,9 +346,9 @@ class ScgiCall implements StreamedBody {
     );
   }
 
-  #onSocketError(address: SocketAddress, error: NodeJS.ErrnoException): void {
+  onError(error: NodeJS.ErrnoException): void {
     if (!this.#connected) {
-      this.#fail(connectError(address, error));
+      this.#fail(connectError(this.#address, error));
       return;
     }
     this.#fail(
@@ -406,14 +404,15 @@ class ScgiCall implements StreamedBody {
   #stop(): void {
     clearTimeout(this.#timer);
     this.#options.signal?.removeEventListener('abort', this.#onAbort);
-    this.#socket.destroy();
+    this.#connection.socket.destroy();
   }
 
-  /** Back to the pool only when no socket reads into it and no write still points at it. */
-  #returnBuffer(): void {
-    if (!this.#closed || this.#writing || this.#bufferReturned) return;
-    this.#bufferReturned = true;
-    this.#options.buffers?.give(this.#buffer);
+  /** Back to the pool only once closed, with no write still pointing into its buffer. */
+  #returnConnection(): void {
+    if (!this.#closed || this.#writing || this.#connectionReturned) return;
+    this.#connectionReturned = true;
+    if (this.#options.connections) this.#options.connections.give(this.#connection);
+    else this.#connection.detach();
   }
 }
 

@@ -1,7 +1,7 @@
 import type { SocketAddress } from '../config/address.js';
 import { UpstreamError } from '../errors.js';
 import { ConcurrencyLimiter } from './limiter.js';
-import { ReadBufferPool } from './read-buffers.js';
+import { ConnectionPool } from './connection-pool.js';
 import { callScgi, type ScgiResponse } from './scgi-client.js';
 import type { ScgiRequestMeta } from './scgi-request.js';
 import type { CallSignal } from './call-signal.js';
@@ -17,15 +17,15 @@ export interface UpstreamOptions {
 /** One rtorrent instance: its address, its connection cap and queue. */
 export class Upstream {
   private readonly limiter: ConcurrencyLimiter;
-  /** One read buffer per connection, reused from call to call. */
-  private readonly buffers: ReadBufferPool;
+  /** Closed connections, reconnected by the next calls. */
+  private readonly connections: ConnectionPool;
 
   constructor(
     readonly address: SocketAddress,
     private readonly options: UpstreamOptions,
   ) {
     this.limiter = new ConcurrencyLimiter(options.maxConnections, options.maxQueue);
-    this.buffers = new ReadBufferPool(options.maxConnections);
+    this.connections = new ConnectionPool(address, options.maxConnections);
   }
 
   get acceptsJsonRpc(): boolean {
@@ -57,7 +57,7 @@ export class Upstream {
       );
     }
     try {
-      const response = await callScgi(this.address, body, meta, { timeoutMs: this.options.timeoutMs, signal, buffers: this.buffers });
+      const response = await callScgi(this.address, body, meta, { timeoutMs: this.options.timeoutMs, signal, connections: this.connections });
       if (response.kind === 'whole') release();
       else response.body.onSettled(release);
       return response;

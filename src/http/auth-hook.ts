@@ -1,6 +1,7 @@
 import basicAuth from '@fastify/basic-auth';
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
+import { ConnectionCredentials } from '../auth/connection-credentials.js';
 import { parseDigestCredentials, type DigestAuthenticator } from '../auth/digest.js';
 import { LoginThrottle, type LoginThrottleOptions } from '../auth/login-throttle.js';
 import { GatewayError, LoginThrottledError } from '../errors.js';
@@ -44,6 +45,7 @@ function claimedDigestUser(header: string): string {
  */
 export async function registerAuth(app: FastifyInstance, options: AuthOptions): Promise<onRequestHookHandler> {
   const throttle = new LoginThrottle(options.throttle ?? DEFAULT_LOGIN_THROTTLE);
+  const connections = new ConnectionCredentials();
   const basicChallenge = `Basic realm="${options.realm}", charset="UTF-8"`;
 
   /** Checks the throttle before any hashing; a blocked name still admits credentials verified recently. */
@@ -73,6 +75,12 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
     request.gateway.policy = policy;
   };
 
+  /** Basic credentials `authenticator` has just accepted: the connection may skip the check next time. */
+  const passed = (request: FastifyRequest, user: string, authenticator: Authenticator): void => {
+    const header = request.headers.authorization;
+    if (header !== undefined) connections.remember(request.raw.socket, header, user, authenticator);
+  };
+
   await app.register(basicAuth, {
     authenticate: { realm: options.realm },
     // Passwords are UTF-8 on every client we know of; the header then also carries charset="UTF-8" (RFC 7617).
@@ -85,6 +93,7 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
         if (authenticator.isKnownGood(user, password)) {
           refuseIfThrottled(request, user, () => true);
           admit(request, user);
+          passed(request, user, authenticator);
           done();
           return;
         }
@@ -98,6 +107,7 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
           try {
             if (!ok) throw wrongCredentials(request, user);
             admit(request, user);
+            passed(request, user, authenticator);
             done();
           } catch (error) {
             done(error as Error);
@@ -120,6 +130,21 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
 
   return function authenticate(request, reply, done) {
     const header = request.headers.authorization;
+    const known = header === undefined ? undefined : connections.userFor(request.raw.socket, header, options.authenticator());
+    if (known !== undefined) {
+      // The throttle and [access.users] are asked every time: a blocked address or a removed user
+      // is shut out at once, not when the connection's trust runs out.
+      request.gateway.user = known;
+      try {
+        refuseIfThrottled(request, known, () => true);
+        admit(request, known);
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      done();
+      return;
+    }
     const digest = options.digest?.();
     if (digest === undefined || header === undefined || !DIGEST_SCHEME.test(header)) {
       app.basicAuth(request, reply, done);

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import bcrypt from 'bcryptjs';
+import { loadConfig } from '../../src/config/load.js';
+import { basicAuth, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { requireBinary } from '../helpers/processes.js';
+import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { xmlCall } from '../helpers/scgi-direct.js';
+
+const haveRtorrent = requireBinary('rtorrent') !== undefined;
+const VERSION = xmlCall('system.client_version');
+
+interface Answer {
+  readonly status: number;
+  readonly body: string;
+  /** The request went out on a connection an earlier request had used. */
+  readonly reused: boolean;
+}
+
+/** One keep-alive connection (a polling client's), optionally from a given loopback address. */
+function keepAliveClient(port: number, localAddress?: string): { send(authorization: string, body?: string): Promise<Answer>; close(): void } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  return {
+    send(authorization, body = VERSION) {
+      return new Promise((resolve, reject) => {
+        const request = httpRequest(
+          { host: '127.0.0.1', port, path: '/RPC2', method: 'POST', agent, localAddress, headers: { 'content-type': 'text/xml', authorization } },
+          (response) => {
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString(), reused: request.reusedSocket }));
+          },
+        );
+        request.on('error', reject);
+        request.end(body);
+      });
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+describe('credentials on a keep-alive connection', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
+  let rtorrent: RtorrentInstance;
+  let gateway: GatewayTestInstance;
+
+  before(async () => {
+    rtorrent = await startRtorrent({ name: 'auth-keepalive' });
+    gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}` });
+  });
+  after(async () => {
+    await gateway?.close();
+    await rtorrent?.stop();
+  });
+
+  it('are checked again when they change: a wrong password after a good one gets 401, on the same connection', async () => {
+    const client = keepAliveClient(gateway.port);
+    try {
+      assert.equal((await client.send(basicAuth('admin', 'admin-secret'))).status, 200);
+      const wrong = await client.send(basicAuth('admin', 'admin-secret-not'));
+      assert.equal(wrong.reused, true, 'the same connection');
+      assert.equal(wrong.status, 401);
+      assert.equal((await client.send(basicAuth('admin', 'admin-secret'))).status, 200);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('are those of whoever sends them: a proxy carrying two users on one connection gets each one\'s policy', async () => {
+    const client = keepAliveClient(gateway.port);
+    try {
+      assert.equal((await client.send(basicAuth('admin', 'admin-secret'))).status, 200);
+      const write = xmlCall('throttle.global_down.max_rate.set', ['', 1024]);
+      const asViewer = await client.send(basicAuth('viewer', 'viewer-secret'), write);
+      assert.equal(asViewer.reused, true, 'the same connection');
+      assert.match(asViewer.body, /not allowed for user "viewer" \(policy "readonly"\)/);
+      const asAdmin = await client.send(basicAuth('admin', 'admin-secret'), write);
+      assert.doesNotMatch(asAdmin.body, /<fault>/);
+      const users = gateway.logs.filter((line) => line.path === '/RPC2').slice(-3).map((line) => line.user);
+      assert.deepEqual(users, ['admin', 'viewer', 'admin']);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('stop working on an open connection once a reload has changed the password', async () => {
+    const client = keepAliveClient(gateway.port);
+    try {
+      assert.equal((await client.send(basicAuth('app', 'app-secret'))).status, 200);
+      writeFileSync(
+        gateway.htpasswdPath,
+        [
+          `admin:${bcrypt.hashSync('admin-secret', 4)}`,
+          `app:${bcrypt.hashSync('app-secret-2', 4)}`,
+          `viewer:${bcrypt.hashSync('viewer-secret', 4)}`,
+          '',
+        ].join('\n'),
+      );
+      await gateway.app.gateway.reload(loadConfig({ file: gateway.configPath }));
+      const old = await client.send(basicAuth('app', 'app-secret'));
+      assert.equal(old.reused, true, 'the same connection');
+      assert.equal(old.status, 401);
+      assert.equal((await client.send(basicAuth('app', 'app-secret-2'))).status, 200);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('do not let an address through once it is blocked for wrong passwords, even on a connection that got in before', async () => {
+    const from = '127.0.0.9';
+    const client = keepAliveClient(gateway.port, from);
+    try {
+      assert.equal((await client.send(basicAuth('admin', 'admin-secret'))).status, 200);
+      for (let i = 0; i < 10; i++) {
+        const guess = keepAliveClient(gateway.port, from);
+        try {
+          assert.equal((await guess.send(basicAuth('admin', `guess-${i}`))).status, 401);
+        } finally {
+          guess.close();
+        }
+      }
+      const blocked = await client.send(basicAuth('admin', 'admin-secret'));
+      assert.equal(blocked.reused, true, 'the same connection');
+      assert.equal(blocked.status, 429);
+    } finally {
+      client.close();
+    }
+  });
+});

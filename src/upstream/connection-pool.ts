@@ -30,6 +30,8 @@ export class UpstreamConnection {
   readonly buffer: Buffer;
   readonly #address: SocketAddress;
   #events: ConnectionEvents | undefined;
+  /** The current connection was established; see `reusable`. */
+  #connected = false;
 
   /** Connects at once, for `events`. */
   constructor(address: SocketAddress, events: ConnectionEvents) {
@@ -42,7 +44,10 @@ export class UpstreamConnection {
     if (address.kind === 'tcp') this.socket.setNoDelay(true);
     // The listeners stay for the socket's whole life and speak to whichever call holds it, so a
     // call adds and removes none. An error with no call attached is dropped, never thrown.
-    this.socket.on('connect', () => this.#events?.onConnect());
+    this.socket.on('connect', () => {
+      this.#connected = true;
+      this.#events?.onConnect();
+    });
     this.socket.on('error', (error: NodeJS.ErrnoException) => this.#events?.onError(error));
     this.socket.on('end', () => this.#events?.onEnd());
     this.socket.on('close', () => this.#events?.onClose());
@@ -51,6 +56,7 @@ export class UpstreamConnection {
   /** Connects the closed socket again, for `events`: the same buffer, a new connection. */
   reopen(events: ConnectionEvents): void {
     this.#events = events;
+    this.#connected = false;
     const address = this.#address;
     if (address.kind === 'unix') this.socket.connect({ path: address.path });
     else this.socket.connect({ host: address.host, port: address.port });
@@ -61,9 +67,15 @@ export class UpstreamConnection {
     this.#events = undefined;
   }
 
-  /** Closed, with nothing left queued to write: Node then treats a connect() as on a new socket. */
+  /**
+   * Closed after it had connected, with nothing left queued to write: Node then treats a connect()
+   * as on a new socket. One closed before it connected may still have a host name lookup or a
+   * connect attempt under way, which would act on whatever connection the socket makes next.
+   */
   get reusable(): boolean {
-    return this.#events === undefined && this.socket.destroyed && !this.socket.connecting && this.socket.writableLength === 0;
+    return (
+      this.#connected && this.#events === undefined && this.socket.destroyed && !this.socket.connecting && this.socket.writableLength === 0
+    );
   }
 }
 

@@ -144,8 +144,9 @@ class ScgiCall implements StreamedBody, ConnectionEvents {
         new UpstreamError('GW_UPSTREAM_TIMEOUT', this.#where, `rtorrent at ${this.#where} did not answer within ${options.timeoutMs} ms (upstream.timeout)`),
       );
     }, options.timeoutMs);
-    options.signal?.addEventListener('abort', this.#onAbort, { once: true });
     this.#connection = options.connections?.open(this) ?? new UpstreamConnection(address, this);
+    // After the connection exists: a signal that has already fired runs the listener at once.
+    options.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   onConnect(): void {

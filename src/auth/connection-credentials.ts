@@ -17,13 +17,14 @@ interface Verified {
  * comparison skips the HMAC lookup in the verified-credential cache, which with its garbage cost
  * about a tenth of a small call's CPU.
  *
- * What is held: the header itself, a password equivalent, for as long as its connection is open
- * and at most CONNECTION_TRUST_MS after the check; the client resends the same bytes on that
- * connection meanwhile. A different header on the same connection (a proxy carrying several
- * clients' requests) is checked in full and replaces the entry.
+ * What is held: the header itself, a password equivalent, until its connection closes (an idle
+ * one closes after keep_alive_timeout), a different header arrives on it, or a lookup finds it
+ * older than CONNECTION_TRUST_MS or verified before a reload. The client resends the same bytes on
+ * that connection meanwhile. A different header (a proxy carrying several clients' requests) is
+ * checked in full.
  */
 export class ConnectionCredentials {
-  // Weak: an entry goes with its socket, and nothing here keeps a closed connection alive.
+  // Weak, and dropped at 'close': nothing here outlives or keeps alive a connection.
   readonly #verified = new WeakMap<Socket, Verified>();
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -31,16 +32,15 @@ export class ConnectionCredentials {
   /** The user `header` was verified for on this connection, if `verifiedBy` did it within the trust window. */
   userFor(socket: Socket, header: string, verifiedBy: object): string | undefined {
     const entry = this.#verified.get(socket);
-    if (entry === undefined || entry.header !== header || entry.verifiedBy !== verifiedBy) return undefined;
-    if (this.now() >= entry.until) {
-      this.#verified.delete(socket);
-      return undefined;
-    }
-    return entry.user;
+    if (entry === undefined) return undefined;
+    if (entry.header === header && entry.verifiedBy === verifiedBy && this.now() < entry.until) return entry.user;
+    this.#verified.delete(socket);
+    return undefined;
   }
 
   /** Only after `verifiedBy` has accepted `header` for `user`. */
   remember(socket: Socket, header: string, user: string, verifiedBy: object): void {
+    if (!this.#verified.has(socket)) socket.once('close', () => this.#verified.delete(socket));
     this.#verified.set(socket, { header, user, verifiedBy, until: this.now() + CONNECTION_TRUST_MS });
   }
 }

@@ -131,12 +131,11 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
   return function authenticate(request, reply, done) {
     const header = request.headers.authorization;
     const known = header === undefined ? undefined : connections.userFor(request.raw.socket, header, options.authenticator());
-    if (known !== undefined) {
-      // The throttle and [access.users] are asked every time: a blocked address or a removed user
-      // is shut out at once, not when the connection's trust runs out.
+    // A throttled address or name takes the full check below, which decides as it always does;
+    // [access.users] is asked every time, so a removed user is shut out at once.
+    if (known !== undefined && !throttle.check(request.ip ?? '', known).blocked) {
       request.gateway.user = known;
       try {
-        refuseIfThrottled(request, known, () => true);
         admit(request, known);
       } catch (error) {
         done(error as Error);

@@ -24,6 +24,25 @@ describe('ConnectionCredentials: the header a keep-alive connection last got thr
     assert.equal(credentials.userFor(socket, HEADER.toLowerCase(), authenticator), undefined);
   });
 
+  it('drops the remembered header once another one arrives on the connection', () => {
+    const credentials = new ConnectionCredentials();
+    const socket = new Socket();
+    const authenticator = {};
+    credentials.remember(socket, HEADER, 'admin', authenticator);
+    assert.equal(credentials.userFor(socket, `Basic ${Buffer.from('viewer:viewer-secret').toString('base64')}`, authenticator), undefined);
+    assert.equal(credentials.userFor(socket, HEADER, authenticator), undefined);
+  });
+
+  it('forgets a connection\'s header when the connection closes', () => {
+    const credentials = new ConnectionCredentials();
+    const socket = new Socket();
+    const authenticator = {};
+    credentials.remember(socket, HEADER, 'admin', authenticator);
+    socket.emit('close', false);
+    assert.equal(credentials.userFor(socket, HEADER, authenticator), undefined);
+    assert.equal(socket.listenerCount('close'), 0);
+  });
+
   it('does not carry a header over to another connection', () => {
     const credentials = new ConnectionCredentials();
     const authenticator = {};

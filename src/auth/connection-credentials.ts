@@ -26,6 +26,8 @@ interface Verified {
 export class ConnectionCredentials {
   // Weak, and dropped at 'close': nothing here outlives or keeps alive a connection.
   readonly #verified = new WeakMap<Socket, Verified>();
+  /** Sockets with our 'close' listener: one each, however often their entry changes. */
+  readonly #watched = new WeakSet<Socket>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -40,7 +42,10 @@ export class ConnectionCredentials {
 
   /** Only after `verifiedBy` has accepted `header` for `user`. */
   remember(socket: Socket, header: string, user: string, verifiedBy: object): void {
-    if (!this.#verified.has(socket)) socket.once('close', () => this.#verified.delete(socket));
+    if (!this.#watched.has(socket)) {
+      this.#watched.add(socket);
+      socket.once('close', () => this.#verified.delete(socket));
+    }
     this.#verified.set(socket, { header, user, verifiedBy, until: this.now() + CONNECTION_TRUST_MS });
   }
 }

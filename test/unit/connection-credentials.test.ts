@@ -43,6 +43,19 @@ describe('ConnectionCredentials: the header a keep-alive connection last got thr
     assert.equal(socket.listenerCount('close'), 0);
   });
 
+  it('adds one close listener per connection, however often its users alternate (a proxy)', () => {
+    const credentials = new ConnectionCredentials();
+    const socket = new Socket();
+    const authenticator = {};
+    const viewer = `Basic ${Buffer.from('viewer:viewer-secret').toString('base64')}`;
+    for (let i = 0; i < 20; i++) {
+      const [header, user] = i % 2 === 0 ? [HEADER, 'admin'] : [viewer, 'viewer'];
+      assert.equal(credentials.userFor(socket, header, authenticator), undefined);
+      credentials.remember(socket, header, user, authenticator);
+    }
+    assert.equal(socket.listenerCount('close'), 1);
+  });
+
   it('does not carry a header over to another connection', () => {
     const credentials = new ConnectionCredentials();
     const authenticator = {};

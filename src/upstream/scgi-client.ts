@@ -102,7 +102,8 @@ interface Consumer {
 class ScgiCall implements StreamedBody, ConnectionEvents {
   readonly #where: string;
   readonly #address: SocketAddress;
-  readonly #request: readonly Buffer[];
+  /** Until it is written: then the socket holds what it still needs, and a large upload can go. */
+  #request: readonly Buffer[];
   readonly #connection: UpstreamConnection;
   readonly #options: ScgiCallOptions;
   readonly #timer: NodeJS.Timeout;
@@ -155,6 +156,7 @@ class ScgiCall implements StreamedBody, ConnectionEvents {
     socket.cork();
     for (const part of this.#request) socket.write(part);
     socket.uncork();
+    this.#request = [];
   }
 
   onClose(): void {

@@ -55,6 +55,8 @@ export interface Check {
   readonly name: string;
   readonly pass: boolean | null;
   readonly value: string;
+  /** A bar of our own, stricter than the issue's: reported apart, never as the issue's verdict. */
+  readonly stricter?: boolean;
 }
 
 /** Adds up the per-run counts of nginx warnings. */
@@ -171,7 +173,7 @@ export function checks(summaries: readonly ScenarioSummary[], memory: GatewayMem
   if (peaks.length > 0) {
     const worst = Math.max(...peaks);
     const where = summaries.find((s) => s.targets.gateway.peakRssMiB === worst)?.scenario ?? '';
-    out.push({ name: 'gateway peak RSS ≤ 100 MiB in every scenario', pass: worst <= 100, value: `${worst.toFixed(1)} MiB (in ${where})` });
+    out.push({ name: 'gateway peak RSS ≤ 100 MiB in every scenario', pass: worst <= 100, value: `${worst.toFixed(1)} MiB (in ${where})`, stricter: true });
   }
   const one = find('latency-1c');
   if (one) {
@@ -285,7 +287,12 @@ export function formatReport(
   lines.push('');
 
   lines.push('Targets from the issue:');
-  for (const c of checkList) lines.push(`  [${c.pass === null ? 'info' : c.pass ? 'PASS' : 'FAIL'}] ${c.name}: ${c.value}`);
+  for (const c of checkList.filter((check) => !check.stricter)) lines.push(`  [${c.pass === null ? 'info' : c.pass ? 'PASS' : 'FAIL'}] ${c.name}: ${c.value}`);
+  const stricter = checkList.filter((check) => check.stricter);
+  if (stricter.length > 0) {
+    lines.push('Stricter than the issue asks:');
+    for (const c of stricter) lines.push(`  [${c.pass ? 'met' : 'over'}] ${c.name}: ${c.value}`);
+  }
 
   const problems = summaries.flatMap((s) => s.problems.map((p) => `${s.scenario}: ${p}`));
   if (problems.length > 0) {

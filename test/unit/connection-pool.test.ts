@@ -144,8 +144,11 @@ describe('the upstream connection pool', () => {
   it('does not take back a connection that is still open, so no two calls ever share a socket', async () => {
     const pool = new ConnectionPool(address, 4);
     const call = open(pool, 'still-open');
+    // Connected, its request sent, its answer not yet read: given back far too early.
+    await new Promise((resolve) => call.connection.socket.once('connect', resolve));
     pool.give(call.connection);
     await nextTick();
+    assert.equal(call.connection.socket.destroyed, false);
     assert.equal(pool.idle, 0);
     const next = await use(pool, 'fresh');
     assert.notEqual(next.connection, call.connection);

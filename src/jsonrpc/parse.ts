@@ -66,8 +66,6 @@ export function refusedCharacter(text: string): string | null {
   return `the noncharacter ${name}, which XML-RPC cannot carry either`;
 }
 
-/** Client-controlled text goes into messages (and error responses) only in short pieces. */
-
 /** A JSON value before it is given a meaning: numbers keep their text, objects their key order. */
 type Raw =
   | { readonly t: 'string'; readonly v: string }

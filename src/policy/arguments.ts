@@ -44,7 +44,6 @@ export interface ArgumentLimits {
   /** normalised absolute directories without a trailing slash; empty = none configured */
   readonly downloadRoots: readonly string[];
   readonly loadSources: ReadonlySet<LoadSource>;
-  readonly maxXmlrpcSizeLimit: number;
 }
 
 /** Normalises a configured root; returns null if it is not a usable root. */

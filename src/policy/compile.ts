@@ -133,14 +133,13 @@ function resolveAll(definitions: ReadonlyMap<string, PolicyDefinition>): Map<str
   return resolved;
 }
 
-function buildRules(name: string, policy: Resolved, bodyLimit: number): PolicyRules {
+function buildRules(name: string, policy: Resolved): PolicyRules {
   const { allowAll, allow, deny } = policy;
   const isAllowed = allowAll ? (command: string) => !deny.has(command) : (command: string) => allow.has(command) && !deny.has(command);
   const limits: ArgumentLimits = {
     policy: name,
     downloadRoots: policy.downloadRoots,
     loadSources: new Set(policy.loadSources ?? DEFAULT_LOAD_SOURCES),
-    maxXmlrpcSizeLimit: bodyLimit,
   };
   const argumentRules = {
     hasArgumentRule: (command: string) => ARGUMENT_RULE_COMMANDS.has(command),
@@ -196,6 +195,6 @@ export function compilePolicies(custom: Record<string, PolicyDefinition>, opts: 
   }
 
   const compiled = new Map<string, CompiledPolicy>();
-  for (const [name, policy] of resolveAll(definitions)) compiled.set(name, new Policy(buildRules(name, policy, bodyLimit), bodyLimit));
+  for (const [name, policy] of resolveAll(definitions)) compiled.set(name, new Policy(buildRules(name, policy), bodyLimit));
   return compiled;
 }

@@ -1,9 +1,10 @@
-import type { CallSignal } from './call-signal.js';
 /**
  * rtorrent 0.9.8 has 100 SCGI slots, never times a connection out, and runs one call at a time
  * anyway; past 100 it accepts and immediately closes. So we hold at most `max` connections and
  * queue a bounded number of callers behind them; the rest are told to come back (503).
  */
+import type { CallSignal } from './call-signal.js';
+
 export type Release = () => void;
 
 interface Waiter {

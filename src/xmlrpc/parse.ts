@@ -153,8 +153,6 @@ function isUnsupportedType(tag: string): boolean {
   }
 }
 
-/** Client-controlled text goes into messages (and fault responses) only in short pieces. */
-
 class CallReader {
   private readonly frames: Frame[] = [new Frame()];
   private depth = 0;

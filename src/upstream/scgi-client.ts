@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream';
 import type { SocketAddress } from '../config/address.js';
 import { UpstreamError } from '../errors.js';
 import type { CallSignal } from './call-signal.js';
-import { UpstreamConnection, type ConnectionEvents, type ConnectionPool } from './connection-pool.js';
+import type { ConnectionEvents, ConnectionPool, UpstreamConnection } from './connection-pool.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
 import { encodeScgiHead, type ScgiRequestMeta } from './scgi-request.js';
 
@@ -11,8 +11,8 @@ export interface ScgiCallOptions {
   readonly timeoutMs: number;
   /** The client went away: drop the connection so rtorrent's slot is freed. */
   readonly signal?: CallSignal;
-  /** Where the call borrows its connection; without one it makes its own. */
-  readonly connections?: ConnectionPool;
+  /** Where the call borrows its connection, and gives it back. */
+  readonly connections: ConnectionPool;
 }
 
 /** A small answer, read whole: exactly Content-Length bytes, the upstream connection already closed. */
@@ -145,7 +145,7 @@ class ScgiCall implements StreamedBody, ConnectionEvents {
         new UpstreamError('GW_UPSTREAM_TIMEOUT', this.#where, `rtorrent at ${this.#where} did not answer within ${options.timeoutMs} ms (upstream.timeout)`),
       );
     }, options.timeoutMs);
-    this.#connection = options.connections?.open(this) ?? new UpstreamConnection(address, this);
+    this.#connection = options.connections.open(this);
     // After the connection exists: a signal that has already fired runs the listener at once.
     options.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
@@ -414,8 +414,7 @@ class ScgiCall implements StreamedBody, ConnectionEvents {
   #returnConnection(): void {
     if (!this.#closed || this.#writing || this.#connectionReturned) return;
     this.#connectionReturned = true;
-    if (this.#options.connections) this.#options.connections.give(this.#connection);
-    else this.#connection.detach();
+    this.#options.connections.give(this.#connection);
   }
 }
 

@@ -3,7 +3,7 @@ import { encodeJsonRpcError, encodeJsonRpcRefusal, encodeJsonRpcRequest, type Js
 import { parseJsonRpcRequest } from './jsonrpc/parse.js';
 import type { CompiledPolicy } from './policy/index.js';
 import { encodeMethodCall } from './xmlrpc/encode.js';
-import { multicallLimitError, type XmlLimits } from './http/server-limits.js';
+import { multicallLimitError, type XmlLimits } from './xmlrpc/call-limits.js';
 import { parseMethodCall } from './xmlrpc/parse.js';
 import type { MethodCall } from './xmlrpc/types.js';
 

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { parseListenAddress, parseUpstreamAddress, type SocketAddress } from './address.js';
 import { parseDuration, parseSize } from './units.js';
-import { DEFAULT_SERVER_LIMITS, DEFAULT_XML_LIMITS, limitsIssues, resolveLimits, type ResolvedLimits } from '../http/server-limits.js';
+import { DEFAULT_SERVER_LIMITS, limitsIssues, resolveLimits, type ResolvedLimits } from '../http/server-limits.js';
+import { DEFAULT_XML_LIMITS } from '../xmlrpc/call-limits.js';
 
 /**
  * The config file's shape, in its own snake_case keys, and the normalised form the gateway runs

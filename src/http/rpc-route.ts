@@ -4,7 +4,7 @@ import { GatewayError, UpstreamError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import { ClientGone } from '../upstream/call-signal.js';
 import type { ReadCoalescer } from '../upstream/coalescer.js';
-import type { XmlLimits } from './server-limits.js';
+import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { sendGatewayError, sendJsonRpcRefusal, sendText } from './replies.js';
 

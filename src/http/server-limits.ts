@@ -1,8 +1,9 @@
 /**
  * Limits on what one HTTP client may cost the gateway: how long it may take to send its headers
- * and its body, how long a connection may sit idle, how many connections there may be, and how
- * large an XML-RPC call may be once parsed. Each limit has a config key under [limits]; every
- * refusal names that key, so an admin who sees it in a client or the log knows what to raise.
+ * and its body, how long a connection may sit idle, how many connections there may be; and the
+ * [limits] section's resolution, which also yields the bounds on one parsed call
+ * (src/xmlrpc/call-limits.ts). Each limit has a config key under [limits]; every refusal names
+ * that key, so an admin who sees it in a client or the log knows what to raise.
  *
  * Node's http server does the work for the connection limits; this module only picks values and
  * passes them the way Fastify 5 and Node 20 expect (see fastifyServerOptions and applyServerLimits
@@ -11,8 +12,7 @@
 import { maxHeaderSize, type Server as HttpServer, type ServerOptions as HttpServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
-import { XmlRpcUnsupportedError } from '../errors.js';
-import type { MethodCall } from '../xmlrpc/types.js';
+import type { XmlLimits } from '../xmlrpc/call-limits.js';
 
 export interface ServerLimits {
   /** From the first byte of a request (or the connection's start) to the end of its headers. */
@@ -27,14 +27,6 @@ export interface ServerLimits {
   readonly maxConnections: number;
   /** Requests served on one keep-alive connection before it is closed; 0 or undefined: no limit. */
   readonly maxRequestsPerSocket?: number;
-}
-
-/** Bounds on one parsed XML-RPC call, beyond server.body_limit. Shaped like ParseLimits plus the multicall bound. */
-export interface XmlLimits {
-  readonly maxDepth: number;
-  readonly maxValues: number;
-  readonly maxStringBytes: number;
-  readonly maxMulticallCalls: number;
 }
 
 /**
@@ -55,20 +47,6 @@ export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
   idleTimeoutMs: 120_000,
   maxConnections: 1024,
   maxRequestsPerSocket: 0,
-});
-
-/**
- * - depth 32: real clients nest two levels; xmlrpc-c itself stops at 64.
- * - values 200 000: a 10 000-call system.multicall (ruTorrent's "select all" on a big library)
- *   holds about 60 000; one million empty <value/>s cost ~180 MiB and ~0.8 s to parse and encode.
- * - strings: default server.body_limit (a .torrent in load.raw_start is one base64 value).
- * - multicall calls 10 000: rtorrent 0.9.8 takes 2 MiB bodies, about 10 000 short calls; a
- *   client that needs more should send several calls.
- */
-export const DEFAULT_XML_LIMITS: Readonly<Omit<XmlLimits, 'maxStringBytes'>> = Object.freeze({
-  maxDepth: 32,
-  maxValues: 200_000,
-  maxMulticallCalls: 10_000,
 });
 
 /** An idle timeout at least this much longer than upstream.timeout, so a 504 can still be delivered. */
@@ -221,20 +199,6 @@ export function applyServerLimits(server: HttpServer, limits: ServerLimits, logg
     logger?.warn({ dropped, maxConnections: watcher.limit }, 'connections refused: limits.max_connections reached');
     dropped = 0;
   });
-}
-
-/**
- * Refuses a system.multicall with more calls than `max`, with a fault naming the limit and its key.
- * For the call-decision layer, after parsing and before the policy walks every member.
- */
-export function multicallLimitError(call: MethodCall, max: number | undefined): XmlRpcUnsupportedError | undefined {
-  if (max === undefined || call.methodName !== 'system.multicall') return undefined;
-  const calls = call.params[0];
-  if (calls?.kind !== 'array' || calls.items.length <= max) return undefined;
-  return new XmlRpcUnsupportedError(
-    `system.multicall has ${calls.items.length} calls; the gateway takes at most ${max} in one request ` +
-      `(limits.max_multicall_calls): send them in several requests`,
-  );
 }
 
 // ---------------------------------------------------------------------------------------------

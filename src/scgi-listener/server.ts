@@ -11,7 +11,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { XmlLimits } from '../http/server-limits.js';
+import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import { decideCall } from '../call-decision.js';
 import { ConfigError, GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';

@@ -19,26 +19,29 @@ interface Answer {
   readonly reused: boolean;
 }
 
-/** One keep-alive connection (a polling client's), optionally from a given loopback address. */
-function keepAliveClient(port: number, localAddress?: string): { send(authorization: string, body?: string): Promise<Answer>; close(): void } {
+type Send = (authorization: string, body?: string) => Promise<Answer>;
+
+/** Runs `use` with one keep-alive connection (a polling client's), optionally from a given loopback address. */
+async function onOneConnection(port: number, use: (send: Send) => Promise<void>, localAddress?: string): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  return {
-    send(authorization, body = VERSION) {
-      return new Promise((resolve, reject) => {
-        const request = httpRequest(
-          { host: '127.0.0.1', port, path: '/RPC2', method: 'POST', agent, localAddress, headers: { 'content-type': 'text/xml', authorization } },
-          (response) => {
-            const chunks: Buffer[] = [];
-            response.on('data', (chunk: Buffer) => chunks.push(chunk));
-            response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString(), reused: request.reusedSocket }));
-          },
-        );
-        request.on('error', reject);
-        request.end(body);
-      });
-    },
-    close: () => agent.destroy(),
-  };
+  const send: Send = (authorization, body = VERSION) =>
+    new Promise((resolve, reject) => {
+      const request = httpRequest(
+        { host: '127.0.0.1', port, path: '/RPC2', method: 'POST', agent, localAddress, headers: { 'content-type': 'text/xml', authorization } },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString(), reused: request.reusedSocket }));
+        },
+      );
+      request.on('error', reject);
+      request.end(body);
+    });
+  try {
+    await use(send);
+  } finally {
+    agent.destroy();
+  }
 }
 
 describe('credentials on a keep-alive connection', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
@@ -55,39 +58,32 @@ describe('credentials on a keep-alive connection', { skip: !haveRtorrent && 'rto
   });
 
   it('are checked again when they change: a wrong password after a good one gets 401, on the same connection', async () => {
-    const client = keepAliveClient(gateway.port);
-    try {
-      assert.equal((await client.send(basicAuth('admin', 'admin-secret'))).status, 200);
-      const wrong = await client.send(basicAuth('admin', 'admin-secret-not'));
+    await onOneConnection(gateway.port, async (send) => {
+      assert.equal((await send(basicAuth('admin', 'admin-secret'))).status, 200);
+      const wrong = await send(basicAuth('admin', 'admin-secret-not'));
       assert.equal(wrong.reused, true, 'the same connection');
       assert.equal(wrong.status, 401);
-      assert.equal((await client.send(basicAuth('admin', 'admin-secret'))).status, 200);
-    } finally {
-      client.close();
-    }
+      assert.equal((await send(basicAuth('admin', 'admin-secret'))).status, 200);
+    });
   });
 
   it('are those of whoever sends them: a proxy carrying two users on one connection gets each one\'s policy', async () => {
-    const client = keepAliveClient(gateway.port);
-    try {
-      assert.equal((await client.send(basicAuth('admin', 'admin-secret'))).status, 200);
+    await onOneConnection(gateway.port, async (send) => {
+      assert.equal((await send(basicAuth('admin', 'admin-secret'))).status, 200);
       const write = xmlCall('throttle.global_down.max_rate.set', ['', 1024]);
-      const asViewer = await client.send(basicAuth('viewer', 'viewer-secret'), write);
+      const asViewer = await send(basicAuth('viewer', 'viewer-secret'), write);
       assert.equal(asViewer.reused, true, 'the same connection');
       assert.match(asViewer.body, /not allowed for user "viewer" \(policy "readonly"\)/);
-      const asAdmin = await client.send(basicAuth('admin', 'admin-secret'), write);
+      const asAdmin = await send(basicAuth('admin', 'admin-secret'), write);
       assert.doesNotMatch(asAdmin.body, /<fault>/);
       const users = gateway.logs.filter((line) => line.path === '/RPC2').slice(-3).map((line) => line.user);
       assert.deepEqual(users, ['admin', 'viewer', 'admin']);
-    } finally {
-      client.close();
-    }
+    });
   });
 
   it('stop working on an open connection once a reload has changed the password', async () => {
-    const client = keepAliveClient(gateway.port);
-    try {
-      assert.equal((await client.send(basicAuth('app', 'app-secret'))).status, 200);
+    await onOneConnection(gateway.port, async (send) => {
+      assert.equal((await send(basicAuth('app', 'app-secret'))).status, 200);
       writeFileSync(
         gateway.htpasswdPath,
         [
@@ -98,33 +94,27 @@ describe('credentials on a keep-alive connection', { skip: !haveRtorrent && 'rto
         ].join('\n'),
       );
       await gateway.app.gateway.reload(loadConfig({ file: gateway.configPath }));
-      const old = await client.send(basicAuth('app', 'app-secret'));
+      const old = await send(basicAuth('app', 'app-secret'));
       assert.equal(old.reused, true, 'the same connection');
       assert.equal(old.status, 401);
-      assert.equal((await client.send(basicAuth('app', 'app-secret-2'))).status, 200);
-    } finally {
-      client.close();
-    }
+      assert.equal((await send(basicAuth('app', 'app-secret-2'))).status, 200);
+    });
   });
 
   it('do not let an address through once it is blocked for wrong passwords, even on a connection that got in before', async () => {
     const from = '127.0.0.9';
-    const client = keepAliveClient(gateway.port, from);
-    try {
-      assert.equal((await client.send(basicAuth('admin', 'admin-secret'))).status, 200);
-      for (let i = 0; i < 10; i++) {
-        const guess = keepAliveClient(gateway.port, from);
-        try {
-          assert.equal((await guess.send(basicAuth('admin', `guess-${i}`))).status, 401);
-        } finally {
-          guess.close();
+    await onOneConnection(
+      gateway.port,
+      async (send) => {
+        assert.equal((await send(basicAuth('admin', 'admin-secret'))).status, 200);
+        for (let i = 0; i < 10; i++) {
+          await onOneConnection(gateway.port, async (guess) => assert.equal((await guess(basicAuth('admin', `guess-${i}`))).status, 401), from);
         }
-      }
-      const blocked = await client.send(basicAuth('admin', 'admin-secret'));
-      assert.equal(blocked.reused, true, 'the same connection');
-      assert.equal(blocked.status, 429);
-    } finally {
-      client.close();
-    }
+        const blocked = await send(basicAuth('admin', 'admin-secret'));
+        assert.equal(blocked.reused, true, 'the same connection');
+        assert.equal(blocked.status, 429);
+      },
+      from,
+    );
   });
 });

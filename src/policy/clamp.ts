@@ -23,22 +23,23 @@ export function clampForUpstream(call: MethodCall, bodyLimit: number): MethodCal
   if (call.methodName !== 'system.multicall') return clampOne(call, bodyLimit);
   const [calls] = call.params;
   if (calls?.kind !== 'array') return call;
-  let changed = false;
-  const items = calls.items.map((item) => {
-    if (item.kind !== 'struct') return item;
+  // Copied only once a member changes: nearly every multicall goes through untouched.
+  let items: XmlRpcValue[] | undefined;
+  calls.items.forEach((item, index) => {
+    if (item.kind !== 'struct') return;
     const methodName = item.members.get('methodName');
     const params = item.members.get('params');
-    if (methodName?.kind !== 'string' || params?.kind !== 'array') return item;
+    if (methodName?.kind !== 'string' || params?.kind !== 'array') return;
     const clamped = clampOne({ methodName: methodName.value, params: params.items }, bodyLimit);
-    if (clamped.params === params.items) return item;
-    changed = true;
-    return {
-      kind: 'struct' as const,
+    if (clamped.params === params.items) return;
+    items ??= [...calls.items];
+    items[index] = {
+      kind: 'struct',
       members: new Map<string, XmlRpcValue>([
         ['methodName', methodName],
         ['params', { kind: 'array', items: clamped.params }],
       ]),
     };
   });
-  return changed ? { methodName: call.methodName, params: [{ kind: 'array', items }] } : call;
+  return items === undefined ? call : { methodName: call.methodName, params: [{ kind: 'array', items }] };
 }

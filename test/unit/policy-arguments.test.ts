@@ -164,6 +164,8 @@ describe('network.xmlrpc.size_limit.set is clamped to the gateway body limit', (
     const first = members[0]?.kind === 'struct' ? members[0].members.get('params') : undefined;
     assert.deepEqual(first?.kind === 'array' ? first.items[1] : undefined, { kind: 'i8', value: 4n * 1024n * 1024n });
     assert.equal(members[1], multicall.params[0]?.kind === 'array' ? multicall.params[0].items[1] : undefined);
+    const untouched = call('system.multicall', [{ struct: [['methodName', 'd.name'], ['params', [H]]] }]);
+    assert.equal(standard.prepare(untouched), untouched, 'a multicall with nothing to clamp goes through as it is');
   });
 
   test('a value sent as base64 or wrapped in a one-element array is read as the policy read it, and clamped too', () => {

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fast
 import type { Authenticator } from '../auth/authenticator.js';
 import { ConnectionCredentials } from '../auth/connection-credentials.js';
 import { parseDigestCredentials, type DigestAuthenticator } from '../auth/digest.js';
-import { LoginThrottle, type LoginThrottleOptions } from '../auth/login-throttle.js';
+import { LoginThrottle, type LoginThrottleOptions, type ThrottleBlock } from '../auth/login-throttle.js';
 import { GatewayError, LoginThrottledError } from '../errors.js';
 
 export interface AccessTable {
@@ -13,10 +13,14 @@ export interface AccessTable {
   upstreamOf(user: string): string | undefined;
 }
 
-/** Ten wrong passwords a minute from one address, or fifty for one name, block it for a minute. */
+/**
+ * Ten wrong passwords a minute for one name from one address, fifty for one name from anywhere,
+ * or ten with names that do not exist from one address, block that for a minute.
+ */
 export const DEFAULT_LOGIN_THROTTLE: LoginThrottleOptions = {
-  maxFailuresPerAddress: 10,
+  maxFailuresPerPair: 10,
   maxFailuresPerUser: 50,
+  maxFailuresPerAddress: 10,
   windowMs: 60_000,
   blockMs: 60_000,
 };
@@ -48,18 +52,18 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
   const connections = new ConnectionCredentials();
   const basicChallenge = `Basic realm="${options.realm}", charset="UTF-8"`;
 
-  /** Checks the throttle before any hashing; a blocked name still admits credentials verified recently. */
-  const refuseIfThrottled = (request: FastifyRequest, user: string, knownGood: () => boolean): void => {
-    const blocked = throttle.check(request.ip ?? '', user);
-    if (!blocked.blocked || (blocked.scope === 'user' && knownGood())) return;
+  /**
+   * 429 for an attempt the throttle refuses. A pair block and an address block (names that do
+   * not exist) read the same, so the answer does not say whether the name exists.
+   */
+  const throttled = (request: FastifyRequest, user: string, verdict: ThrottleBlock): GatewayError => {
     request.gateway.outcome = 'throttled';
-    const seconds = Math.ceil(blocked.retryAfterMs / 1000);
-    const what = blocked.scope === 'address' ? `address ${request.ip}` : `user "${user}"`;
-    throw Object.assign(new LoginThrottledError(`too many failed logins for ${what}; retry in ${seconds} s`, seconds), { statusCode: 429 });
+    const seconds = Math.ceil(verdict.retryAfterMs / 1000);
+    const what = verdict.scope === 'user' ? `user "${user}"` : `user "${user}" from address ${request.ip}`;
+    return Object.assign(new LoginThrottledError(`too many failed logins for ${what}; retry in ${seconds} s`, seconds), { statusCode: 429 });
   };
 
   const wrongCredentials = (request: FastifyRequest, user: string): GatewayError => {
-    throttle.recordFailure(request.ip ?? '', user);
     request.gateway.outcome = 'unauthenticated';
     return new GatewayError('GW_UNAUTHENTICATED', `wrong user name or password for "${user}"`);
   };
@@ -89,21 +93,29 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
     validate(user, password, request, _reply, done) {
       request.gateway.user = user;
       const authenticator = options.authenticator();
+      const address = request.ip ?? '';
       try {
         if (authenticator.isKnownGood(user, password)) {
-          refuseIfThrottled(request, user, () => true);
+          const verdict = throttle.admitKnownGood(address, user);
+          if (verdict.blocked) throw throttled(request, user, verdict);
           admit(request, user);
           passed(request, user, authenticator);
           done();
           return;
         }
-        refuseIfThrottled(request, user, () => false);
       } catch (error) {
         done(error as Error);
         return;
       }
+      // Refused here, a guess never reaches the hash.
+      const attempt = throttle.begin(address, user, authenticator.users.has(user), request.headers.authorization ?? '');
+      if (attempt.blocked) {
+        done(throttled(request, user, attempt));
+        return;
+      }
       authenticator.verify(user, password).then(
         (ok) => {
+          attempt.settle(ok);
           try {
             if (!ok) throw wrongCredentials(request, user);
             admit(request, user);
@@ -113,7 +125,10 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
             done(error as Error);
           }
         },
-        (error: Error) => done(error),
+        (error: Error) => {
+          attempt.settle(undefined);
+          done(error);
+        },
       );
     },
   });
@@ -131,9 +146,11 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
   return function authenticate(request, reply, done) {
     const header = request.headers.authorization;
     const known = header === undefined ? undefined : connections.userFor(request.raw.socket, header, options.authenticator());
-    // A throttled address or name takes the full check below, which decides as it always does;
+    // The throttle is not asked: this header is the right password and got in from this
+    // connection's address within the last minute, which makes the address a known one for the
+    // name, and no block refuses known-good credentials there (login-throttle.ts).
     // [access.users] is asked every time, so a removed user is shut out at once.
-    if (known !== undefined && !throttle.check(request.ip ?? '', known).blocked) {
+    if (known !== undefined) {
       request.gateway.user = known;
       try {
         admit(request, known);
@@ -152,21 +169,31 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
     const result = digest.verify(header, request.method, request.raw.url ?? request.url);
     const user = result.ok ? result.user : claimedDigestUser(header);
     request.gateway.user = user || undefined;
+    const address = request.ip ?? '';
     try {
-      if (!result.ok) {
-        refuseIfThrottled(request, user, () => false);
+      // A stale nonce comes only with a correct digest (digest.ts), so both are the right
+      // password, and pass the blocks known-good Basic credentials pass.
+      if (result.ok || result.stale) {
+        const verdict = result.ok ? throttle.admitKnownGood(address, user) : throttle.checkKnownGood(address, user);
+        if (verdict.blocked) throw throttled(request, user, verdict);
         // A stale nonce is the protocol working, not a wrong password.
-        if (result.stale) {
+        if (!result.ok) {
           request.gateway.digestStale = true;
           request.gateway.outcome = 'unauthenticated';
           throw Object.assign(new GatewayError('GW_UNAUTHENTICATED', 'Digest nonce expired; retry with the new one'), { statusCode: 401 });
         }
-        request.log.debug({ user, reason: result.reason }, 'Digest authentication failed');
-        throw Object.assign(wrongCredentials(request, user), { statusCode: 401 });
+        admit(request, user);
+        done();
+        return;
       }
-      refuseIfThrottled(request, user, () => true);
-      admit(request, user);
-      done();
+      // Digest's check (one MD5 or SHA-256) has run by now, cheaper than parsing the header twice;
+      // a refused attempt gets the same 429 whether its digest was right or not, so past the
+      // limit no guess is tested.
+      const attempt = throttle.begin(address, user, digest.users.has(user), header);
+      if (attempt.blocked) throw throttled(request, user, attempt);
+      attempt.settle(false);
+      request.log.debug({ user, reason: result.reason }, 'Digest authentication failed');
+      throw Object.assign(wrongCredentials(request, user), { statusCode: 401 });
     } catch (error) {
       done(error as Error);
     }

@@ -1,9 +1,11 @@
 /**
- * A throw-away rtorrent 0.9.8 per test: own session dir (rtorrent.lock allows one instance per
- * session), own SCGI socket, quiet networking, and optionally a few thousand stopped torrents.
+ * A throw-away rtorrent per test: own session dir (rtorrent.lock allows one instance per session),
+ * own SCGI socket, quiet networking, and optionally a few thousand stopped torrents. Debian's 0.9.8
+ * by default; the current release (0.16.20, built by ../shared/rtorrent/build.sh) where a test asks
+ * for it with `build`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { chmod, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,7 +13,45 @@ import { isRunning, makeTempDir, removeTempDir, requireBinary, signalTracked, te
 import { decodeXmlRpcResponse, scgiRequest, xmlCall, type ScgiOptions, type ScgiResponse, type XmlParam, type XmlRpcDecoded } from './scgi-direct.js';
 import { generateTorrents, type TorrentOptions } from './torrents.js';
 
+/** One rtorrent release the suite can run against. */
+export interface RtorrentBuild {
+  /** "0.9.8", "0.16.20": what system.client_version answers */
+  readonly version: string;
+  readonly bin: string;
+}
+
+/** Where ../shared/rtorrent/build.sh installs the current release unless told otherwise. */
+const CURRENT_BUILD_BIN = '/opt/rtorrent-new/bin/rtorrent';
+const CURRENT_VERSION = '0.16.20';
+
+/** Debian's rtorrent 0.9.8, or undefined (a throw in CI) when it is not installed. */
+export function debianRtorrent(): RtorrentBuild | undefined {
+  const bin = requireBinary('rtorrent');
+  return bin === undefined ? undefined : { version: '0.9.8', bin };
+}
+
+/**
+ * The current release, from $RTORRENT_CURRENT_BIN or build.sh's default prefix; undefined when it
+ * has not been built on this machine.
+ */
+export function currentRtorrent(): RtorrentBuild | undefined {
+  const bin = process.env.RTORRENT_CURRENT_BIN ?? CURRENT_BUILD_BIN;
+  try {
+    accessSync(bin, fsConstants.X_OK);
+  } catch {
+    return undefined;
+  }
+  return { version: CURRENT_VERSION, bin };
+}
+
+/** Every release available here, 0.9.8 first: a suite that must hold on both runs once per entry. */
+export function rtorrentBuilds(): RtorrentBuild[] {
+  return [debianRtorrent(), currentRtorrent()].filter((build): build is RtorrentBuild => build !== undefined);
+}
+
 export interface RtorrentOptions {
+  /** Which rtorrent; Debian's 0.9.8 when absent. */
+  build?: RtorrentBuild;
   /** Stopped torrents to load with `load.normal` before returning. */
   torrents?: number;
   /** Goes into the temp dir name, to tell instances apart in `ps` and /tmp. */
@@ -27,6 +67,8 @@ export interface RtorrentOptions {
 }
 
 export interface RtorrentInstance {
+  /** "0.9.8", "0.16.20" */
+  readonly version: string;
   readonly socketPath: string;
   readonly dir: string;
   readonly pid: number;
@@ -65,8 +107,11 @@ function randomPortRange(): string {
   return `${low}-${low + 49}`;
 }
 
-function rcFile(dir: string, socketPath: string, extra: readonly string[]): string {
+function rcFile(dir: string, socketPath: string, extra: readonly string[], build: RtorrentBuild): string {
   const q = (p: string): string => `"${p}"`;
+  // 0.16 answers only to network.listen.port.* (the network.port_* names need -D there).
+  const [random, range] =
+    build.version === '0.9.8' ? ['network.port_random.set', 'network.port_range.set'] : ['network.listen.port.random.set', 'network.listen.port.range.set'];
   return [
     'system.daemon.set = true',
     `session.path.set = ${q(join(dir, 'session'))}`,
@@ -75,8 +120,8 @@ function rcFile(dir: string, socketPath: string, extra: readonly string[]): stri
     'dht.mode.set = disable',
     'protocol.pex.set = no',
     'trackers.use_udp.set = no',
-    'network.port_random.set = yes',
-    `network.port_range.set = ${randomPortRange()}`,
+    `${random} = yes`,
+    `${range} = ${randomPortRange()}`,
     ...extra,
     '',
   ].join('\n');
@@ -108,16 +153,16 @@ class StartError extends Error {
   }
 }
 
-async function launch(bin: string, dir: string, socketPath: string, logPath: string, opts: RtorrentOptions): Promise<ChildProcess> {
+async function launch(build: RtorrentBuild, dir: string, socketPath: string, logPath: string, opts: RtorrentOptions): Promise<ChildProcess> {
   // Leftovers of a failed attempt: a stale socket would look "ready", a stale lock could refuse us.
   await unlink(socketPath).catch(() => undefined);
   await unlink(join(dir, 'session', 'rtorrent.lock')).catch(() => undefined);
   const rcPath = join(dir, 'test.rc');
-  await writeFile(rcPath, rcFile(dir, socketPath, opts.extraRc ?? []));
+  await writeFile(rcPath, rcFile(dir, socketPath, opts.extraRc ?? [], build));
   const logFd = openSync(logPath, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(bin, ['-n', '-o', `import=${rcPath}`], {
+    child = spawn(build.bin, ['-n', '-o', `import=${rcPath}`], {
       cwd: dir,
       // HOME in the temp dir: nothing of the real user's setup leaks in.
       env: { ...process.env, HOME: dir, TERM: 'dumb' },
@@ -168,9 +213,12 @@ async function launch(bin: string, dir: string, socketPath: string, logPath: str
   return child;
 }
 
+/** 0.16 aborts (a libtorrent assertion, exit 134) when stopped within about half a second of its start. */
+const MIN_LIFETIME_MS = 1200;
+
 export async function startRtorrent(opts: RtorrentOptions = {}): Promise<RtorrentInstance> {
-  const bin = requireBinary('rtorrent');
-  if (bin === undefined) throw new Error('rtorrent is not installed (use requireBinary() to skip first)');
+  const build = opts.build ?? debianRtorrent();
+  if (build === undefined) throw new Error('rtorrent is not installed (use requireBinary() to skip first)');
   const name = (opts.name ?? 'rt').replace(/[^A-Za-z0-9_-]/g, '_');
   const dir = makeTempDir(`rtg-${name}`);
   // nginx workers / non-root gateways must be able to traverse to the socket.
@@ -184,7 +232,7 @@ export async function startRtorrent(opts: RtorrentOptions = {}): Promise<Rtorren
   try {
     for (let attempt = 1; child === undefined; attempt++) {
       try {
-        child = await launch(bin, dir, socketPath, logPath, opts);
+        child = await launch(build, dir, socketPath, logPath, opts);
       } catch (err) {
         if (!(err instanceof StartError && err.retryable && attempt < 5)) throw err;
       }
@@ -194,6 +242,7 @@ export async function startRtorrent(opts: RtorrentOptions = {}): Promise<Rtorren
     throw err;
   }
   const proc = child;
+  const startedAt = Date.now();
   const pid = proc.pid;
   if (pid === undefined) throw new Error('rtorrent has no pid');
 
@@ -204,6 +253,7 @@ export async function startRtorrent(opts: RtorrentOptions = {}): Promise<Rtorren
 
   let stopping: Promise<void> | undefined;
   const instance: RtorrentInstance = {
+    version: build.version,
     socketPath,
     dir,
     pid,
@@ -217,6 +267,8 @@ export async function startRtorrent(opts: RtorrentOptions = {}): Promise<Rtorren
     waitForExit: (ms = 5000) => waitForExit(proc, ms),
     stop: () => {
       stopping ??= (async () => {
+        const young = MIN_LIFETIME_MS - (Date.now() - startedAt);
+        if (young > 0 && build.version !== '0.9.8') await sleep(young);
         await terminate(proc, { graceMs: 2000 });
         await removeTempDir(dir);
       })();

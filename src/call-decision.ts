@@ -1,7 +1,9 @@
-import { GatewayError, PolicyDeniedError } from './errors.js';
+import { CostLimitError, GatewayError, PolicyDeniedError } from './errors.js';
 import { encodeJsonRpcError, encodeJsonRpcRefusal, encodeJsonRpcRequest, type JsonRpcRefusal } from './jsonrpc/encode.js';
 import { parseJsonRpcRequest } from './jsonrpc/parse.js';
 import type { CompiledPolicy } from './policy/index.js';
+import { CostEstimate, type FanOutSizes } from './policy/cost.js';
+import type { PolicyVerdict } from './policy/types.js';
 import { encodeMethodCall } from './xmlrpc/encode.js';
 import { multicallLimitError, type XmlLimits } from './xmlrpc/call-limits.js';
 import { parseMethodCall } from './xmlrpc/parse.js';
@@ -21,10 +23,16 @@ export type CallDecision =
       readonly untrusted: boolean;
       /** The readonly policy would allow it too: it changes nothing, so identical ones may share an answer. */
       readonly readOnly: boolean;
+      /** What it may cost rtorrent, to be weighed against the caller's limit; undefined: not bounded. */
+      readonly cost: CostEstimate | undefined;
+      /** JSON-RPC only: the error response for a refusal made after this decision (null: notifications only). */
+      readonly jsonRefusal?: (error: GatewayError) => Buffer | null;
     }
   | {
       readonly kind: 'refuse';
       readonly error: GatewayError;
+      /** invalid: not a call we can read; denied: the policy refused it; too_costly: its cost did. */
+      readonly outcome: 'invalid' | 'denied' | 'too_costly';
       readonly methods: readonly string[];
       /** Set when the policy refused: the offending method and why, for the warn line. */
       readonly denial?: string;
@@ -49,21 +57,29 @@ function readsOnly(call: MethodCall, caller: Caller, options: DecideOptions): bo
   return readonly !== undefined && (caller.policy === readonly || readonly.check(call).allowed);
 }
 
+type Refused = Extract<PolicyVerdict, { allowed: false }>;
+
+function refusalError(caller: Caller, verdict: Refused): PolicyDeniedError | CostLimitError {
+  return verdict.costly
+    ? new CostLimitError(caller.user, caller.policy.name, verdict.method, verdict.reason)
+    : new PolicyDeniedError(caller.user, caller.policy.name, verdict.method, verdict.reason);
+}
+
 export function decideCall(body: Buffer, caller: Caller, options: DecideOptions = {}): CallDecision {
   let call;
   try {
     call = parseMethodCall(body, options.limits);
   } catch (error) {
-    if (error instanceof GatewayError) return { kind: 'refuse', error, methods: [] };
+    if (error instanceof GatewayError) return { kind: 'refuse', outcome: 'invalid', error, methods: [] };
     throw error;
   }
   // Before the policy walks every member: thousands of calls in one request are refused outright.
   const tooMany = multicallLimitError(call, options.limits?.maxMulticallCalls);
-  if (tooMany) return { kind: 'refuse', error: tooMany, methods: [call.methodName] };
+  if (tooMany) return { kind: 'refuse', outcome: 'invalid', error: tooMany, methods: [call.methodName] };
   const verdict = caller.policy.check(call);
   if (!verdict.allowed) {
-    const error = new PolicyDeniedError(caller.user, caller.policy.name, verdict.method, verdict.reason);
-    return { kind: 'refuse', methods: verdict.methods, denial: `${error.method}: ${error.reason}`, error };
+    const error = refusalError(caller, verdict);
+    return { kind: 'refuse', outcome: verdict.costly ? 'too_costly' : 'denied', methods: verdict.methods, denial: `${error.method}: ${error.reason}`, error };
   }
   // Forward what was checked: rtorrent gets our encoding of the parsed tree, never the client's bytes.
   const readOnly = readsOnly(call, caller, options);
@@ -73,6 +89,7 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
     methods: verdict.methods,
     untrusted: verdict.untrustedSafe,
     readOnly,
+    cost: verdict.cost,
   };
 }
 
@@ -86,34 +103,40 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
     request = parseJsonRpcRequest(body, options.limits && { ...options.limits, maxBatchSize: options.limits.maxMulticallCalls });
   } catch (error) {
     if (error instanceof GatewayError) {
-      return { kind: 'refuse', error, methods: [], jsonBody: encodeJsonRpcError(null, error.faultCode, error.message) };
+      return { kind: 'refuse', outcome: 'invalid', error, methods: [], jsonBody: encodeJsonRpcError(null, error.faultCode, error.message) };
     }
     throw error;
   }
   for (const { call } of request.calls) {
     const tooMany = multicallLimitError(call, options.limits?.maxMulticallCalls);
-    if (tooMany) return { kind: 'refuse', error: tooMany, methods: [call.methodName], jsonBody: encodeJsonRpcError(null, tooMany.faultCode, tooMany.message) };
+    if (tooMany) {
+      return { kind: 'refuse', outcome: 'invalid', error: tooMany, methods: [call.methodName], jsonBody: encodeJsonRpcError(null, tooMany.faultCode, tooMany.message) };
+    }
   }
   const methods: string[] = [];
   const refusals: JsonRpcRefusal[] = [];
   let untrusted = true;
   let readOnly = options.readOnlyPolicy !== undefined;
-  let firstRefused: PolicyDeniedError | undefined;
+  let cost: CostEstimate | undefined;
+  let firstRefused: PolicyDeniedError | CostLimitError | undefined;
   request.calls.forEach(({ call }, index) => {
     const verdict = caller.policy.check(call);
     methods.push(...verdict.methods);
     if (!verdict.allowed) {
-      const refused = new PolicyDeniedError(caller.user, caller.policy.name, verdict.method, verdict.reason);
+      const refused = refusalError(caller, verdict);
       firstRefused ??= refused;
       refusals.push({ index, code: refused.faultCode, message: refused.message });
       return;
     }
     untrusted &&= verdict.untrustedSafe;
     readOnly &&= readsOnly(call, caller, options);
+    // A batch costs rtorrent what its calls cost together.
+    if (verdict.cost !== undefined) (cost ??= new CostEstimate()).addAll(verdict.cost);
   });
   if (firstRefused !== undefined) {
     return {
       kind: 'refuse',
+      outcome: firstRefused instanceof CostLimitError ? 'too_costly' : 'denied',
       methods,
       denial: `${firstRefused.method}: ${firstRefused.reason}`,
       error: firstRefused,
@@ -121,5 +144,44 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
     };
   }
   const prepared = { ...request, calls: request.calls.map((entry) => ({ ...entry, call: caller.policy.prepare(entry.call) })) };
-  return { kind: 'forward', canonical: encodeJsonRpcRequest(prepared), methods, untrusted, readOnly };
+  const jsonRefusal = (error: GatewayError): Buffer | null =>
+    encodeJsonRpcRefusal(request, request.calls.map((_call, index) => ({ index, code: error.faultCode, message: error.message })));
+  return { kind: 'forward', canonical: encodeJsonRpcRequest(prepared), methods, untrusted, readOnly, cost, jsonRefusal };
+}
+
+type Forward = Extract<CallDecision, { kind: 'forward' }>;
+
+/** Whether the lists' sizes are needed to weigh this call against the caller's limit. */
+export function needsSizes(decision: Forward, caller: Caller): boolean {
+  return decision.cost !== undefined && caller.policy.limits.maxAnswerCells !== undefined && decision.cost.needsSizes;
+}
+
+/**
+ * The estimated answer against the caller's limit, with the list sizes rtorrent last reported
+ * (upstream/shape.ts). Returns the refusal to send, naming the limit and its key, or undefined.
+ */
+export function costRefusal(decision: Forward, caller: Caller, sizes: FanOutSizes | undefined): CostLimitError | undefined {
+  const limit = caller.policy.limits.maxAnswerCells;
+  if (decision.cost === undefined || limit === undefined) return undefined;
+  const cells = decision.cost.cells(sizes);
+  if (cells <= limit.value) return undefined;
+  const method = decision.methods[0] ?? '';
+  return new CostLimitError(
+    caller.user,
+    caller.policy.name,
+    method,
+    `the answer to ${method} would hold about ${cells} values (${decision.cost.describe(sizes)}), over the limit of ${limit.value} (${limit.key}); ` +
+      'ask for fewer columns or a smaller view, or raise the limit',
+  );
+}
+
+/** An answer over the caller's size limit (policies below full), for both transports alike. */
+export function answerTooLarge(caller: Caller, methods: readonly string[], bytes: number | undefined): GatewayError | undefined {
+  const limit = caller.policy.limits.maxAnswerBytes;
+  if (limit === undefined || bytes === undefined || bytes <= limit.value) return undefined;
+  return new GatewayError(
+    'GW_ANSWER_TOO_LARGE',
+    `refused by the gateway for user "${caller.user}" (policy "${caller.policy.name}"): rtorrent's answer to ${methods[0] ?? 'the call'} is ${bytes} bytes, ` +
+      `over the limit of ${limit.value} (${limit.key}); ask for less or raise the limit`,
+  );
 }

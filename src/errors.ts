@@ -16,6 +16,10 @@ export const ERROR_TABLE = {
   GW_FORBIDDEN_USER: { status: 403, faultCode: -32403 },
   GW_TOO_MANY_FAILURES: { status: 429, faultCode: -32401 },
   GW_POLICY_DENIED: { status: 200, faultCode: -32403 },
+  // What a call would cost rtorrent, or what its answer came to, is over the user's limits.
+  GW_COST_LIMIT: { status: 200, faultCode: -32413 },
+  GW_ANSWER_TOO_LARGE: { status: 200, faultCode: -32413 },
+  GW_OVER_BUDGET: { status: 429, faultCode: -32429 },
   GW_UPSTREAM_UNREACHABLE: { status: 502, faultCode: -32300 },
   GW_UPSTREAM_BAD_RESPONSE: { status: 502, faultCode: -32300 },
   GW_UPSTREAM_TIMEOUT: { status: 504, faultCode: -32300 },
@@ -82,10 +86,38 @@ export class PolicyDeniedError extends GatewayError {
   }
 }
 
+/**
+ * Refused for what it would cost rtorrent (an answer estimated over the user's limit, a nested
+ * multicall, a glob pattern rtorrent matches in exponential time); the message names the limit and
+ * the key that raises it.
+ */
+export class CostLimitError extends GatewayError {
+  readonly user: string;
+  readonly policy: string;
+  readonly method: string;
+  readonly reason: string;
+  constructor(user: string, policy: string, method: string, reason: string) {
+    super('GW_COST_LIMIT', `refused by the gateway for user "${user}" (policy "${policy}"): ${reason}`);
+    this.user = user;
+    this.policy = policy;
+    this.method = method;
+    this.reason = reason;
+  }
+}
+
+/** The user has too many calls in flight or calls too fast; retry after `retryAfterSeconds`. */
+export class OverBudgetError extends GatewayError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
+    super('GW_OVER_BUDGET', message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export class UpstreamError extends GatewayError {
   readonly upstream: string;
   constructor(
-    code: 'GW_UPSTREAM_UNREACHABLE' | 'GW_UPSTREAM_BAD_RESPONSE' | 'GW_UPSTREAM_TIMEOUT' | 'GW_UPSTREAM_BUSY' | 'GW_CLIENT_CLOSED',
+    code: 'GW_UPSTREAM_UNREACHABLE' | 'GW_UPSTREAM_BAD_RESPONSE' | 'GW_UPSTREAM_TIMEOUT' | 'GW_UPSTREAM_BUSY' | 'GW_CLIENT_CLOSED' | 'GW_ANSWER_TOO_LARGE',
     upstream: string,
     message: string,
     options?: { cause?: unknown },

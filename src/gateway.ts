@@ -2,6 +2,7 @@ import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
 import { VerifiedCredentialCache } from './auth/credential-cache.js';
+import { UserBudgets } from './budget/user-budgets.js';
 import { DEFAULT_UPSTREAM, type GatewayConfig } from './config/schema.js';
 import { GatewayError } from './errors.js';
 import { registerAuth } from './http/auth-hook.js';
@@ -76,6 +77,7 @@ function listenerPolicy(runtime: Runtime, user: string): CompiledPolicy {
         reason: `user "${user}" is no longer in [access.users]`,
       }),
       prepare: (call) => call,
+      limits: { maxAnswerCells: undefined, maxAnswerBytes: undefined, budget: { callsInFlight: undefined, callRate: undefined, callBurst: { value: 1, key: 'limits.call_burst' } } },
     }
   );
 }
@@ -92,6 +94,9 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const startConfig = config;
 
   const metrics = new GatewayMetrics({ processMetrics: options.processMetrics === true });
+  // Per user, across transports and reloads: a user's HTTP and SCGI-listener calls share one budget.
+  const budgets = new UserBudgets();
+  const budgetOf = (user: string, policy: CompiledPolicy) => runtime.budgetOf(user, policy);
   // One connection cap per rtorrent, shared by HTTP and SCGI callers alike.
   const upstreams = new Map(
     config.upstreams.map((named) => [
@@ -150,6 +155,8 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     policyNamed: (name) => runtime.policies.get(name),
     limits: config.limits.xml,
     coalescer: config.upstream.coalesceReads ? new ReadCoalescer(config.upstream.coalesceMaxBytes) : undefined,
+    budgets,
+    budgetOf,
   });
   registerOpsRoutes(app, {
     health: { check: async () => (await Promise.all([...healthChecks.values()].map((check) => check.check()))).every(Boolean) },
@@ -181,6 +188,8 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
         idleTimeoutMs: listener.idleTimeoutMs,
         requestTimeoutMs: listener.requestTimeoutMs,
         maxConnections: listener.maxConnections,
+        budgets,
+        budgetOf,
       });
       scgiListeners.push(started);
       logger.info({ scgi: started.address, user: listener.user }, 'SCGI listener ready');

@@ -3,6 +3,7 @@ import { parseListenAddress, parseUpstreamAddress, type SocketAddress } from './
 import { parseDuration, parseSize } from './units.js';
 import { DEFAULT_SERVER_LIMITS, limitsIssues, resolveLimits, type ResolvedLimits } from '../http/server-limits.js';
 import { DEFAULT_XML_LIMITS } from '../xmlrpc/call-limits.js';
+import { DEFAULT_POLICY_LIMITS } from '../policy/types.js';
 
 /**
  * The config file's shape, in its own snake_case keys, and the normalised form the gateway runs
@@ -74,10 +75,29 @@ const groupName = z
   .string()
   .regex(/^(?:[A-Za-z_][A-Za-z0-9_.-]*\$?|\d+)$/, 'must be a group name or a numeric gid');
 
+/** Per-user call budget ([limits], policies.NAME and access.users.NAME): 0 turns a limit off. */
+const callsInFlight = z.number().int().min(0);
+const callRate = z.number().min(0);
+const callBurst = z.number().int().min(1);
+
+export interface UserAccessConfig {
+  readonly policy: string;
+  readonly upstream?: string;
+  readonly calls_in_flight?: number;
+  readonly call_rate?: number;
+  readonly call_burst?: number;
+}
+
 const userAccess = z.union([
-  z.string().transform((policy): { policy: string; upstream?: string } => ({ policy })),
+  z.string().transform((policy): UserAccessConfig => ({ policy })),
   // upstream: on a shared seedbox, the user's calls always go to their own rtorrent, whatever path they call.
-  z.strictObject({ policy: z.string(), upstream: z.string().optional() }),
+  z.strictObject({
+    policy: z.string(),
+    upstream: z.string().optional(),
+    calls_in_flight: callsInFlight.optional(),
+    call_rate: callRate.optional(),
+    call_burst: callBurst.optional(),
+  }),
 ]);
 
 const upstreamName = /^[A-Za-z0-9_-]+$/;
@@ -88,6 +108,12 @@ const policyDefinition = z.strictObject({
   deny: z.array(z.string()).optional(),
   download_roots: z.array(z.string()).optional(),
   load_sources: z.array(z.string()).optional(),
+  row_multicalls: z.array(z.string()).optional(),
+  max_answer_cells: z.number().int().min(1).optional(),
+  max_answer_bytes: size.optional(),
+  calls_in_flight: callsInFlight.optional(),
+  call_rate: callRate.optional(),
+  call_burst: callBurst.optional(),
 });
 
 const scgiListenAddress = z.string().transform((text, ctx) => {
@@ -200,6 +226,15 @@ export const configFileSchema = z.strictObject({
       // Default: server.body_limit, i.e. no bound beyond the body's own.
       max_string_bytes: size.optional(),
       max_multicall_calls: z.number().int().min(1).default(DEFAULT_XML_LIMITS.maxMulticallCalls),
+      // What one call of a user below full may cost rtorrent (docs/hardening.md, "What a call may cost").
+      max_answer_cells: z.number().int().min(1).default(DEFAULT_POLICY_LIMITS.maxAnswerCells),
+      max_answer_bytes: size.prefault(DEFAULT_POLICY_LIMITS.maxAnswerBytes),
+      max_pattern_length: z.number().int().min(1).max(4096).default(DEFAULT_POLICY_LIMITS.maxPatternLength),
+      max_pattern_wildcards: z.number().int().min(0).max(16).default(DEFAULT_POLICY_LIMITS.maxPatternWildcards),
+      // Each user's calls, unless their policy or [access.users] entry says otherwise; full is not limited.
+      calls_in_flight: callsInFlight.default(DEFAULT_POLICY_LIMITS.callsInFlight),
+      call_rate: callRate.default(DEFAULT_POLICY_LIMITS.callRate),
+      call_burst: callBurst.default(DEFAULT_POLICY_LIMITS.callBurst),
     })
     .prefault({}),
   // More rtorrents behind one gateway: [upstreams.alice] scgi = "…", paths = ["/alice/RPC2"].
@@ -266,13 +301,7 @@ export const configFileSchema = z.strictObject({
 export type ConfigFile = z.input<typeof configFileSchema>;
 type Parsed = z.output<typeof configFileSchema>;
 
-export interface PolicyDefinitionConfig {
-  extends?: string;
-  allow?: string[];
-  deny?: string[];
-  download_roots?: string[];
-  load_sources?: string[];
-}
+export type PolicyDefinitionConfig = z.output<typeof policyDefinition>;
 
 export interface GatewayConfig {
   readonly server: {
@@ -300,7 +329,7 @@ export interface GatewayConfig {
     readonly coalesceMaxBytes: number;
   };
   readonly auth: { readonly htpasswd: string; readonly htdigest: string | undefined; readonly realm: string };
-  readonly access: { readonly users: ReadonlyMap<string, { readonly policy: string; readonly upstream?: string }> };
+  readonly access: { readonly users: ReadonlyMap<string, UserAccessConfig> };
   /** Every rtorrent behind the gateway, the [upstream] one first (named "default"). */
   readonly upstreams: readonly NamedUpstreamConfig[];
   readonly policies: Readonly<Record<string, PolicyDefinitionConfig>>;

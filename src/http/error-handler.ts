@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { GatewayError, LoginThrottledError } from '../errors.js';
+import { GatewayError, LoginThrottledError, OverBudgetError } from '../errors.js';
 import { sendGatewayError, sendText } from './replies.js';
 
 /** Fastify's own errors, reworded to say what the client must change. */
@@ -33,7 +33,7 @@ export function registerErrorHandlers(app: FastifyInstance, bodyLimit: number): 
     if (error instanceof GatewayError) {
       request.gateway.outcome = request.gateway.outcome === 'unknown' ? error.code : request.gateway.outcome;
       if (error.code === 'GW_UPSTREAM_BUSY') reply.header('retry-after', '1');
-      if (error instanceof LoginThrottledError) reply.header('retry-after', String(error.retryAfterSeconds));
+      if (error instanceof LoginThrottledError || error instanceof OverBudgetError) reply.header('retry-after', String(error.retryAfterSeconds));
       // The request's one log line (request-log.ts) carries the code as its outcome.
       request.gateway.denial ??= error.message;
       return sendGatewayError(reply, error);

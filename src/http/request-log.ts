@@ -19,6 +19,8 @@ export interface RequestSummary {
   readonly bytesOut: number;
   readonly ms: number;
   readonly denial: string | undefined;
+  /** For over_budget: which budget (in_flight, rate). */
+  readonly budget: string | undefined;
 }
 
 export interface RequestLogOptions {
@@ -27,6 +29,9 @@ export interface RequestLogOptions {
   /** Marks the line as an audit record, so `grep '"audit":true'` finds the trail in the main log. */
   readonly audited?: (summary: RequestSummary) => boolean;
 }
+
+/** Calls refused or cut for what they would cost: a user's budget, the estimated answer, the answer itself. */
+export const LIMITED_OUTCOMES: ReadonlySet<string> = new Set(['over_budget', 'too_costly', 'answer_too_large']);
 
 /** Health probes and metric scrapes arrive every few seconds; they would drown the call log at info. */
 export const QUIET_OUTCOMES: ReadonlySet<string> = new Set(['healthy', 'unhealthy', 'metrics']);
@@ -52,6 +57,7 @@ function summarise(request: FastifyRequest, reply: FastifyReply): RequestSummary
     bytesOut: state.bytesOut || (reply.raw.writableFinished ? Number(reply.getHeader('content-length') ?? 0) : 0),
     ms: Math.round(reply.elapsedTime * 100) / 100,
     denial: state.denial,
+    budget: state.budget,
   };
 }
 
@@ -67,10 +73,11 @@ export function registerRequestLog(app: FastifyInstance, options: RequestLogOpti
     if (request.gateway.logged) return;
     request.gateway.logged = true;
     const summary = summarise(request, reply);
-    const { denial, authenticated: _authenticated, ...fields } = summary;
+    const { denial, authenticated: _authenticated, budget, ...fields } = summary;
     const line = options.audited?.(summary) ? { ...fields, audit: true } : fields;
     const state = request.gateway;
     if (state.outcome === 'denied') request.log.warn({ ...line, denial }, 'call denied');
+    else if (LIMITED_OUTCOMES.has(state.outcome)) request.log.warn({ ...line, problem: denial, ...(budget ? { budget } : {}) }, 'call over a limit');
     else if (state.outcome === 'invalid' || state.outcome === 'cross_site') request.log.warn({ ...line, problem: denial }, 'request refused');
     else if (reply.statusCode >= 500 && !QUIET_OUTCOMES.has(state.outcome)) request.log.error({ ...line, problem: denial }, 'request failed');
     else if (reply.statusCode === 401 && state.user !== undefined) request.log.warn(line, 'authentication failed');

@@ -7,6 +7,8 @@ export interface RequestState {
   outcome: string;
   /** Why a call was refused, for the warn line. */
   denial: string | undefined;
+  /** Which budget a call was refused for (in_flight, rate). */
+  budget?: string;
   bytesIn: number;
   bytesOut: number;
   /** The Digest nonce had expired: the 401 says stale=true so the client retries without asking the user. */

@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import { decideCall, decideJsonRpcCall } from '../call-decision.js';
-import { GatewayError, UpstreamError } from '../errors.js';
+import type { UserBudgets } from '../budget/user-budgets.js';
+import { answerTooLarge, costRefusal, decideCall, decideJsonRpcCall, needsSizes, type Caller } from '../call-decision.js';
+import { GatewayError, OverBudgetError, UpstreamError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
+import type { CallBudget } from '../policy/types.js';
 import { ClientGone } from '../upstream/call-signal.js';
 import type { ReadCoalescer } from '../upstream/coalescer.js';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
@@ -31,6 +33,10 @@ export interface RpcRouteOptions {
   readonly limits?: XmlLimits;
   /** Set when upstream.coalesce_reads is on: identical read-only calls in flight share one upstream call. */
   readonly coalescer?: ReadCoalescer;
+  /** Each user's calls in flight and call rate. */
+  readonly budgets: UserBudgets;
+  /** Looked up per request so a reload can change it. */
+  readonly budgetOf: (user: string, policy: CompiledPolicy) => CallBudget;
 }
 
 /** Upstream headers that describe the connection, not the answer, or that nginx hides too. */
@@ -61,18 +67,31 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
     state.outcome = 'invalid';
     return sendText(reply, 415, `JSON-RPC is not enabled for rtorrent at ${upstream.address.label} (upstream.jsonrpc); send XML-RPC as text/xml`);
   }
+  const caller: Caller = { user: state.user ?? '', policy };
+  // Before the body is even parsed: a user past their budget costs nothing more.
+  const admission = options.budgets.admit(caller.user, options.budgetOf(caller.user, policy));
+  if (!admission.admitted) {
+    state.outcome = 'over_budget';
+    state.budget = admission.reason;
+    throw new OverBudgetError(admission.message, admission.retryAfterSeconds);
+  }
+  reply.raw.once('close', admission.release);
   const decide = json ? decideJsonRpcCall : decideCall;
-  const decision = decide(
-    body,
-    { user: state.user ?? '', policy },
-    { limits: options.limits, readOnlyPolicy: options.coalescer ? options.policyNamed('readonly') : undefined },
-  );
+  const decision = decide(body, caller, { limits: options.limits, readOnlyPolicy: options.coalescer ? options.policyNamed('readonly') : undefined });
   state.methods = decision.methods;
   if (decision.kind === 'refuse') {
-    state.outcome = decision.denial === undefined ? 'invalid' : 'denied';
+    state.outcome = decision.outcome;
     state.denial = decision.denial ?? decision.error.message;
     return json ? sendJsonRpcRefusal(reply, decision.error, decision.jsonBody ?? null) : sendGatewayError(reply, decision.error);
   }
+  // The estimate is weighed with the sizes rtorrent last reported; only the very first call waits for them.
+  const tooCostly = costRefusal(decision, caller, needsSizes(decision, caller) ? await upstream.shape.current() : undefined);
+  if (tooCostly !== undefined) {
+    state.outcome = 'too_costly';
+    state.denial = `${tooCostly.method}: ${tooCostly.reason}`;
+    return decision.jsonRefusal ? sendJsonRpcRefusal(reply, tooCostly, decision.jsonRefusal(tooCostly)) : sendGatewayError(reply, tooCostly);
+  }
+  const answerLimit = policy.limits.maxAnswerBytes?.value;
 
   const meta = {
     requestUri: request.url.split('?')[0] ?? '/RPC2',
@@ -87,6 +106,8 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
     // No abort signal: other callers may be waiting on this upstream call.
     const { answer, joined } = options.coalescer.run(key, () => upstream.call(decision.canonical, meta));
     const shared = await answer;
+    const tooLarge = answerTooLarge(caller, decision.methods, shared.body.length);
+    if (tooLarge !== undefined) return refuseAnswer(reply, tooLarge, decision.jsonRefusal);
     state.outcome = joined ? 'coalesced' : 'relayed';
     state.bytesOut = shared.body.length;
     relayHeaders(reply, shared.head.headers);
@@ -99,6 +120,11 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
     if (!reply.raw.writableFinished) gone.abort();
   });
   const response = await upstream.call(decision.canonical, meta, gone);
+  const tooLarge = answerTooLarge(caller, decision.methods, response.kind === 'whole' ? response.body.length : response.head.contentLength);
+  if (tooLarge !== undefined) {
+    if (response.kind === 'streamed') response.body.destroy();
+    return refuseAnswer(reply, tooLarge, decision.jsonRefusal);
+  }
   state.outcome = 'relayed';
   if (response.kind === 'whole') {
     state.bytesOut = response.body.length;
@@ -116,17 +142,29 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
     // Node refuses some header values rtorrent's head may carry; the body must be dropped then too.
     for (const [name, value] of relayable(head.headers)) raw.appendHeader(name, value);
     if (head.contentLength !== undefined) raw.setHeader('content-length', head.contentLength);
-    await answer.pipeTo(raw);
+    await answer.pipeTo(raw, answerLimit);
     state.bytesOut = answer.bytes;
     raw.end();
   } catch (error) {
     answer.destroy();
     state.bytesOut = answer.bytes;
-    if (error instanceof UpstreamError && error.code !== 'GW_CLIENT_CLOSED') state.outcome = 'upstream_truncated';
+    if (error instanceof UpstreamError && error.code === 'GW_ANSWER_TOO_LARGE') {
+      // No Content-Length to refuse it by beforehand: the relay ends where the limit is passed.
+      state.outcome = 'answer_too_large';
+      state.denial = answerTooLarge(caller, decision.methods, answer.bytes)?.message ?? error.message;
+    } else if (error instanceof UpstreamError && error.code !== 'GW_CLIENT_CLOSED') state.outcome = 'upstream_truncated';
     // The head promised Content-Length bytes; closing is the only honest signal left.
     raw.destroy();
   }
   return reply;
+}
+
+/** rtorrent has answered, but more than this caller may receive: the answer is dropped, the client told why. */
+function refuseAnswer(reply: FastifyReply, error: GatewayError, jsonRefusal: ((error: GatewayError) => Buffer | null) | undefined): FastifyReply {
+  const state = reply.request.gateway;
+  state.outcome = 'answer_too_large';
+  state.denial = error.message;
+  return jsonRefusal ? sendJsonRpcRefusal(reply, error, jsonRefusal(error)) : sendGatewayError(reply, error);
 }
 
 export function registerRpcRoutes(app: FastifyInstance, options: RpcRouteOptions): void {

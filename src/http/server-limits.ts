@@ -12,6 +12,7 @@
 import { maxHeaderSize, type Server as HttpServer, type ServerOptions as HttpServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
+import type { PolicyLimitDefaults } from '../policy/types.js';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 
 export interface ServerLimits {
@@ -215,6 +216,13 @@ export interface LimitsSection {
   readonly max_values: number;
   readonly max_string_bytes?: number | undefined;
   readonly max_multicall_calls: number;
+  readonly max_answer_cells: number;
+  readonly max_answer_bytes: number;
+  readonly max_pattern_length: number;
+  readonly max_pattern_wildcards: number;
+  readonly calls_in_flight: number;
+  readonly call_rate: number;
+  readonly call_burst: number;
 }
 
 export interface LimitsIssue {
@@ -240,6 +248,8 @@ export function limitsIssues(limits: LimitsSection, upstreamTimeoutMs: number): 
 export interface ResolvedLimits {
   readonly server: ServerLimits;
   readonly xml: XmlLimits;
+  /** What policies other than full fall back on: cost of a call, patterns, each user's call budget. */
+  readonly policies: PolicyLimitDefaults;
 }
 
 export function resolveLimits(limits: LimitsSection, context: { readonly upstreamTimeoutMs: number; readonly bodyLimit: number }): ResolvedLimits {
@@ -257,6 +267,15 @@ export function resolveLimits(limits: LimitsSection, context: { readonly upstrea
       maxValues: limits.max_values,
       maxStringBytes: limits.max_string_bytes ?? context.bodyLimit,
       maxMulticallCalls: limits.max_multicall_calls,
+    },
+    policies: {
+      maxAnswerCells: limits.max_answer_cells,
+      maxAnswerBytes: limits.max_answer_bytes,
+      maxPatternLength: limits.max_pattern_length,
+      maxPatternWildcards: limits.max_pattern_wildcards,
+      callsInFlight: limits.calls_in_flight,
+      callRate: limits.call_rate,
+      callBurst: limits.call_burst,
     },
   };
 }

@@ -4,8 +4,11 @@ import type { GatewayConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { QUIET_OUTCOMES, type RequestSummary } from '../http/request-log.js';
 
-/** Refusals that say someone tried something: a policy denial, a user without access, a web page, too many wrong passwords. */
-const AUDITED_REFUSALS: ReadonlySet<string> = new Set(['denied', 'forbidden', 'cross_site', 'throttled']);
+/**
+ * Refusals that say someone tried something: a policy denial, a call that would cost rtorrent more
+ * than allowed, a user without access, a web page, too many wrong passwords.
+ */
+const AUDITED_REFUSALS: ReadonlySet<string> = new Set(['denied', 'too_costly', 'forbidden', 'cross_site', 'throttled']);
 const FULL = 'full';
 
 /**

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RequestSummary } from '../http/request-log.js';
-import { QUIET_OUTCOMES } from '../http/request-log.js';
+import { LIMITED_OUTCOMES, QUIET_OUTCOMES } from '../http/request-log.js';
 import { isKnownCommand, XMLRPC_BUILTINS } from '../policy/command-names.js';
 
 /** What the in-flight gauges read; the Upstream has both. */
@@ -36,6 +36,17 @@ function deniedMethod(summary: RequestSummary): string {
   return colon > 0 ? methodLabel(summary.denial?.slice(0, colon)) : methodLabel(summary.methods[0]);
 }
 
+function limitLabel(summary: RequestSummary): string {
+  switch (summary.outcome) {
+    case 'over_budget':
+      return summary.budget === 'rate' ? 'call_rate' : 'calls_in_flight';
+    case 'too_costly':
+      return 'call_cost';
+    default:
+      return 'answer_bytes';
+  }
+}
+
 /**
  * One Prometheus registry per gateway instance (never prom-client's global one), so tests and
  * embedders can run several gateways in one process without their numbers mixing.
@@ -45,6 +56,7 @@ export class GatewayMetrics {
   readonly #requests: Counter<'user' | 'method' | 'outcome'>;
   readonly #denials: Counter<'user' | 'method' | 'reason'>;
   readonly #bytes: Counter<'user' | 'direction'>;
+  readonly #limited: Counter<'user' | 'limit'>;
   readonly #upstreamSeconds: Histogram<'upstream'>;
   readonly #upstreamErrors: Counter<'upstream' | 'code'>;
   readonly #upstreams = new Map<string, UpstreamLoad>();
@@ -69,6 +81,12 @@ export class GatewayMetrics {
       name: 'rtorrent_gateway_relayed_bytes_total',
       help: 'Bytes relayed for calls that reached rtorrent: request bodies (in) and response bodies (out)',
       labelNames: ['user', 'direction'],
+      registers,
+    });
+    this.#limited = new Counter({
+      name: 'rtorrent_gateway_limited_calls_total',
+      help: 'Calls refused or cut for what they cost, by user and limit: calls_in_flight and call_rate (429), call_cost (estimated answer, nested multicall, glob pattern), answer_bytes',
+      labelNames: ['user', 'limit'],
       registers,
     });
     this.#upstreamSeconds = new Histogram({
@@ -134,6 +152,7 @@ export class GatewayMetrics {
     if (DENIAL_OUTCOMES.has(summary.outcome) && (summary.outcome !== 'unauthenticated' || summary.user !== undefined)) {
       this.#denials.inc({ user, method: deniedMethod(summary), reason: summary.outcome });
     }
+    if (LIMITED_OUTCOMES.has(summary.outcome)) this.#limited.inc({ user, limit: limitLabel(summary) });
     if (summary.outcome === 'relayed' || summary.outcome === 'upstream_truncated') {
       this.#bytes.inc({ user, direction: 'in' }, summary.bytesIn);
       this.#bytes.inc({ user, direction: 'out' }, summary.bytesOut);

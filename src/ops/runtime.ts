@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.js';
 import type { AccessTable } from '../http/auth-hook.js';
 import { crossSiteGuard } from '../http/cross-site.js';
 import { compilePolicies, type CompiledPolicy } from '../policy/index.js';
+import type { CallBudget, Limit } from '../policy/types.js';
 import { AuditLog, type AuditFile } from './audit.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 
@@ -29,6 +30,29 @@ export interface Runtime {
   readonly audit: AuditLog;
   /** Who may read /metrics when it is not public; undefined: every user with access. */
   readonly metricsUsers: ReadonlySet<string> | undefined;
+  /** Each user's call budget: their [access.users] entry over their policy's over [limits]. */
+  budgetOf(user: string, policy: CompiledPolicy): CallBudget;
+}
+
+/** A user's own budget keys win over their policy's; 0 turns a limit off. */
+function userBudgets(config: GatewayConfig, policies: ReadonlyMap<string, CompiledPolicy>): Map<string, CallBudget> {
+  const budgets = new Map<string, CallBudget>();
+  for (const [user, access] of config.access.users) {
+    const policy = policies.get(access.policy);
+    if (policy === undefined) continue;
+    const own = (key: 'calls_in_flight' | 'call_rate' | 'call_burst', inherited: Limit | undefined): Limit | undefined => {
+      const value = access[key];
+      if (value === undefined) return inherited;
+      return value === 0 ? undefined : { value, key: `access.users.${user}.${key}` };
+    };
+    const inherited = policy.limits.budget;
+    budgets.set(user, {
+      callsInFlight: own('calls_in_flight', inherited.callsInFlight),
+      callRate: own('call_rate', inherited.callRate),
+      callBurst: own('call_burst', inherited.callBurst) ?? inherited.callBurst,
+    });
+  }
+  return budgets;
 }
 
 export interface RuntimeDeps {
@@ -54,7 +78,7 @@ function checkAccess(config: GatewayConfig, policies: ReadonlyMap<string, Compil
 
 /** Reads the htpasswd file, compiles policies, loads TLS files; throws GatewayError without side effects except opening a new audit file, which comes last. */
 export async function buildRuntime(config: GatewayConfig, deps: RuntimeDeps): Promise<Runtime> {
-  const policies = compilePolicies(config.policies, { bodyLimit: config.server.bodyLimit });
+  const policies = compilePolicies(config.policies, { bodyLimit: config.server.bodyLimit, limits: config.limits.policies });
   checkAccess(config, policies);
   const users = await loadHtpasswd(config.auth.htpasswd);
   const tls = config.server.tls === undefined ? undefined : await loadTls(config.server.tls);
@@ -72,6 +96,7 @@ export async function buildRuntime(config: GatewayConfig, deps: RuntimeDeps): Pr
     if (!config.access.users.has(user)) deps.logger.warn({ user }, 'user in metrics.users is not in [access.users], so it cannot log in');
   }
   const userPolicies = config.access.users;
+  const budgets = userBudgets(config, policies);
   const audit = AuditLog.open(config, deps.auditFile, (error) => deps.logger.error({ err: error, file: config.audit.file }, 'cannot write to the audit file'));
   return {
     config,
@@ -83,6 +108,8 @@ export async function buildRuntime(config: GatewayConfig, deps: RuntimeDeps): Pr
     tls,
     audit,
     metricsUsers: config.metrics.users.length > 0 ? new Set(config.metrics.users) : undefined,
+    // A user looked up by name (an SCGI listener's, say) whose entry is gone gets its policy's budget.
+    budgetOf: (user, policy) => budgets.get(user) ?? policy.limits.budget,
   };
 }
 
@@ -104,7 +131,8 @@ const RESTART_KEYS: ReadonlyArray<readonly [string, (config: GatewayConfig) => u
   ['log.pretty', (c) => c.log.pretty],
   ['metrics.enabled', (c) => c.metrics.enabled],
   ['metrics.path', (c) => c.metrics.path],
-  ['limits', (c) => c.limits],
+  // [limits]'s cost and budget defaults are compiled into the policies, which a reload rebuilds.
+  ['limits', (c) => [c.limits.server, c.limits.xml]],
   ['upstream.coalesce_reads', (c) => [c.upstream.coalesceReads, c.upstream.coalesceMaxBytes]],
   ['scgi.listeners', (c) => c.scgi.listeners.map((l) => [l.listen.label, l.user, l.mode, l.owner, l.group])],
   ['upstreams', (c) => c.upstreams.filter((u) => u.name !== DEFAULT_UPSTREAM).map((u) => [u.name, u.scgi.label, u.timeoutMs, u.maxConnections, u.maxQueue, u.paths])],

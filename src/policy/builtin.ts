@@ -130,7 +130,9 @@ const HELPERS = [
   'cat', 'value', 'false', 'elapsed.less', 'elapsed.greater',
   ...['date', 'elapsed_time', 'gm_date', 'gm_time', 'kb', 'mb', 'throttle', 'time', 'xb'].map((s) => `convert.${s}`),
   ...['add', 'avg', 'cnt', 'div', 'max', 'med', 'min', 'mod', 'mul', 'sub'].map((s) => `math.${s}`),
-  ...['contains', 'contains_i', 'ends_with', 'equals', 'join', 'length', 'lpad', 'lstrip', 'map', 'replace', 'rpad',
+  // Not string.replace: each {old, new} pair applies to the previous one's result, so the text can
+  // double with every pair (master src/command_string.cc).
+  ...['contains', 'contains_i', 'ends_with', 'equals', 'join', 'length', 'lpad', 'lstrip', 'map', 'rpad',
     'rstrip', 'split', 'starts_with', 'strip', 'substr'].map((s) => `string.${s}`),
   ...['choke_heuristics', 'choke_heuristics.download', 'choke_heuristics.upload', 'connection_type', 'encryption',
     'encryption.handshake', 'encryption.stream', 'ip_filter', 'ip_tos', 'log_group', 'tracker_event', 'tracker_mode'].map(
@@ -215,17 +217,23 @@ const MONITORING = [
 
 export const FULL_POLICY = 'full';
 
+/**
+ * Flood's and ruTorrent's torrent lists carry tracker columns as a t.multicall inside each d.multicall2
+ * row (`cat="$t.multicall=d.hash=,t.url=,cat={|||}"`); no client nests files or peers there.
+ */
+const ROW_MULTICALLS = ['t.multicall'];
+
 export const BUILTIN_DEFINITIONS: ReadonlyMap<string, PolicyDefinition> = new Map<string, PolicyDefinition>([
-  ['standard', { allow: [...READONLY, ...STANDARD_ACTIONS] }],
-  ['readonly', { allow: READONLY }],
+  ['standard', { allow: [...READONLY, ...STANDARD_ACTIONS], row_multicalls: ROW_MULTICALLS }],
+  ['readonly', { allow: READONLY, row_multicalls: ROW_MULTICALLS }],
   // Flood and ruTorrent through an SCGI listener: the standard set, under their own names so an admin
   // can see (and later narrow) what each web UI is allowed; docs/scgi-listener.md lists what needs full.
-  ['flood', { allow: [...READONLY, ...STANDARD_ACTIONS] }],
-  ['rutorrent', { allow: [...READONLY, ...STANDARD_ACTIONS] }],
+  ['flood', { allow: [...READONLY, ...STANDARD_ACTIONS], row_multicalls: ROW_MULTICALLS }],
+  ['rutorrent', { allow: [...READONLY, ...STANDARD_ACTIONS], row_multicalls: ROW_MULTICALLS }],
   ['arr', { allow: ARR }],
-  ['mobile', { allow: MOBILE }],
+  ['mobile', { allow: MOBILE, row_multicalls: ROW_MULTICALLS }],
   ['autobrr', { allow: AUTOBRR }],
-  ['monitoring', { allow: MONITORING }],
+  ['monitoring', { allow: MONITORING, row_multicalls: ROW_MULTICALLS }],
 ]);
 
 /** Commands that may follow a load.* source, in the literal shapes real clients send (§5.4). */

@@ -7,6 +7,7 @@ import {
   isValidTarget,
 } from './arguments.js';
 import { NO_TARGET_IN_0_9_8, XMLRPC_BUILTINS } from './command-names.js';
+import { CostEstimate, type CostRules, estimateCall, isCostRefusal, type TopLevelArgument } from './cost.js';
 import { EVALUATORS, LOAD_METHODS } from './evaluators.js';
 import { type Finding, type ScanRules, scanCommandString } from './scan.js';
 import { RTORRENT_UNTRUSTED_SAFE } from './untrusted-safe.data.js';
@@ -24,6 +25,8 @@ export interface PolicyRules {
   readonly nested: ScanRules;
   /** rules for the commands that follow a load.* source */
   readonly loadTrailing: ScanRules;
+  /** what a call may cost rtorrent; undefined: not bounded (policies built on full) */
+  readonly cost: CostRules | undefined;
 }
 
 type Denial = { method: string; reason: string };
@@ -50,12 +53,55 @@ function methodNames(call: MethodCall): string[] {
 export function checkCall(rules: PolicyRules, call: MethodCall): PolicyVerdict {
   const methods = methodNames(call);
   // `full` callers keep rtorrent's full trust: they may run anything anyway.
-  if (rules.passThrough) return { allowed: true, methods, untrustedSafe: false };
+  if (rules.passThrough) return { allowed: true, methods, untrustedSafe: false, cost: undefined };
   const reached = new Set<string>();
   const recording = recordingRules(rules, reached);
   const denial = call.methodName === MULTICALL ? checkMulticall(recording, call) : checkOne(recording, call);
   if (denial !== null) return { allowed: false, methods, ...denial };
-  return { allowed: true, methods, untrustedSafe: allUntrustedSafe(reached) };
+  let cost: CostEstimate | undefined;
+  if (rules.cost !== undefined) {
+    const estimate = estimateCost(rules.cost, call);
+    if (isCostRefusal(estimate)) return { allowed: false, methods, method: estimate.method, reason: estimate.reason, costly: true };
+    cost = estimate;
+  }
+  return { allowed: true, methods, untrustedSafe: allUntrustedSafe(reached), cost };
+}
+
+/**
+ * The cost of an allowed call: a system.multicall costs what its members cost together. Each call is
+ * read both as sent and as xmlrpc-c reshapes it, and the larger estimate is kept.
+ */
+function estimateCost(rules: CostRules, call: MethodCall): CostEstimate | { method: string; reason: string } {
+  const members: MethodCall[] = [];
+  if (call.methodName !== MULTICALL) members.push(call);
+  else {
+    for (const item of call.params[0]?.kind === 'array' ? call.params[0].items : []) {
+      const name = item.kind === 'struct' ? item.members.get('methodName') : undefined;
+      const params = item.kind === 'struct' ? item.members.get('params') : undefined;
+      if (name?.kind === 'string' && params?.kind === 'array') members.push({ methodName: name.value, params: params.items });
+    }
+  }
+  const total = new CostEstimate();
+  total.add([], 1);
+  for (const member of members) {
+    const rest = member.params.slice(1);
+    const readings: (readonly XmlRpcValue[])[] = [rest];
+    if (rest.some((param) => param.kind === 'array')) readings.push(xmlrpcCArguments(rest));
+    const estimate = new CostEstimate();
+    for (const reading of readings) {
+      const result = estimateCall(rules, member.methodName, reading.map(topLevelArgument));
+      if (isCostRefusal(result)) return result;
+      estimate.raiseTo(result);
+    }
+    total.addAll(estimate);
+  }
+  return total;
+}
+
+function topLevelArgument(value: XmlRpcValue): TopLevelArgument {
+  if (isText(value)) return textOf(value);
+  if (value.kind === 'array') return value.items.map(topLevelArgument);
+  return null;
 }
 
 /**

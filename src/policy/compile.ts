@@ -14,9 +14,18 @@ import { BUILTIN_DEFINITIONS, FULL_POLICY, LOAD_TRAILING_COMMANDS } from './buil
 import { checkCall, type PolicyRules } from './check.js';
 import { clampForUpstream } from './clamp.js';
 import { isKnownCommand, XMLRPC_BUILTINS } from './command-names.js';
+import { ROW_MULTICALL_NAMES, type CostRules } from './cost.js';
 import { LOAD_METHODS } from './evaluators.js';
 import type { ScanRules } from './scan.js';
-import type { CompiledPolicy, PolicyDefinition, PolicyVerdict } from './types.js';
+import {
+  type CompiledPolicy,
+  DEFAULT_POLICY_LIMITS,
+  type Limit,
+  type PolicyDefinition,
+  type PolicyLimitDefaults,
+  type PolicyLimits,
+  type PolicyVerdict,
+} from './types.js';
 
 export const BUILTIN_POLICY_NAMES: readonly string[] = Object.freeze([FULL_POLICY, ...BUILTIN_DEFINITIONS.keys()]);
 
@@ -26,7 +35,20 @@ export const BUILTIN_POLICY_NAMES: readonly string[] = Object.freeze([FULL_POLIC
  */
 const TOP_LEVEL_ONLY: ReadonlySet<string> = new Set([...XMLRPC_BUILTINS, ...LOAD_METHODS, 'network.xmlrpc.size_limit.set']);
 const LOAD_TRAILING: ReadonlySet<string> = new Set(LOAD_TRAILING_COMMANDS);
-const DEFINITION_KEYS: ReadonlySet<string> = new Set(['extends', 'allow', 'deny', 'download_roots', 'load_sources']);
+/** Per-policy limits: the definition's key, and the [limits] key it overrides. */
+const LIMIT_KEYS = {
+  max_answer_cells: { limits: 'max_answer_cells', min: 1, integer: true },
+  max_answer_bytes: { limits: 'max_answer_bytes', min: 1, integer: true },
+  calls_in_flight: { limits: 'calls_in_flight', min: 0, integer: true },
+  call_rate: { limits: 'call_rate', min: 0, integer: false },
+  call_burst: { limits: 'call_burst', min: 1, integer: true },
+} as const;
+type LimitKey = keyof typeof LIMIT_KEYS;
+/** The estimate's bounds: they apply where the cost model does, so a policy built on full cannot set them. */
+const COST_KEYS: readonly LimitKey[] = ['max_answer_cells', 'max_answer_bytes'];
+const DEFINITION_KEYS: ReadonlySet<string> = new Set([
+  'extends', 'allow', 'deny', 'download_roots', 'load_sources', 'row_multicalls', ...Object.keys(LIMIT_KEYS),
+]);
 const POLICY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** A definition after `extends` has been followed. */
@@ -36,9 +58,12 @@ interface Resolved {
   readonly deny: ReadonlySet<string>;
   readonly downloadRoots: readonly string[];
   readonly loadSources: readonly LoadSource[] | null;
+  readonly rowMulticalls: readonly string[];
+  /** Limits set by this policy or the nearest ancestor that sets them, with the key they were set at. */
+  readonly limits: Readonly<Partial<Record<LimitKey, Limit>>>;
 }
 
-const FULL_RESOLVED: Resolved = { allowAll: true, allow: new Set(), deny: new Set(), downloadRoots: [], loadSources: null };
+const FULL_RESOLVED: Resolved = { allowAll: true, allow: new Set(), deny: new Set(), downloadRoots: [], loadSources: null, rowMulticalls: [], limits: {} };
 
 function stringList(value: unknown, key: string): string[] {
   if (value === undefined) return [];
@@ -80,6 +105,24 @@ function validateDefinition(name: string, definition: unknown): PolicyDefinition
       return normalised;
     });
   }
+  if (raw.row_multicalls !== undefined) {
+    const names = stringList(raw.row_multicalls, `${at}.row_multicalls`);
+    names.forEach((multicall, index) => {
+      if (!ROW_MULTICALL_NAMES.includes(multicall)) {
+        throw new ConfigError(`${at}.row_multicalls[${index}]: ${JSON.stringify(multicall)} is not one of ${ROW_MULTICALL_NAMES.join(', ')}`);
+      }
+    });
+    out.row_multicalls = names;
+  }
+  for (const key of Object.keys(LIMIT_KEYS) as LimitKey[]) {
+    const value = raw[key];
+    if (value === undefined) continue;
+    const rule = LIMIT_KEYS[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < rule.min || (rule.integer && !Number.isSafeInteger(value))) {
+      throw new ConfigError(`${at}.${key}: must be ${rule.integer ? 'an integer' : 'a number'} of at least ${rule.min}, not ${JSON.stringify(value)}`);
+    }
+    out[key] = value;
+  }
   if (raw.load_sources !== undefined) {
     const sources = stringList(raw.load_sources, `${at}.load_sources`);
     sources.forEach((source, index) => {
@@ -104,7 +147,7 @@ function resolveAll(definitions: ReadonlyMap<string, PolicyDefinition>): Map<str
       throw new ConfigError(`policies.${resolving[0]}.extends: cycle ${[...resolving.slice(resolving.indexOf(name)), name].join(' -> ')}`);
     }
     resolving.push(name);
-    let parent: Resolved = { allowAll: false, allow: new Set(), deny: new Set(), downloadRoots: [], loadSources: null };
+    let parent: Resolved = { allowAll: false, allow: new Set(), deny: new Set(), downloadRoots: [], loadSources: null, rowMulticalls: [], limits: {} };
     if (definition.extends !== undefined) {
       if (definition.extends !== FULL_POLICY && !definitions.has(definition.extends)) {
         throw new ConfigError(`policies.${name}.extends: unknown policy ${JSON.stringify(definition.extends)}`);
@@ -115,12 +158,23 @@ function resolveAll(definitions: ReadonlyMap<string, PolicyDefinition>): Map<str
     const allow = definition.allow ?? [];
     const deny = new Set([...parent.deny].filter((denied) => !allow.includes(denied)));
     for (const denied of definition.deny ?? []) deny.add(denied);
+    const limits: Partial<Record<LimitKey, Limit>> = { ...parent.limits };
+    for (const key of Object.keys(LIMIT_KEYS) as LimitKey[]) {
+      const value = definition[key];
+      if (value === undefined) continue;
+      if (parent.allowAll && COST_KEYS.includes(key)) {
+        throw new ConfigError(`policies.${name}.${key}: a policy built on full is not cost-checked, so this limit would have no effect`);
+      }
+      limits[key] = { value, key: `policies.${name}.${key}` };
+    }
     const result: Resolved = {
       allowAll: parent.allowAll,
       allow: new Set([...parent.allow, ...allow]),
       deny,
       downloadRoots: definition.download_roots ?? parent.downloadRoots,
       loadSources: (definition.load_sources as LoadSource[] | undefined) ?? parent.loadSources,
+      rowMulticalls: definition.row_multicalls ?? parent.rowMulticalls,
+      limits,
     };
     if (result.loadSources?.includes('file') && result.downloadRoots.length === 0) {
       throw new ConfigError(`policies.${name}.load_sources: "file" needs download_roots to confine the paths`);
@@ -133,7 +187,30 @@ function resolveAll(definitions: ReadonlyMap<string, PolicyDefinition>): Map<str
   return resolved;
 }
 
-function buildRules(name: string, policy: Resolved): PolicyRules {
+/**
+ * A policy's limit: its own or an ancestor's, else the [limits] default, which policies built on full
+ * do not get (0 there means "no limit" too).
+ */
+function limitOf(policy: Resolved, key: LimitKey, defaults: PolicyLimitDefaults, fallback: keyof PolicyLimitDefaults): Limit | undefined {
+  const own = policy.limits[key];
+  if (own !== undefined) return own.value === 0 ? undefined : own;
+  if (policy.allowAll || defaults[fallback] === 0) return undefined;
+  return { value: defaults[fallback], key: `limits.${LIMIT_KEYS[key].limits}` };
+}
+
+function resolveLimits(policy: Resolved, defaults: PolicyLimitDefaults): PolicyLimits {
+  return {
+    maxAnswerCells: limitOf(policy, 'max_answer_cells', defaults, 'maxAnswerCells'),
+    maxAnswerBytes: limitOf(policy, 'max_answer_bytes', defaults, 'maxAnswerBytes'),
+    budget: {
+      callsInFlight: limitOf(policy, 'calls_in_flight', defaults, 'callsInFlight'),
+      callRate: limitOf(policy, 'call_rate', defaults, 'callRate'),
+      callBurst: policy.limits.call_burst ?? { value: defaults.callBurst, key: 'limits.call_burst' },
+    },
+  };
+}
+
+function buildRules(name: string, policy: Resolved, defaults: PolicyLimitDefaults): PolicyRules {
   const { allowAll, allow, deny } = policy;
   const isAllowed = allowAll ? (command: string) => !deny.has(command) : (command: string) => allow.has(command) && !deny.has(command);
   const limits: ArgumentLimits = {
@@ -156,13 +233,24 @@ function buildRules(name: string, policy: Resolved): PolicyRules {
     ? nested
     : { policy: name, isAllowed: (command) => LOAD_TRAILING.has(command) && !deny.has(command), literalOnly: true, ...argumentRules };
   const passThrough = allowAll && deny.size === 0 && policy.downloadRoots.length === 0 && policy.loadSources === null;
-  return { name, passThrough, isAllowed, limits, nested, loadTrailing };
+  // Policies built on full keep full's freedom of cost as of commands; every other one is bounded.
+  const cost: CostRules | undefined = allowAll
+    ? undefined
+    : {
+        policy: name,
+        rowMulticalls: new Set(policy.rowMulticalls),
+        rowMulticallsKey: BUILTIN_DEFINITIONS.has(name) ? `row_multicalls in a policy that extends "${name}"` : `policies.${name}.row_multicalls`,
+        maxPatternLength: defaults.maxPatternLength,
+        maxPatternWildcards: defaults.maxPatternWildcards,
+      };
+  return { name, passThrough, isAllowed, limits, nested, loadTrailing, cost };
 }
 
 class Policy implements CompiledPolicy {
   constructor(
     private readonly rules: PolicyRules,
     private readonly bodyLimit: number,
+    readonly limits: PolicyLimits,
   ) {}
   get name(): string {
     return this.rules.name;
@@ -179,8 +267,12 @@ class Policy implements CompiledPolicy {
  * Compiles the built-in policies and the configured ones into lookup tables, once, at start-up or
  * reload. Throws ConfigError naming the policy and the key for anything it cannot use.
  */
-export function compilePolicies(custom: Record<string, PolicyDefinition>, opts: { bodyLimit?: number } = {}): Map<string, CompiledPolicy> {
+export function compilePolicies(
+  custom: Record<string, PolicyDefinition>,
+  opts: { bodyLimit?: number; limits?: PolicyLimitDefaults } = {},
+): Map<string, CompiledPolicy> {
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const defaults = opts.limits ?? DEFAULT_POLICY_LIMITS;
   if (!Number.isSafeInteger(bodyLimit) || bodyLimit <= 0) throw new ConfigError(`bodyLimit: must be a positive number of bytes, not ${String(bodyLimit)}`);
   if (typeof custom !== 'object' || custom === null || Array.isArray(custom)) throw new ConfigError('policies: must be a table of policy definitions');
 
@@ -195,6 +287,8 @@ export function compilePolicies(custom: Record<string, PolicyDefinition>, opts: 
   }
 
   const compiled = new Map<string, CompiledPolicy>();
-  for (const [name, policy] of resolveAll(definitions)) compiled.set(name, new Policy(buildRules(name, policy), bodyLimit));
+  for (const [name, policy] of resolveAll(definitions)) {
+    compiled.set(name, new Policy(buildRules(name, policy, defaults), bodyLimit, resolveLimits(policy, defaults)));
+  }
   return compiled;
 }

@@ -1,4 +1,5 @@
 import type { MethodCall } from '../xmlrpc/types.js';
+import type { CostEstimate } from './cost.js';
 
 /** One entry of the `policies` table in the gateway configuration. */
 export interface PolicyDefinition {
@@ -12,6 +13,69 @@ export interface PolicyDefinition {
   download_roots?: string[];
   /** what load.* may load: magnet, http, https, ftp, data, raw, file; default magnet, http, https, data, raw */
   load_sources?: string[];
+  /** per-torrent multicalls (f.multicall, t.multicall, p.multicall) that a d.multicall row may call */
+  row_multicalls?: string[];
+  /** most values one answer may be estimated to hold (rows × columns); default limits.max_answer_cells */
+  max_answer_cells?: number;
+  /** largest answer relayed, in bytes; default limits.max_answer_bytes */
+  max_answer_bytes?: number;
+  /** the user's calls in flight at once; 0: no limit */
+  calls_in_flight?: number;
+  /** the user's sustained calls per second; 0: no limit */
+  call_rate?: number;
+  /** calls a user may make at once after being idle */
+  call_burst?: number;
+}
+
+/** A limit and the configuration key it came from, so a refusal can say what to raise. */
+export interface Limit {
+  readonly value: number;
+  readonly key: string;
+}
+
+/** How many calls one user may have in flight and how fast they may come; undefined members do not limit. */
+export interface CallBudget {
+  readonly callsInFlight: Limit | undefined;
+  readonly callRate: Limit | undefined;
+  readonly callBurst: Limit;
+}
+
+/** The [limits] values that policies fall back on. */
+export interface PolicyLimitDefaults {
+  readonly maxAnswerCells: number;
+  readonly maxAnswerBytes: number;
+  readonly maxPatternLength: number;
+  readonly maxPatternWildcards: number;
+  readonly callsInFlight: number;
+  readonly callRate: number;
+  readonly callBurst: number;
+}
+
+/**
+ * - 400 000 values: rtorrent spends 0.3-2.1 µs on each (0.9.8; 0.16.20 is faster), the most for
+ *   long text such as hashes and paths, so the worst allowed answer keeps its main thread busy
+ *   under a second; ruTorrent's or Flood's list (about 40 values a torrent) up to 10 000 torrents.
+ * - 64 MiB answers: 400 000 values of ordinary size are under 35 MB.
+ * - glob patterns of 64 characters with one '*': "*.mkv", "Sample*"; each further '*' multiplies
+ *   rtorrent 0.9.8's matching time by the length of the file name.
+ * - 8 calls in flight, 20 a second, bursts of 40: ruTorrent's start-up fires about a dozen at once
+ *   and then polls every few seconds; a system.multicall counts once.
+ */
+export const DEFAULT_POLICY_LIMITS: Readonly<PolicyLimitDefaults> = Object.freeze({
+  maxAnswerCells: 400_000,
+  maxAnswerBytes: 64 * 1024 * 1024,
+  maxPatternLength: 64,
+  maxPatternWildcards: 1,
+  callsInFlight: 8,
+  callRate: 20,
+  callBurst: 40,
+});
+
+/** What a policy bounds beyond which commands run; undefined members are not bounded (policies built on full). */
+export interface PolicyLimits {
+  readonly maxAnswerCells: Limit | undefined;
+  readonly maxAnswerBytes: Limit | undefined;
+  readonly budget: CallBudget;
 }
 
 export type PolicyVerdict =
@@ -23,11 +87,22 @@ export type PolicyVerdict =
        * sent with UNTRUSTED_CONNECTION=1 and rtorrent ≥ 0.16.9 checks it a second time.
        */
       untrustedSafe: boolean;
+      /** What the call may cost rtorrent; undefined for policies that are not bounded (full). */
+      cost: CostEstimate | undefined;
     }
-  | { allowed: false; methods: string[]; method: string; reason: string };
+  | {
+      allowed: false;
+      methods: string[];
+      method: string;
+      reason: string;
+      /** Refused for what it would cost rather than for what it would run. */
+      costly?: true;
+    };
 
 export interface CompiledPolicy {
   readonly name: string;
+  /** Bounds on cost and rate. */
+  readonly limits: PolicyLimits;
   check(call: MethodCall): PolicyVerdict;
   /** The allowed call as it is sent to rtorrent (network.xmlrpc.size_limit.set clamped to the body limit). */
   prepare(call: MethodCall): MethodCall;

@@ -22,9 +22,10 @@ function statusLine(status: number, reason?: string): string {
   return text === '' ? `Status: ${status}` : `Status: ${status} ${text}`;
 }
 
-function withBody(status: number, contentType: string, body: Buffer): Buffer {
-  const head = `${statusLine(status)}${CRLF}Content-Type: ${contentType}${CRLF}Content-Length: ${body.length}${CRLF}${CRLF}`;
-  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+function withBody(status: number, contentType: string, body: Buffer, extra: Readonly<Record<string, string>> = {}): Buffer {
+  let head = `${statusLine(status)}${CRLF}Content-Type: ${contentType}${CRLF}Content-Length: ${body.length}${CRLF}`;
+  for (const [name, value] of Object.entries(extra)) head += `${name}: ${value}${CRLF}`;
+  return Buffer.concat([Buffer.from(head + CRLF, 'latin1'), body]);
 }
 
 /**
@@ -39,8 +40,8 @@ export function faultAnswer(error: GatewayError): Buffer {
  * A refusal below XML-RPC (framing, size, timeouts, rtorrent unreachable): a status and a line
  * of text, as nginx answers an HTTP client in the same situations.
  */
-export function textAnswer(status: number, message: string): Buffer {
-  return withBody(status, 'text/plain; charset=utf-8', Buffer.from(`${message}\n`, 'utf8'));
+export function textAnswer(status: number, message: string, headers?: Readonly<Record<string, string>>): Buffer {
+  return withBody(status, 'text/plain; charset=utf-8', Buffer.from(`${message}\n`, 'utf8'), headers);
 }
 
 /** rtorrent's own head, re-serialised byte for byte in rtorrent's layout. */

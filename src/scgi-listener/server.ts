@@ -12,9 +12,11 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
-import { decideCall } from '../call-decision.js';
+import type { UserBudgets } from '../budget/user-budgets.js';
+import { answerTooLarge, costRefusal, decideCall, needsSizes, type Caller } from '../call-decision.js';
 import { ConfigError, GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
+import type { CallBudget } from '../policy/types.js';
 import type { StreamedBody } from '../upstream/scgi-client.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { faultAnswer, relayedHead, textAnswer } from './replies.js';
@@ -49,6 +51,9 @@ export interface ScgiListenerOptions {
   readonly requestTimeoutMs?: number;
   /** Connections beyond this are closed on accept, as rtorrent does when its 100 slots are busy. Default 128. */
   readonly maxConnections?: number;
+  /** The user's calls in flight and call rate, shared with their HTTP calls; unbounded when absent. */
+  readonly budgets?: UserBudgets;
+  readonly budgetOf?: (user: string, policy: CompiledPolicy) => CallBudget;
 }
 
 export interface ScgiListener {
@@ -73,6 +78,9 @@ const UPSTREAM_META = { requestUri: '/RPC2', remoteAddr: 'scgi-listener' } as co
 type Outcome =
   | 'relayed'
   | 'denied'
+  | 'too_costly'
+  | 'over_budget'
+  | 'answer_too_large'
   | 'invalid'
   | 'bad_scgi'
   | 'timeout'
@@ -92,6 +100,8 @@ interface Context {
   readonly callLimits: XmlLimits | undefined;
   readonly idleTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  readonly budgets: UserBudgets | undefined;
+  readonly budgetOf: ((user: string, policy: CompiledPolicy) => CallBudget) | undefined;
 }
 
 /** One accepted connection, from the first byte to the close. */
@@ -252,10 +262,19 @@ class ScgiConnection {
     }
     const policy = this.ctx.policy();
     this.policyName = policy.name;
-    const decision = decideCall(body, { user: this.ctx.user, policy }, { limits: this.ctx.callLimits });
+    const caller: Caller = { user: this.ctx.user, policy };
+    const admission = this.ctx.budgets?.admit(caller.user, this.ctx.budgetOf?.(caller.user, policy) ?? policy.limits.budget);
+    if (admission !== undefined && !admission.admitted) {
+      this.outcome = 'over_budget';
+      this.problem = admission.message;
+      this.answer(429, textAnswer(429, admission.message, { 'Retry-After': String(admission.retryAfterSeconds) }));
+      return;
+    }
+    if (admission !== undefined) this.socket.once('close', admission.release);
+    const decision = decideCall(body, caller, { limits: this.ctx.callLimits });
     this.methods = decision.methods;
     if (decision.kind === 'refuse') {
-      this.outcome = decision.denial === undefined ? 'invalid' : 'denied';
+      this.outcome = decision.outcome;
       this.problem = decision.denial ?? decision.error.message;
       this.answer(200, faultAnswer(decision.error));
       return;
@@ -263,6 +282,13 @@ class ScgiConnection {
 
     let response;
     try {
+      const tooCostly = costRefusal(decision, caller, needsSizes(decision, caller) ? await this.ctx.upstream.shape.current() : undefined);
+      if (tooCostly !== undefined) {
+        this.outcome = 'too_costly';
+        this.problem = `${tooCostly.method}: ${tooCostly.reason}`;
+        this.answer(200, faultAnswer(tooCostly));
+        return;
+      }
       response = await this.ctx.upstream.call(decision.canonical, UPSTREAM_META);
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
@@ -274,6 +300,14 @@ class ScgiConnection {
     }
     if (this.closed) {
       if (response.kind === 'streamed') response.body.destroy();
+      return;
+    }
+    const tooLarge = answerTooLarge(caller, decision.methods, response.kind === 'whole' ? response.body.length : response.head.contentLength);
+    if (tooLarge !== undefined) {
+      if (response.kind === 'streamed') response.body.destroy();
+      this.outcome = 'answer_too_large';
+      this.problem = tooLarge.message;
+      this.answer(200, faultAnswer(tooLarge));
       return;
     }
 
@@ -289,11 +323,14 @@ class ScgiConnection {
     this.socket.write(relayedHead(response.head));
     // pipeTo keeps backpressure end to end: a slow reader slows rtorrent's socket, not our memory.
     try {
-      await response.body.pipeTo(this.socket);
+      await response.body.pipeTo(this.socket, policy.limits.maxAnswerBytes?.value);
       this.phase = 'done';
       this.socket.end();
     } catch (error) {
-      if (error instanceof GatewayError && error.code !== 'GW_CLIENT_CLOSED') {
+      if (error instanceof GatewayError && error.code === 'GW_ANSWER_TOO_LARGE') {
+        this.outcome = 'answer_too_large';
+        this.problem = answerTooLarge(caller, decision.methods, response.body.bytes)?.message ?? error.message;
+      } else if (error instanceof GatewayError && error.code !== 'GW_CLIENT_CLOSED') {
         this.outcome = 'upstream_truncated';
         this.problem = error.message;
       } else {
@@ -388,6 +425,8 @@ export async function startScgiListener(options: ScgiListenerOptions): Promise<S
     callLimits: options.limits,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    budgets: options.budgets,
+    budgetOf: options.budgetOf,
   };
 
   const connections = new Set<ScgiConnection>();

@@ -34,9 +34,10 @@ export interface StreamedBody {
    * is flushed, so a slow client slows rtorrent's socket, not our memory. Resolves after exactly
    * Content-Length bytes (or rtorrent's end, when it sent none); rejects with an UpstreamError if
    * rtorrent stops short or times out, or with the sink's own error. A truncated answer is never
-   * passed off as complete.
+   * passed off as complete. Past `maxBytes` (an answer without Content-Length) it stops and
+   * rejects with GW_ANSWER_TOO_LARGE.
    */
-  pipeTo(sink: Writable): Promise<void>;
+  pipeTo(sink: Writable, maxBytes?: number): Promise<void>;
   /** The whole body as one buffer, or undefined (and the connection dropped) once it passes `maxBytes`. */
   readAll(maxBytes: number): Promise<Buffer | undefined>;
   /** The client left: drop rtorrent's connection; a pending pipeTo rejects. */
@@ -168,8 +169,12 @@ class ScgiCall implements StreamedBody, ConnectionEvents {
     return this.#bytes;
   }
 
-  pipeTo(sink: Writable): Promise<void> {
+  pipeTo(sink: Writable, maxBytes = Number.POSITIVE_INFINITY): Promise<void> {
     return this.#consume((chunk, written) => {
+      if (this.#bytes > maxBytes) {
+        written(new UpstreamError('GW_ANSWER_TOO_LARGE', this.#where, `the answer from rtorrent at ${this.#where} passed ${maxBytes} bytes, the most this caller may receive`));
+        return;
+      }
       sink.write(chunk, written);
     });
   }

@@ -5,6 +5,7 @@ import { ConnectionPool } from './connection-pool.js';
 import { callScgi, type ScgiResponse } from './scgi-client.js';
 import type { ScgiRequestMeta } from './scgi-request.js';
 import type { CallSignal } from './call-signal.js';
+import { UpstreamShape } from './shape.js';
 
 export interface UpstreamOptions {
   readonly timeoutMs: number;
@@ -19,6 +20,8 @@ export class Upstream {
   private readonly limiter: ConcurrencyLimiter;
   /** Closed connections, reconnected by the next calls. */
   private readonly connections: ConnectionPool;
+  /** How many torrents (files, trackers…) this rtorrent holds, for estimating what a call costs it. */
+  readonly shape: UpstreamShape;
 
   constructor(
     readonly address: SocketAddress,
@@ -26,6 +29,7 @@ export class Upstream {
   ) {
     this.limiter = new ConcurrencyLimiter(options.maxConnections, options.maxQueue);
     this.connections = new ConnectionPool(address, options.maxConnections);
+    this.shape = new UpstreamShape(this);
   }
 
   get acceptsJsonRpc(): boolean {

@@ -1,11 +1,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { SHAPE_PROBE } from '../../src/upstream/shape.js';
 import { makeTempDir, removeTempDir } from './processes.js';
 
 /**
  * A tiny SCGI peer for the faults a real rtorrent cannot be made to show (garbage heads, bodies
  * cut short, slow trickles). It reads one request (netstring head + CONTENT_LENGTH bytes),
- * records it, and lets the test script the answer.
+ * records it, and lets the test script the answer. The gateway's own shape probe
+ * (src/upstream/shape.ts), which it sends before weighing a multicall, is answered the way
+ * rtorrent answers it, for a handful of one-file torrents, and is neither recorded nor scripted.
  */
 export interface FakeScgiRequest {
   readonly headers: Array<[string, string]>;
@@ -52,6 +55,10 @@ export async function startFakeScgi(handler: FakeScgiHandler): Promise<FakeScgiS
       const request = tryParse(buffered);
       if (!request) return;
       handled = true;
+      if (request.body.equals(SHAPE_PROBE)) {
+        socket.end(rtorrentStyleReply(SHAPE_ANSWER));
+        return;
+      }
       requests.push(request);
       handler(socket, request);
     });
@@ -67,6 +74,13 @@ export async function startFakeScgi(handler: FakeScgiHandler): Promise<FakeScgiS
     },
   };
 }
+
+const one = (value: string): string => `<value><array><data><value>${value}</value></data></array></value>`;
+/** rtorrent 0.9.8's answer to the shape probe: 5 torrents, one file and tracker each, 200 peers, 4 pieces. */
+const SHAPE_ANSWER =
+  '<?xml version="1.0" encoding="UTF-8"?>\n<methodResponse>\n<params>\n<param><value><array><data>\n' +
+  [one('<string>0.9.8</string>'), one('<i8>5</i8>'), one('<i8>1</i8>'), one('<i8>1</i8>'), one('<i8>200</i8>'), one('<i8>4</i8>')].join('\n') +
+  '\n</data></array></value></param>\n</params>\n</methodResponse>\n';
 
 export function rtorrentStyleReply(body: string | Buffer): Buffer {
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body);

@@ -1,0 +1,355 @@
+/**
+ * What an allowed call may cost rtorrent, estimated before it is forwarded. rtorrent builds a whole
+ * answer on its main thread (the one that also moves the torrents) before sending a byte, so the
+ * estimate counts the values it would compute: rows × columns, where a multicall's rows are the
+ * torrents of a view or the files, trackers or peers of one torrent. The sizes of those lists are
+ * not in the request; the estimate keeps them as named factors and call-decision.ts multiplies them
+ * out with what rtorrent last reported (src/upstream/shape.ts).
+ *
+ * A cell is one value of about 32 bytes in the answer and about a microsecond of rtorrent's time
+ * (measured on 0.9.8: 1-2.5 µs per value of a d.multicall2 row). Values that grow with the data
+ * (a torrent's bitfield, the torrent list itself, echoed literal text) count as several cells.
+ *
+ * Besides the estimate, some shapes are refused outright because their cost multiplies per nesting
+ * level or grows exponentially: a multicall inside a multicall row (the answer grows as rows^levels;
+ * 0.9.8 exits with "Internal error in XMLRPC" on one such 165 KB call), glob patterns with many
+ * wildcards (0.9.8's rak::regex keeps every partial match: 8 '*' took 5.8 s on a 34-character
+ * name), std::regex (match) and string.replace (exponential growth on master).
+ */
+import { type CsObject, parseCommandString } from './command-string.js';
+import { EVALUATORS } from './evaluators.js';
+
+export const FAN_OUTS = ['torrents', 'files', 'trackers', 'peers', 'chunks'] as const;
+/** A list whose length multiplies a cost: torrents in a view, or the most files (trackers, peers, pieces) of one torrent. */
+export type FanOut = (typeof FAN_OUTS)[number];
+export type FanOutSizes = Readonly<Record<FanOut, number>>;
+
+/** Bytes of literal text per cell: a row that echoes a long literal costs in proportion. */
+const BYTES_PER_CELL = 32;
+
+/** The multicalls whose rows run once per torrent of a view. */
+const TORRENT_MULTICALLS: ReadonlySet<string> = new Set(['d.multicall2', 'd.multicall', 'd.multicall.filtered']);
+const TORRENT_ROWS: readonly FanOut[] = ['torrents'];
+
+/** The multicalls whose rows run once per file, tracker or peer of one torrent, and their pattern argument. */
+const PER_TORRENT_MULTICALLS: ReadonlyMap<string, FanOut> = new Map([
+  ['f.multicall', 'files'],
+  ['t.multicall', 'trackers'],
+  ['p.multicall', 'peers'],
+]);
+
+export const ROW_MULTICALL_NAMES: readonly string[] = [...PER_TORRENT_MULTICALLS.keys()];
+
+/**
+ * Values whose size grows with the data rather than with the request, in cells per unit of their
+ * fan-out: a bitfield is one hex digit per four pieces (v0.9.8:src/command_download.cc), chunks_seen
+ * two per piece, the torrent list one 40-character hash per torrent, a padded string up to 16 KiB
+ * (master src/command_string.cc max_string_pad_size), rtorrent's ~700 method names.
+ */
+const LARGE_VALUES: ReadonlyMap<string, { readonly per?: FanOut; readonly cells: number }> = new Map([
+  ['d.bitfield', { per: 'chunks', cells: 1 / 128 }],
+  ['d.chunks_seen', { per: 'chunks', cells: 1 / 16 }],
+  ['download_list', { per: 'torrents', cells: 2 }],
+  ['system.listMethods', { cells: 1000 }],
+  ['string.lpad', { cells: 16384 / BYTES_PER_CELL }],
+  ['string.rpad', { cells: 16384 / BYTES_PER_CELL }],
+]);
+
+/** Commands refused for every policy but full whatever their arguments, and why. */
+const UNBOUNDED: ReadonlyMap<string, string> = new Map([
+  ['match', 'match compiles its pattern with std::regex, whose matching time can grow exponentially with the pattern'],
+  ['string.replace', 'string.replace applies each {old, new} pair to the result of the previous one, so the text can double with every pair'],
+]);
+
+export interface CostRules {
+  readonly policy: string;
+  /** Per-torrent multicalls a d.multicall row may call (Flood's and ruTorrent's tracker columns). */
+  readonly rowMulticalls: ReadonlySet<string>;
+  /** Where rowMulticalls is set, for the refusal message. */
+  readonly rowMulticallsKey: string;
+  readonly maxPatternLength: number;
+  readonly maxPatternWildcards: number;
+}
+
+export interface CostRefusal {
+  readonly method: string;
+  readonly reason: string;
+}
+
+interface Term {
+  readonly factors: readonly FanOut[];
+  cells: number;
+}
+
+/** A sum of terms, each a number of cells times the sizes of zero or more lists. */
+export class CostEstimate {
+  readonly #terms = new Map<string, Term>();
+
+  add(factors: readonly FanOut[], cells: number): void {
+    const sorted = factors.length < 2 ? factors : [...factors].sort();
+    const key = sorted.join('*');
+    const term = this.#terms.get(key);
+    if (term === undefined) this.#terms.set(key, { factors: sorted, cells });
+    else term.cells += cells;
+  }
+
+  /** Adds every term of `other`. */
+  addAll(other: CostEstimate): void {
+    for (const term of other.#terms.values()) this.add(term.factors, term.cells);
+  }
+
+  /** Keeps, per term, the larger of this and `other`: an upper bound of both. */
+  raiseTo(other: CostEstimate): void {
+    for (const [key, term] of other.#terms) {
+      const mine = this.#terms.get(key);
+      if (mine === undefined) this.#terms.set(key, { factors: term.factors, cells: term.cells });
+      else mine.cells = Math.max(mine.cells, term.cells);
+    }
+  }
+
+  /** Whether the lists' sizes are needed to know the cost. */
+  get needsSizes(): boolean {
+    for (const term of this.#terms.values()) if (term.factors.length > 0) return true;
+    return false;
+  }
+
+  cells(sizes?: FanOutSizes): number {
+    let total = 0;
+    for (const term of this.#terms.values()) {
+      let product = term.cells;
+      for (const factor of term.factors) product *= sizes === undefined ? 1 : sizes[factor];
+      total += product;
+    }
+    return Math.ceil(total);
+  }
+
+  /** "38 per torrent (× 1200 torrents) + 2", for refusals and logs. */
+  describe(sizes?: FanOutSizes): string {
+    const parts: string[] = [];
+    for (const term of this.#terms.values()) {
+      const cells = Number(term.cells.toFixed(3));
+      if (term.factors.length === 0) {
+        parts.push(String(cells));
+        continue;
+      }
+      const per = term.factors.map((factor) => (factor === 'torrents' ? 'torrent' : factor.replace(/s$/, ''))).join(' per ');
+      const times = sizes === undefined ? '' : ` (× ${term.factors.map((factor) => `${sizes[factor]} ${factor}`).join(' × ')})`;
+      parts.push(`${cells} per ${per}${times}`);
+    }
+    return parts.join(' + ') || '0';
+  }
+}
+
+class Refused extends Error {
+  constructor(
+    readonly method: string,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+/** The argument list a list-taking command sees: a single object is a one-element list. */
+function argumentList(args: CsObject): readonly CsObject[] {
+  return args.type === 'list' ? args.items : [args];
+}
+
+function literalBytes(object: CsObject): number {
+  switch (object.type) {
+    case 'string':
+      return object.value.charCodeAt(0) === 36 /* $ */ ? 0 : Buffer.byteLength(object.value);
+    case 'list':
+      return object.items.reduce((sum, item) => sum + literalBytes(item), 0);
+    case 'function':
+      return 0;
+  }
+}
+
+function countWildcards(pattern: string): number {
+  let count = 0;
+  for (let i = 0; i < pattern.length; i++) if (pattern.charCodeAt(i) === 42 /* * */) count++;
+  return count;
+}
+
+class Estimator {
+  readonly estimate = new CostEstimate();
+
+  constructor(private readonly rules: CostRules) {}
+
+  /** `rows`: the lists the current command string runs once per item of, outermost first. */
+  commandString(text: string, rows: readonly FanOut[], owner: string): void {
+    const parsed = parseCommandString(text);
+    // The policy check has read every string that reaches here; one it could not read never gets this far.
+    if (!parsed.ok) throw new Refused(owner, `${owner} runs a command string that cannot be read: ${parsed.error}`);
+    for (const command of parsed.commands) this.command(command.name, argumentList(command.args), rows);
+  }
+
+  private command(name: string, args: readonly CsObject[], rows: readonly FanOut[]): void {
+    const why = UNBOUNDED.get(name);
+    if (why !== undefined) throw new Refused(name, `${why}; only the full policy may call it`);
+    const rowsAt = this.evaluatedRows(name, args[0], rows);
+    // Literal text in data positions may come back in the answer (cat echoes it), once per row.
+    let literal = 0;
+    args.forEach((arg, index) => {
+      if (rowsAt(index) === undefined) literal += literalBytes(arg);
+    });
+    this.estimate.add(rows, 1 + Math.ceil(literal / BYTES_PER_CELL));
+    this.largeValue(name, rows);
+    args.forEach((arg, index) => this.argument(arg, rows, rowsAt(index)));
+  }
+
+  /**
+   * For each argument position of `name`, the rows a command string there runs for, or undefined
+   * for data. Refuses multicalls nested where their rows would multiply.
+   */
+  private evaluatedRows(name: string, first: CsObject | undefined, rows: readonly FanOut[]): (index: number) => readonly FanOut[] | undefined {
+    if (TORRENT_MULTICALLS.has(name)) {
+      if (rows.length > 0) throw this.nested(name, rows);
+      // 0 = view; then the filter (d.multicall.filtered) and the rows, once per torrent.
+      return (index) => (index === 0 ? undefined : TORRENT_ROWS);
+    }
+    const fanOut = PER_TORRENT_MULTICALLS.get(name);
+    if (fanOut !== undefined) {
+      const inner = this.perTorrentRows(name, fanOut, rows);
+      if (name === 'f.multicall' && first !== undefined) this.estimate.add(inner, this.patterns(name, first));
+      return (index) => (index === 0 ? undefined : inner);
+    }
+    const ranges = EVALUATORS.get(name);
+    if (ranges === undefined) return () => undefined;
+    return (index) => (ranges.some((range) => range.kind === 'code' && index >= range.from && index <= (range.to ?? Infinity)) ? rows : undefined);
+  }
+
+  /**
+   * $… strings run while the arguments are parsed, with the command's own rows; plain strings at an
+   * evaluated position and function objects run when the command calls them, with its inner rows.
+   */
+  private argument(arg: CsObject, rows: readonly FanOut[], inner: readonly FanOut[] | undefined): void {
+    switch (arg.type) {
+      case 'string':
+        if (arg.value.charCodeAt(0) === 36 /* $ */) this.commandString(arg.value.slice(1), rows, arg.value);
+        else if (inner !== undefined) this.commandString(arg.value, inner, arg.value);
+        return;
+      case 'list':
+        for (const item of arg.items) this.argument(item, rows, inner);
+        return;
+      case 'function':
+        this.command(arg.name, arg.args ?? [], inner ?? rows);
+    }
+  }
+
+  /** The rows of a per-torrent multicall; inside a d.multicall row only where the policy allows it. */
+  private perTorrentRows(name: string, fanOut: FanOut, rows: readonly FanOut[]): readonly FanOut[] {
+    if (rows.length > 0) {
+      const inTorrentRow = rows.length === 1 && rows[0] === 'torrents';
+      if (!inTorrentRow) throw this.nested(name, rows);
+      if (!this.rules.rowMulticalls.has(name)) {
+        throw new Refused(
+          name,
+          `${name} inside a d.multicall row multiplies the answer by every torrent's ${fanOut}; policy "${this.rules.policy}" does not allow it there (${this.rules.rowMulticallsKey})`,
+        );
+      }
+    }
+    return [...rows, fanOut];
+  }
+
+  private nested(name: string, rows: readonly FanOut[]): Refused {
+    return new Refused(
+      name,
+      `${name} inside a multicall row runs once per ${rows.map((row) => row.replace(/s$/, '')).join(' per ')}, so the answer grows with the product of the lists; only the full policy may nest multicalls`,
+    );
+  }
+
+  private largeValue(name: string, rows: readonly FanOut[]): void {
+    const large = LARGE_VALUES.get(name);
+    if (large === undefined) return;
+    this.estimate.add(large.per === undefined ? rows : [...rows, large.per], large.cells);
+  }
+
+  /** Checks the pattern argument of f.multicall (a string or a list of them); returns how many patterns each file is matched against. */
+  patterns(owner: string, pattern: CsObject | StringList): number {
+    const texts: string[] = [];
+    const collect = (object: CsObject | StringList): void => {
+      if ('texts' in object) texts.push(...object.texts);
+      else if (object.type === 'string') {
+        if (object.value.charCodeAt(0) === 36 /* $ */) {
+          throw new Refused(owner, `${owner} pattern "${object.value.slice(0, 40)}" is only known at run time, so its cost cannot be checked`);
+        }
+        texts.push(object.value);
+      } else if (object.type === 'list') object.items.forEach(collect);
+      else throw new Refused(owner, `${owner} pattern is only known at run time, so its cost cannot be checked`);
+    };
+    collect(pattern);
+    let used = 0;
+    for (const text of texts) {
+      // An empty pattern selects every file without matching (src/command_download.cc f_multicall).
+      if (text === '') continue;
+      used++;
+      const shown = text.length > 40 ? `${text.slice(0, 39)}…` : text;
+      if (text.length > this.rules.maxPatternLength) {
+        throw new Refused(
+          owner,
+          `${owner} pattern "${shown}" is ${text.length} characters long; the gateway forwards patterns of at most ${this.rules.maxPatternLength} (limits.max_pattern_length)`,
+        );
+      }
+      const wildcards = countWildcards(text);
+      if (wildcards > this.rules.maxPatternWildcards) {
+        throw new Refused(
+          owner,
+          `${owner} pattern "${shown}" has ${wildcards} '*'; rtorrent's file matcher takes time exponential in them, and the gateway forwards at most ${this.rules.maxPatternWildcards} (limits.max_pattern_wildcards)`,
+        );
+      }
+    }
+    return used;
+  }
+}
+
+/** Plain text arguments, as they arrive at the top level of a call. */
+interface StringList {
+  readonly texts: readonly string[];
+}
+
+/** One top-level call's arguments after the target: strings, or lists of strings; anything else is null. */
+export type TopLevelArgument = string | readonly TopLevelArgument[] | null;
+
+function flatStrings(arg: TopLevelArgument): string[] {
+  if (arg === null) return [];
+  if (typeof arg === 'string') return [arg];
+  return arg.flatMap(flatStrings);
+}
+
+/**
+ * The cost of one top-level call (or one system.multicall member), read with the argument list
+ * rtorrent's command would see. Throws nothing: a shape that is refused comes back as a refusal.
+ */
+export function estimateCall(rules: CostRules, name: string, args: readonly TopLevelArgument[]): CostEstimate | CostRefusal {
+  const estimator = new Estimator(rules);
+  try {
+    const why = UNBOUNDED.get(name);
+    if (why !== undefined) throw new Refused(name, `${why}; only the full policy may call it`);
+    estimator.estimate.add([], 1);
+    const large = LARGE_VALUES.get(name);
+    if (large !== undefined) estimator.estimate.add(large.per === undefined ? [] : [large.per], large.cells);
+    const code = (items: readonly TopLevelArgument[], rows: readonly FanOut[]): void => {
+      for (const text of items.flatMap(flatStrings)) estimator.commandString(text, rows, name);
+    };
+    if (TORRENT_MULTICALLS.has(name)) {
+      code(args.slice(1), ['torrents']);
+    } else if (PER_TORRENT_MULTICALLS.has(name)) {
+      const fanOut = PER_TORRENT_MULTICALLS.get(name) as FanOut;
+      if (name === 'f.multicall' && args[0] !== undefined) estimator.estimate.add([fanOut], estimator.patterns(name, { texts: flatStrings(args[0]) }));
+      code(args.slice(1), [fanOut]);
+    } else {
+      for (const range of EVALUATORS.get(name) ?? []) {
+        if (range.kind === 'code') code(args.slice(range.from, range.to === undefined ? undefined : range.to + 1), []);
+      }
+    }
+  } catch (error) {
+    if (error instanceof Refused) return { method: error.method, reason: error.reason };
+    throw error;
+  }
+  return estimator.estimate;
+}
+
+export function isCostRefusal(result: CostEstimate | CostRefusal): result is CostRefusal {
+  return !(result instanceof CostEstimate);
+}

@@ -231,6 +231,7 @@ export const configFileSchema = z.strictObject({
       max_answer_bytes: size.prefault(DEFAULT_POLICY_LIMITS.maxAnswerBytes),
       max_pattern_length: z.number().int().min(1).max(4096).default(DEFAULT_POLICY_LIMITS.maxPatternLength),
       max_pattern_wildcards: z.number().int().min(0).max(16).default(DEFAULT_POLICY_LIMITS.maxPatternWildcards),
+      max_stored_value_bytes: size.prefault(DEFAULT_POLICY_LIMITS.maxStoredValueBytes),
       // Each user's calls, unless their policy or [access.users] entry says otherwise; full is not limited.
       calls_in_flight: callsInFlight.default(DEFAULT_POLICY_LIMITS.callsInFlight),
       call_rate: callRate.default(DEFAULT_POLICY_LIMITS.callRate),

@@ -220,6 +220,7 @@ export interface LimitsSection {
   readonly max_answer_bytes: number;
   readonly max_pattern_length: number;
   readonly max_pattern_wildcards: number;
+  readonly max_stored_value_bytes: number;
   readonly calls_in_flight: number;
   readonly call_rate: number;
   readonly call_burst: number;
@@ -273,6 +274,7 @@ export function resolveLimits(limits: LimitsSection, context: { readonly upstrea
       maxAnswerBytes: limits.max_answer_bytes,
       maxPatternLength: limits.max_pattern_length,
       maxPatternWildcards: limits.max_pattern_wildcards,
+      maxStoredValueBytes: limits.max_stored_value_bytes,
       callsInFlight: limits.calls_in_flight,
       callRate: limits.call_rate,
       callBurst: limits.call_burst,

@@ -242,6 +242,7 @@ function buildRules(name: string, policy: Resolved, defaults: PolicyLimitDefault
         rowMulticallsKey: BUILTIN_DEFINITIONS.has(name) ? `row_multicalls in a policy that extends "${name}"` : `policies.${name}.row_multicalls`,
         maxPatternLength: defaults.maxPatternLength,
         maxPatternWildcards: defaults.maxPatternWildcards,
+        maxStoredValueBytes: defaults.maxStoredValueBytes,
       };
   return { name, passThrough, isAllowed, limits, nested, loadTrailing, cost };
 }

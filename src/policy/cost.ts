@@ -55,6 +55,14 @@ const LARGE_VALUES: ReadonlyMap<string, { readonly per?: FanOut; readonly cells:
   ['string.rpad', { cells: 16384 / BYTES_PER_CELL }],
 ]);
 
+/**
+ * Setters whose text rtorrent keeps, saves in its session and sends back in every list that reads
+ * it: their size is bounded, or one user's labels would make everyone's lists large.
+ */
+const STORED_TEXT: ReadonlySet<string> = new Set([
+  'd.custom.set', 'd.custom1.set', 'd.custom2.set', 'd.custom3.set', 'd.custom4.set', 'd.custom5.set', 'd.message.set', 'd.tracker.insert',
+]);
+
 /** Commands refused for every policy but full whatever their arguments, and why. */
 const UNBOUNDED: ReadonlyMap<string, string> = new Map([
   ['match', 'match compiles its pattern with std::regex, whose matching time can grow exponentially with the pattern'],
@@ -69,6 +77,8 @@ export interface CostRules {
   readonly rowMulticallsKey: string;
   readonly maxPatternLength: number;
   readonly maxPatternWildcards: number;
+  /** Largest text a setter may store (labels, messages, tracker URLs). */
+  readonly maxStoredValueBytes: number;
 }
 
 export interface CostRefusal {
@@ -193,6 +203,7 @@ class Estimator {
     args.forEach((arg, index) => {
       if (rowsAt(index) === undefined) literal += literalBytes(arg);
     });
+    if (STORED_TEXT.has(name)) this.stored(name, literal);
     this.estimate.add(rows, 1 + Math.ceil(literal / BYTES_PER_CELL));
     this.largeValue(name, rows);
     args.forEach((arg, index) => this.argument(arg, rows, rowsAt(index)));
@@ -250,6 +261,15 @@ class Estimator {
       }
     }
     return [...rows, fanOut];
+  }
+
+  stored(name: string, bytes: number): void {
+    if (bytes <= this.rules.maxStoredValueBytes) return;
+    throw new Refused(
+      name,
+      `${name} would store ${bytes} bytes, which rtorrent keeps, saves and sends back in every list that reads them; ` +
+        `the gateway forwards at most ${this.rules.maxStoredValueBytes} (limits.max_stored_value_bytes)`,
+    );
   }
 
   private nested(name: string, rows: readonly FanOut[]): Refused {
@@ -327,6 +347,7 @@ export function estimateCall(rules: CostRules, name: string, args: readonly TopL
     const why = UNBOUNDED.get(name);
     if (why !== undefined) throw new Refused(name, `${why}; only the full policy may call it`);
     estimator.estimate.add([], 1);
+    if (STORED_TEXT.has(name)) estimator.stored(name, args.flatMap(flatStrings).reduce((sum, text) => sum + Buffer.byteLength(text, 'latin1'), 0));
     const large = LARGE_VALUES.get(name);
     if (large !== undefined) estimator.estimate.add(large.per === undefined ? [] : [large.per], large.cells);
     const code = (items: readonly TopLevelArgument[], rows: readonly FanOut[]): void => {

@@ -46,6 +46,7 @@ export interface PolicyLimitDefaults {
   readonly maxAnswerBytes: number;
   readonly maxPatternLength: number;
   readonly maxPatternWildcards: number;
+  readonly maxStoredValueBytes: number;
   readonly callsInFlight: number;
   readonly callRate: number;
   readonly callBurst: number;
@@ -58,6 +59,8 @@ export interface PolicyLimitDefaults {
  * - 64 MiB answers: 400 000 values of ordinary size are under 35 MB.
  * - glob patterns of 64 characters with one '*': "*.mkv", "Sample*"; each further '*' multiplies
  *   rtorrent 0.9.8's matching time by the length of the file name.
+ * - 4 KiB stored per label, message or tracker URL: a ruTorrent comment or Flood's tags take far
+ *   less, and every list that reads one sends it again for every torrent.
  * - 8 calls in flight, 20 a second, bursts of 40: ruTorrent's start-up fires about a dozen at once
  *   and then polls every few seconds; a system.multicall counts once.
  */
@@ -66,6 +69,7 @@ export const DEFAULT_POLICY_LIMITS: Readonly<PolicyLimitDefaults> = Object.freez
   maxAnswerBytes: 64 * 1024 * 1024,
   maxPatternLength: 64,
   maxPatternWildcards: 1,
+  maxStoredValueBytes: 4096,
   callsInFlight: 8,
   callRate: 20,
   callBurst: 40,

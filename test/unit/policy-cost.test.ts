@@ -142,6 +142,14 @@ describe('shapes refused for what they would cost, whatever they run', () => {
     refusedForCost(policy('readonly').check(call('branch', '', 'd.hash=', 'f.multicall=$cat=*\\,*,f.path=')), /only known at run time/);
   });
 
+  test('a label, message or tracker URL stores at most 4 KiB, at the top level, in command strings and after a load', () => {
+    assert.ok(policy('standard').check(call('d.custom1.set', HASH, 'x'.repeat(4096))).allowed);
+    refusedForCost(policy('standard').check(call('d.custom1.set', HASH, 'x'.repeat(4097))), /would store 4097 bytes.*limits\.max_stored_value_bytes/);
+    refusedForCost(policy('standard').check(call('d.custom.set', HASH, 'comment', 'x'.repeat(4090))), /would store 4097 bytes/);
+    refusedForCost(policy('standard').check(call('d.multicall2', '', 'main', `d.message.set=${'x'.repeat(5000)}`)), /d\.message\.set would store 5000 bytes/);
+    refusedForCost(policy('standard').check(call('load.start', '', `magnet:?xt=urn:btih:${HASH}`, `d.custom1.set=${'x'.repeat(5000)}`)), /would store/);
+  });
+
   test('match and string.replace are refused even where a policy allows them', () => {
     refusedForCost(policy('regex').check(call('match', '', 'd.name=', '(a+)+$')), /std::regex/);
     refusedForCost(policy('regex').check(call('d.multicall2', '', 'main', 'match={d.name=,.*}')), /std::regex/);
@@ -153,7 +161,7 @@ describe('limits and the keys that raise them', () => {
     assert.deepEqual(policy('readonly').limits.maxAnswerCells, { value: 400_000, key: 'limits.max_answer_cells' });
     assert.deepEqual(policy('small').limits.maxAnswerCells, { value: 1000, key: 'policies.small.max_answer_cells' });
     assert.deepEqual(policy('small-child').limits.maxAnswerCells, { value: 1000, key: 'policies.small.max_answer_cells' });
-    const custom = compilePolicies({}, { limits: { maxAnswerCells: 7, maxAnswerBytes: 8, maxPatternLength: 9, maxPatternWildcards: 0, callsInFlight: 0, callRate: 5, callBurst: 6 } });
+    const custom = compilePolicies({}, { limits: { maxAnswerCells: 7, maxAnswerBytes: 8, maxPatternLength: 9, maxPatternWildcards: 0, maxStoredValueBytes: 10, callsInFlight: 0, callRate: 5, callBurst: 6 } });
     assert.deepEqual(custom.get('standard')!.limits, {
       maxAnswerCells: { value: 7, key: 'limits.max_answer_cells' },
       maxAnswerBytes: { value: 8, key: 'limits.max_answer_bytes' },

@@ -5,23 +5,12 @@ import { startFakeScgi, rtorrentStyleReply, type FakeScgiServer } from '../helpe
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
 import { requireBinary } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { sample } from '../helpers/metrics.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
 
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
 const ADMIN = basicAuth('admin', 'admin-secret');
 const VIEWER = basicAuth('viewer', 'viewer-secret');
-
-/** The value of one sample in Prometheus text format, or undefined. Labels must match exactly (order aside). */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const found: Record<string, string> = {};
-    for (const pair of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) found[pair[1] as string] = pair[2] as string;
-    if (JSON.stringify(Object.entries(found).sort()) === JSON.stringify(Object.entries(labels).sort())) return Number(match[3]);
-  }
-  return undefined;
-}
 
 async function scrape(gateway: GatewayTestInstance, authorization = ADMIN): Promise<string> {
   const response = await fetch(gateway.url('/metrics'), { headers: { authorization } });

@@ -31,7 +31,23 @@ function readToml(file: string): Record<string, unknown> {
   }
 }
 
-function describeIssue(issue: z.core.$ZodIssue, file: string | undefined, sources: Map<string, string>): string {
+/**
+ * A value that may be written two ways (a user as "policy" or as a table) fails as a whole; the
+ * branch that got furthest says what is wrong, at its own key.
+ */
+function innermost(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return issue;
+  let best: z.core.$ZodIssue | undefined;
+  for (const branch of issue.errors) {
+    const first = branch[0];
+    if (first !== undefined && (best === undefined || first.path.length > best.path.length)) best = first;
+  }
+  if (best === undefined || best.path.length === 0) return issue;
+  return innermost({ ...best, path: [...issue.path, ...best.path] } as z.core.$ZodIssue);
+}
+
+function describeIssue(found: z.core.$ZodIssue, file: string | undefined, sources: Map<string, string>): string {
+  const issue = innermost(found);
   let key = issue.path.map(String).join('.');
   let message = issue.message;
   if (issue.code === 'unrecognized_keys') {

@@ -2,7 +2,7 @@ import { CostLimitError, GatewayError, PolicyDeniedError } from './errors.js';
 import { encodeJsonRpcError, encodeJsonRpcRefusal, encodeJsonRpcRequest, type JsonRpcRefusal } from './jsonrpc/encode.js';
 import { parseJsonRpcRequest } from './jsonrpc/parse.js';
 import type { CompiledPolicy } from './policy/index.js';
-import { CostEstimate, type FanOutSizes } from './policy/cost.js';
+import { CostEstimate, type FanOutSizes } from './policy/cost-estimate.js';
 import type { PolicyVerdict } from './policy/types.js';
 import { encodeMethodCall } from './xmlrpc/encode.js';
 import { multicallLimitError, type XmlLimits } from './xmlrpc/call-limits.js';

@@ -7,7 +7,8 @@ import {
   isValidTarget,
 } from './arguments.js';
 import { NO_TARGET_IN_0_9_8, XMLRPC_BUILTINS } from './command-names.js';
-import { CostEstimate, type CostRules, estimateCall, isCostRefusal, type TopLevelArgument } from './cost.js';
+import { type CostRules, estimateCall, isCostRefusal, type TopLevelArgument } from './cost.js';
+import { CostEstimate } from './cost-estimate.js';
 import { EVALUATORS, LOAD_METHODS } from './evaluators.js';
 import { type Finding, type ScanRules, scanCommandString } from './scan.js';
 import { RTORRENT_UNTRUSTED_SAFE } from './untrusted-safe.data.js';
@@ -85,10 +86,13 @@ function estimateCost(rules: CostRules, call: MethodCall): CostEstimate | { meth
   total.add([], 1);
   for (const member of members) {
     const rest = member.params.slice(1);
-    const readings: (readonly XmlRpcValue[])[] = [rest];
-    if (rest.some((param) => param.kind === 'array')) readings.push(xmlrpcCArguments(rest));
+    if (!rest.some((param) => param.kind === 'array')) {
+      const result = estimateCall(rules, member.methodName, rest.map(topLevelArgument), total);
+      if (isCostRefusal(result)) return result;
+      continue;
+    }
     const estimate = new CostEstimate();
-    for (const reading of readings) {
+    for (const reading of [rest, xmlrpcCArguments(rest)]) {
       const result = estimateCall(rules, member.methodName, reading.map(topLevelArgument));
       if (isCostRefusal(result)) return result;
       estimate.raiseTo(result);

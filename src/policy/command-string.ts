@@ -284,3 +284,22 @@ export function parseCommandString(text: string): ParseResult {
   }
   return { ok: true, commands };
 }
+
+/**
+ * A parser that remembers what it read: pollers send the same few command strings every few
+ * seconds, and the policy check and the cost estimate read each of them. One per compiled policy;
+ * short strings only, and forgotten all at once when full, so it stays small.
+ */
+export function rememberingParser(maxEntries = 1024, maxLength = 512): (text: string) => ParseResult {
+  const known = new Map<string, ParseResult>();
+  return (text) => {
+    if (text.length > maxLength) return parseCommandString(text);
+    let result = known.get(text);
+    if (result === undefined) {
+      if (known.size >= maxEntries) known.clear();
+      result = parseCommandString(text);
+      known.set(text, result);
+    }
+    return result;
+  };
+}

@@ -14,6 +14,7 @@ import { BUILTIN_DEFINITIONS, FULL_POLICY, LOAD_TRAILING_COMMANDS } from './buil
 import { checkCall, type PolicyRules } from './check.js';
 import { clampForUpstream } from './clamp.js';
 import { isKnownCommand, XMLRPC_BUILTINS } from './command-names.js';
+import { rememberingParser } from './command-string.js';
 import { ROW_MULTICALL_NAMES, type CostRules } from './cost.js';
 import { LOAD_METHODS } from './evaluators.js';
 import type { ScanRules } from './scan.js';
@@ -218,9 +219,11 @@ function buildRules(name: string, policy: Resolved, defaults: PolicyLimitDefault
     downloadRoots: policy.downloadRoots,
     loadSources: new Set(policy.loadSources ?? DEFAULT_LOAD_SOURCES),
   };
+  const parse = rememberingParser();
   const argumentRules = {
     hasArgumentRule: (command: string) => ARGUMENT_RULE_COMMANDS.has(command),
     checkArguments: (command: string, args: readonly string[]) => checkRuleArguments(command, args, limits),
+    parse,
   };
   const nested: ScanRules = {
     policy: name,
@@ -243,6 +246,7 @@ function buildRules(name: string, policy: Resolved, defaults: PolicyLimitDefault
         maxPatternLength: defaults.maxPatternLength,
         maxPatternWildcards: defaults.maxPatternWildcards,
         maxStoredValueBytes: defaults.maxStoredValueBytes,
+        parse,
       };
   return { name, passThrough, isAllowed, limits, nested, loadTrailing, cost };
 }

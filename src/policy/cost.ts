@@ -6,9 +6,10 @@
  * not in the request; the estimate keeps them as named factors and call-decision.ts multiplies them
  * out with what rtorrent last reported (src/upstream/shape.ts).
  *
- * A cell is one value of about 32 bytes in the answer and about a microsecond of rtorrent's time
- * (measured on 0.9.8: 1-2.5 µs per value of a d.multicall2 row). Values that grow with the data
- * (a torrent's bitfield, the torrent list itself, echoed literal text) count as several cells.
+ * A cell is about 32 bytes of answer and about a microsecond of rtorrent's time (measured on 0.9.8,
+ * whose time per value follows the value's size): a number is one cell, a hash two, a name or path
+ * four. Values that grow with the data (a torrent's bitfield, the torrent list itself, echoed
+ * literal text) count as many cells as they are large.
  *
  * Besides the estimate, some shapes are refused outright because their cost multiplies per nesting
  * level or grows exponentially: a multicall inside a multicall row (the answer grows as rows^levels;
@@ -16,13 +17,9 @@
  * wildcards (0.9.8's rak::regex keeps every partial match: 8 '*' took 5.8 s on a 34-character
  * name), std::regex (match) and string.replace (exponential growth on master).
  */
-import { type CsObject, parseCommandString } from './command-string.js';
+import { type CsObject, parseCommandString, type ParseResult } from './command-string.js';
+import { CostEstimate, type FanOut } from './cost-estimate.js';
 import { EVALUATORS } from './evaluators.js';
-
-export const FAN_OUTS = ['torrents', 'files', 'trackers', 'peers', 'chunks'] as const;
-/** A list whose length multiplies a cost: torrents in a view, or the most files (trackers, peers, pieces) of one torrent. */
-export type FanOut = (typeof FAN_OUTS)[number];
-export type FanOutSizes = Readonly<Record<FanOut, number>>;
 
 /** Bytes of literal text per cell: a row that echoes a long literal costs in proportion. */
 const BYTES_PER_CELL = 32;
@@ -63,6 +60,21 @@ const STORED_TEXT: ReadonlySet<string> = new Set([
   'd.custom.set', 'd.custom1.set', 'd.custom2.set', 'd.custom3.set', 'd.custom4.set', 'd.custom5.set', 'd.message.set', 'd.tracker.insert',
 ]);
 
+/**
+ * Getters whose value is text, in cells: rtorrent's time per value follows its size (on 0.9.8 about
+ * 1 µs for a number, 2.3 µs for a 40-character hash, 3 µs for a path), so a column of paths counts
+ * as four of numbers. Encoded variants (.hex, .base64…) and realpath variants count alike.
+ */
+const TEXT_VALUE =
+  /^(?:d\.(?:name|base_path|base_filename|directory|directory_base|loaded_file|tied_to_file|custom[1-5]?|custom_throw|custom\.if_z|custom\.items|custom\.keys|message|views|throttle_name)|f\.(?:path|path_components|frozen_path)|fi\.filename_last|t\.url|p\.(?:address|client_version|options_str)|session\.path|directory\.default|system\.hostname)(?:\.(?:hex|base64|as_binary|base64_as_binary|or_as_binary|or_base64|realpath\.or_empty|realpath\.or_throw))?$/;
+const HASH_VALUE: ReadonlySet<string> = new Set(['d.hash', 'd.local_id', 'd.local_id_html', 'p.id', 'p.id_html']);
+
+/** Cells for the value of one command: text and hashes count as more than a number. */
+function valueCells(name: string): number {
+  if (HASH_VALUE.has(name)) return 2;
+  return TEXT_VALUE.test(name) ? 4 : 1;
+}
+
 /** Commands refused for every policy but full whatever their arguments, and why. */
 const UNBOUNDED: ReadonlyMap<string, string> = new Map([
   ['match', 'match compiles its pattern with std::regex, whose matching time can grow exponentially with the pattern'],
@@ -79,75 +91,13 @@ export interface CostRules {
   readonly maxPatternWildcards: number;
   /** Largest text a setter may store (labels, messages, tracker URLs). */
   readonly maxStoredValueBytes: number;
+  /** The command-string parser; the policy's memo of it, which the scanner has just filled. */
+  readonly parse?: (text: string) => ParseResult;
 }
 
 export interface CostRefusal {
   readonly method: string;
   readonly reason: string;
-}
-
-interface Term {
-  readonly factors: readonly FanOut[];
-  cells: number;
-}
-
-/** A sum of terms, each a number of cells times the sizes of zero or more lists. */
-export class CostEstimate {
-  readonly #terms = new Map<string, Term>();
-
-  add(factors: readonly FanOut[], cells: number): void {
-    const sorted = factors.length < 2 ? factors : [...factors].sort();
-    const key = sorted.join('*');
-    const term = this.#terms.get(key);
-    if (term === undefined) this.#terms.set(key, { factors: sorted, cells });
-    else term.cells += cells;
-  }
-
-  /** Adds every term of `other`. */
-  addAll(other: CostEstimate): void {
-    for (const term of other.#terms.values()) this.add(term.factors, term.cells);
-  }
-
-  /** Keeps, per term, the larger of this and `other`: an upper bound of both. */
-  raiseTo(other: CostEstimate): void {
-    for (const [key, term] of other.#terms) {
-      const mine = this.#terms.get(key);
-      if (mine === undefined) this.#terms.set(key, { factors: term.factors, cells: term.cells });
-      else mine.cells = Math.max(mine.cells, term.cells);
-    }
-  }
-
-  /** Whether the lists' sizes are needed to know the cost. */
-  get needsSizes(): boolean {
-    for (const term of this.#terms.values()) if (term.factors.length > 0) return true;
-    return false;
-  }
-
-  cells(sizes?: FanOutSizes): number {
-    let total = 0;
-    for (const term of this.#terms.values()) {
-      let product = term.cells;
-      for (const factor of term.factors) product *= sizes === undefined ? 1 : sizes[factor];
-      total += product;
-    }
-    return Math.ceil(total);
-  }
-
-  /** "38 per torrent (× 1200 torrents) + 2", for refusals and logs. */
-  describe(sizes?: FanOutSizes): string {
-    const parts: string[] = [];
-    for (const term of this.#terms.values()) {
-      const cells = Number(term.cells.toFixed(3));
-      if (term.factors.length === 0) {
-        parts.push(String(cells));
-        continue;
-      }
-      const per = term.factors.map((factor) => (factor === 'torrents' ? 'torrent' : factor.replace(/s$/, ''))).join(' per ');
-      const times = sizes === undefined ? '' : ` (× ${term.factors.map((factor) => `${sizes[factor]} ${factor}`).join(' × ')})`;
-      parts.push(`${cells} per ${per}${times}`);
-    }
-    return parts.join(' + ') || '0';
-  }
 }
 
 class Refused extends Error {
@@ -182,13 +132,14 @@ function countWildcards(pattern: string): number {
 }
 
 class Estimator {
-  readonly estimate = new CostEstimate();
-
-  constructor(private readonly rules: CostRules) {}
+  constructor(
+    private readonly rules: CostRules,
+    readonly estimate: CostEstimate,
+  ) {}
 
   /** `rows`: the lists the current command string runs once per item of, outermost first. */
   commandString(text: string, rows: readonly FanOut[], owner: string): void {
-    const parsed = parseCommandString(text);
+    const parsed = (this.rules.parse ?? parseCommandString)(text);
     // The policy check has read every string that reaches here; one it could not read never gets this far.
     if (!parsed.ok) throw new Refused(owner, `${owner} runs a command string that cannot be read: ${parsed.error}`);
     for (const command of parsed.commands) this.command(command.name, argumentList(command.args), rows);
@@ -204,7 +155,7 @@ class Estimator {
       if (rowsAt(index) === undefined) literal += literalBytes(arg);
     });
     if (STORED_TEXT.has(name)) this.stored(name, literal);
-    this.estimate.add(rows, 1 + Math.ceil(literal / BYTES_PER_CELL));
+    this.estimate.add(rows, valueCells(name) + Math.ceil(literal / BYTES_PER_CELL));
     this.largeValue(name, rows);
     args.forEach((arg, index) => this.argument(arg, rows, rowsAt(index)));
   }
@@ -341,15 +292,25 @@ function flatStrings(arg: TopLevelArgument): string[] {
  * The cost of one top-level call (or one system.multicall member), read with the argument list
  * rtorrent's command would see. Throws nothing: a shape that is refused comes back as a refusal.
  */
-export function estimateCall(rules: CostRules, name: string, args: readonly TopLevelArgument[]): CostEstimate | CostRefusal {
-  const estimator = new Estimator(rules);
+export function estimateCall(
+  rules: CostRules,
+  name: string,
+  args: readonly TopLevelArgument[],
+  into: CostEstimate = new CostEstimate(),
+): CostEstimate | CostRefusal {
+  // Most calls are a getter or a setter: one value, nothing to walk.
+  if (!TORRENT_MULTICALLS.has(name) && !PER_TORRENT_MULTICALLS.has(name) && !EVALUATORS.has(name) && !UNBOUNDED.has(name) && !STORED_TEXT.has(name) && !LARGE_VALUES.has(name)) {
+    into.add([], valueCells(name));
+    return into;
+  }
+  const estimator = new Estimator(rules, into);
   try {
     const why = UNBOUNDED.get(name);
     if (why !== undefined) throw new Refused(name, `${why}; only the full policy may call it`);
-    estimator.estimate.add([], 1);
+    into.add([], valueCells(name));
     if (STORED_TEXT.has(name)) estimator.stored(name, args.flatMap(flatStrings).reduce((sum, text) => sum + Buffer.byteLength(text, 'latin1'), 0));
     const large = LARGE_VALUES.get(name);
-    if (large !== undefined) estimator.estimate.add(large.per === undefined ? [] : [large.per], large.cells);
+    if (large !== undefined) into.add(large.per === undefined ? [] : [large.per], large.cells);
     const code = (items: readonly TopLevelArgument[], rows: readonly FanOut[]): void => {
       for (const text of items.flatMap(flatStrings)) estimator.commandString(text, rows, name);
     };
@@ -357,7 +318,7 @@ export function estimateCall(rules: CostRules, name: string, args: readonly TopL
       code(args.slice(1), ['torrents']);
     } else if (PER_TORRENT_MULTICALLS.has(name)) {
       const fanOut = PER_TORRENT_MULTICALLS.get(name) as FanOut;
-      if (name === 'f.multicall' && args[0] !== undefined) estimator.estimate.add([fanOut], estimator.patterns(name, { texts: flatStrings(args[0]) }));
+      if (name === 'f.multicall' && args[0] !== undefined) into.add([fanOut], estimator.patterns(name, { texts: flatStrings(args[0]) }));
       code(args.slice(1), [fanOut]);
     } else {
       for (const range of EVALUATORS.get(name) ?? []) {
@@ -368,7 +329,7 @@ export function estimateCall(rules: CostRules, name: string, args: readonly TopL
     if (error instanceof Refused) return { method: error.method, reason: error.reason };
     throw error;
   }
-  return estimator.estimate;
+  return into;
 }
 
 export function isCostRefusal(result: CostEstimate | CostRefusal): result is CostRefusal {

@@ -1,4 +1,4 @@
-import { type CsCommand, type CsObject, parseCommandString } from './command-string.js';
+import { type CsCommand, type CsObject, parseCommandString, type ParseResult } from './command-string.js';
 import { EVALUATORS, type EvaluatedRange } from './evaluators.js';
 
 /**
@@ -28,6 +28,8 @@ export interface ScanRules {
    * evaluators, because those run later with the admin's trust and must have a fixed shape (§5.4).
    */
   readonly literalOnly: boolean;
+  /** The command-string parser; a policy passes its memo of parseCommandString. */
+  readonly parse?: (text: string) => ParseResult;
 }
 
 export interface Origin {
@@ -75,7 +77,7 @@ class Scanner {
     if (depth > MAX_EVALUATION_DEPTH) {
       return this.refuse(owner, shown, `command strings nest deeper than ${MAX_EVALUATION_DEPTH} levels, which cannot be checked with certainty`);
     }
-    const parsed = parseCommandString(text);
+    const parsed = (this.rules.parse ?? parseCommandString)(text);
     if (!parsed.ok) return this.refuse(owner, shown, `the command string cannot be read with certainty: ${parsed.error}`);
     for (const command of parsed.commands) {
       const found = this.command(command, shown, inline ? 'inline command' : 'command', depth);

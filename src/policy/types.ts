@@ -1,5 +1,5 @@
 import type { MethodCall } from '../xmlrpc/types.js';
-import type { CostEstimate } from './cost.js';
+import type { CostEstimate } from './cost-estimate.js';
 
 /** One entry of the `policies` table in the gateway configuration. */
 export interface PolicyDefinition {
@@ -53,10 +53,11 @@ export interface PolicyLimitDefaults {
 }
 
 /**
- * - 400 000 values: rtorrent spends 0.3-2.1 µs on each (0.9.8; 0.16.20 is faster), the most for
- *   long text such as hashes and paths, so the worst allowed answer keeps its main thread busy
- *   under a second; ruTorrent's or Flood's list (about 40 values a torrent) up to 10 000 torrents.
- * - 64 MiB answers: 400 000 values of ordinary size are under 35 MB.
+ * - 500 000 cells: rtorrent 0.9.8 spends up to 1.4 µs on each (0.16.20 less), so the worst answer
+ *   allowed keeps its main thread busy for about 0.7 s, with room under a second for a slower
+ *   machine (bench/cost-bounds.ts); ruTorrent's or Flood's list (about 63 cells a torrent with one
+ *   tracker) fits up to 8 000 torrents.
+ * - 64 MiB answers: 500 000 cells of the sizes counted are under 25 MB.
  * - glob patterns of 64 characters with one '*': "*.mkv", "Sample*"; each further '*' multiplies
  *   rtorrent 0.9.8's matching time by the length of the file name.
  * - 4 KiB stored per label, message or tracker URL: a ruTorrent comment or Flood's tags take far
@@ -65,7 +66,7 @@ export interface PolicyLimitDefaults {
  *   and then polls every few seconds; a system.multicall counts once.
  */
 export const DEFAULT_POLICY_LIMITS: Readonly<PolicyLimitDefaults> = Object.freeze({
-  maxAnswerCells: 400_000,
+  maxAnswerCells: 500_000,
   maxAnswerBytes: 64 * 1024 * 1024,
   maxPatternLength: 64,
   maxPatternWildcards: 1,

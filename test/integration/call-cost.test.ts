@@ -147,16 +147,16 @@ for (const build of haveRtorrent ? rtorrentBuilds() : []) {
     });
 
     it("the answer is estimated from rtorrent's own torrent count and bounded, naming the key that raises the bound", async () => {
-      // tight: 10 values a torrent, and then some.
-      const ten = await post(gateway.url(), xmlCall('d.multicall2', ['', 'main', ...Array(10).fill('d.hash=')]), { authorization: auth('tight') });
+      // tight: 10 numbers a torrent, and then some.
+      const ten = await post(gateway.url(), xmlCall('d.multicall2', ['', 'main', ...Array(10).fill('d.size_bytes=')]), { authorization: auth('tight') });
       assert.equal(ten.status, 200);
       assert.equal(ten.headers.get('x-gateway-error'), null);
       assert.equal((decodeXmlRpcResponse(ten.body) as unknown[]).length, TORRENTS + 1);
-      const eleven = await post(gateway.url(), xmlCall('d.multicall2', ['', 'main', ...Array(11).fill('d.hash=')]), { authorization: auth('tight') });
+      const eleven = await post(gateway.url(), xmlCall('d.multicall2', ['', 'main', ...Array(11).fill('d.size_bytes=')]), { authorization: auth('tight') });
       assert.equal(eleven.headers.get('x-gateway-error'), 'GW_COST_LIMIT');
       assert.match(eleven.body.toString(), new RegExp(`11 per torrent \\(× ${TORRENTS + 1} torrents\\)\\), over the limit of \\d+ \\(policies\\.tight\\.max_answer_cells\\)`));
-      // The default bound: a 13-torrent list with 31 000 columns holds over 400 000 values.
-      await refusedForEveryBoundedPolicy(xmlCall('d.multicall2', ['', 'main', ...Array(31_000).fill('d.hash=')]), /over the limit of 400000 \(limits\.max_answer_cells\)/);
+      // The default bound: a 13-torrent list with 24 000 hash columns holds over 500 000 cells.
+      await refusedForEveryBoundedPolicy(xmlCall('d.multicall2', ['', 'main', ...Array(24_000).fill('d.hash=')]), /over the limit of 500000 \(limits\.max_answer_cells\)/);
       assert.ok(gateway.logs.some((line) => line.msg === 'call over a limit' && line.outcome === 'too_costly' && /max_answer_cells/.test(String(line.problem))));
     });
 

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { costRefusal, decideCall, decideJsonRpcCall } from '../../src/call-decision.js';
 import { ConfigError } from '../../src/errors.js';
 import { compilePolicies } from '../../src/policy/index.js';
-import type { FanOutSizes } from '../../src/policy/cost.js';
+import type { FanOutSizes } from '../../src/policy/cost-estimate.js';
 import type { CompiledPolicy, PolicyVerdict } from '../../src/policy/types.js';
 import type { MethodCall, XmlRpcValue } from '../../src/xmlrpc/types.js';
 import { RUTORRENT_LIST } from '../helpers/client-calls.js';
@@ -56,22 +56,28 @@ function refusedForCost(verdict: PolicyVerdict, pattern: RegExp): void {
 describe('the estimated answer: rows × columns', () => {
   test("ruTorrent's list costs its columns once per torrent, and its tracker column once per tracker of each torrent", () => {
     const verdict = policy('readonly').check(call('d.multicall2', '', 'main', ...RUTORRENT_LIST));
-    // 38 columns, the t.multicall column's own call and its literal first argument, plus
-    // (t.scrape_complete= and cat={#}) per tracker, plus the request and the call themselves.
-    assert.equal(cells(verdict, { ...SIZES, trackers: 0 }), 2 + 41 * 1000);
-    assert.equal(cells(verdict), 2 + 41 * 1000 + 3 * 1000 * 3);
-    assert.match(verdict.allowed ? (verdict.cost?.describe(SIZES) ?? '') : '', /41 per torrent \(× 1000 torrents\)/);
+    // 38 columns (numbers 1 cell, the hash 2, names, paths and labels 4), the t.multicall column's
+    // own call and its literal first argument, plus (t.scrape_complete= and cat={#}) per tracker,
+    // plus the request and the call themselves.
+    assert.equal(cells(verdict, { ...SIZES, trackers: 0 }), 2 + 60 * 1000);
+    assert.equal(cells(verdict), 2 + 60 * 1000 + 3 * 1000 * 3);
+    assert.match(verdict.allowed ? (verdict.cost?.describe(SIZES) ?? '') : '', /60 per torrent \(× 1000 torrents\)/);
   });
 
   test('a per-torrent list costs its columns once per file, tracker or peer', () => {
-    assert.equal(cells(policy('readonly').check(call('f.multicall', HASH, '', 'f.path=', 'f.size_bytes='))), 2 + 2 * 20);
-    assert.equal(cells(policy('readonly').check(call('t.multicall', HASH, '', 't.url='))), 2 + 3);
-    assert.equal(cells(policy('readonly').check(call('p.multicall', HASH, '', 'p.address=', 'p.port='))), 2 + 2 * 50);
+    assert.equal(cells(policy('readonly').check(call('f.multicall', HASH, '', 'f.path=', 'f.size_bytes='))), 2 + (4 + 1) * 20);
+    assert.equal(cells(policy('readonly').check(call('t.multicall', HASH, '', 't.url='))), 2 + 4 * 3);
+    assert.equal(cells(policy('readonly').check(call('p.multicall', HASH, '', 'p.address=', 'p.port='))), 2 + (4 + 1) * 50);
+  });
+
+  test('a value counts by its size: a number one cell, a hash two, a name or path four', () => {
+    const perTorrent = (column: string): number => cells(policy('readonly').check(call('d.multicall2', '', 'main', column)), { ...SIZES, torrents: 1 }) - 2;
+    assert.deepEqual(['d.size_bytes=', 'd.hash=', 'd.name=', 'd.base_path=', 'd.tied_to_file=', 'd.custom1=', 'd.custom=addtime'].map(perTorrent), [1, 2, 4, 4, 4, 4, 5]);
   });
 
   test('the members of a system.multicall add up', () => {
     const one = call('d.multicall2', '', 'main', 'd.hash=');
-    assert.equal(cells(policy('readonly').check(multicall(one, one, one))), 1 + 3 * (1 + 1000));
+    assert.equal(cells(policy('readonly').check(multicall(one, one, one))), 1 + 3 * (1 + 2 * 1000));
   });
 
   test('values that grow with the data count as more than one: the torrent list, a bitfield, echoed literal text', () => {
@@ -82,7 +88,7 @@ describe('the estimated answer: rows × columns', () => {
   });
 
   test('code run by evaluators at the top level is counted where it runs', () => {
-    assert.equal(cells(policy('readonly').check(call('branch', '', 'd.hash=', 'd.multicall2=main,d.hash='))), 2 + 3 + 1000);
+    assert.equal(cells(policy('readonly').check(call('branch', '', 'd.hash=', 'd.multicall2=main,d.hash='))), 2 + 2 + 2 + 2 * 1000);
   });
 
   test('a call without lists needs no sizes from rtorrent', () => {
@@ -123,7 +129,7 @@ describe('shapes refused for what they would cost, whatever they run', () => {
   test('a per-torrent multicall in a d.multicall row passes only where the policy lists it in row_multicalls', () => {
     const files = call('d.multicall2', '', 'main', 'cat="$f.multicall=,f.path="');
     refusedForCost(policy('readonly').check(files), /row_multicalls in a policy that extends "readonly"/);
-    assert.equal(cells(policy('files-in-rows').check(files)), 2 + 1000 * 2 + 1000 * 20);
+    assert.equal(cells(policy('files-in-rows').check(files)), 2 + 1000 * 2 + 1000 * 20 * 4);
     refusedForCost(policy('no-row-multicalls').check(call('d.multicall2', '', 'main', 'cat="$t.multicall=d.hash=,t.url="')), /policies\.no-row-multicalls\.row_multicalls/);
   });
 
@@ -158,7 +164,7 @@ describe('shapes refused for what they would cost, whatever they run', () => {
 
 describe('limits and the keys that raise them', () => {
   test('policies below full get [limits] defaults; a policy may set its own, which its children inherit', () => {
-    assert.deepEqual(policy('readonly').limits.maxAnswerCells, { value: 400_000, key: 'limits.max_answer_cells' });
+    assert.deepEqual(policy('readonly').limits.maxAnswerCells, { value: 500_000, key: 'limits.max_answer_cells' });
     assert.deepEqual(policy('small').limits.maxAnswerCells, { value: 1000, key: 'policies.small.max_answer_cells' });
     assert.deepEqual(policy('small-child').limits.maxAnswerCells, { value: 1000, key: 'policies.small.max_answer_cells' });
     const custom = compilePolicies({}, { limits: { maxAnswerCells: 7, maxAnswerBytes: 8, maxPatternLength: 9, maxPatternWildcards: 0, maxStoredValueBytes: 10, callsInFlight: 0, callRate: 5, callBurst: 6 } });
@@ -182,11 +188,11 @@ describe('limits and the keys that raise them', () => {
     const decision = decideCall(Buffer.from(xmlCall('d.multicall2', ['', 'main', 'd.hash=', 'd.name='])), caller);
     assert.equal(decision.kind, 'forward');
     if (decision.kind !== 'forward') return;
-    assert.equal(costRefusal(decision, caller, { ...SIZES, torrents: 499 }), undefined);
-    const refused = costRefusal(decision, caller, { ...SIZES, torrents: 500 });
+    assert.equal(costRefusal(decision, caller, { ...SIZES, torrents: 166 }), undefined);
+    const refused = costRefusal(decision, caller, { ...SIZES, torrents: 167 });
     assert.ok(refused);
     assert.equal(refused.code, 'GW_COST_LIMIT');
-    assert.match(refused.message, /user "viewer" \(policy "small"\).*about 1002 values \(2 \+ 2 per torrent \(× 500 torrents\)\), over the limit of 1000 \(policies\.small\.max_answer_cells\)/);
+    assert.match(refused.message, /user "viewer" \(policy "small"\).*about 1004 values \(2 \+ 6 per torrent \(× 167 torrents\)\), over the limit of 1000 \(policies\.small\.max_answer_cells\)/);
   });
 
   test('a refused shape is a fault naming the user and policy, with its own outcome', () => {
@@ -203,7 +209,7 @@ describe('limits and the keys that raise them', () => {
     const decision = decideJsonRpcCall(Buffer.from(batch), { user: 'viewer', policy: policy('readonly') });
     assert.equal(decision.kind, 'forward');
     if (decision.kind !== 'forward') return;
-    assert.equal(decision.cost?.cells(SIZES), 3 * (2 + 1000));
+    assert.equal(decision.cost?.cells(SIZES), 3 * (2 + 2 * 1000));
     const refusal = decision.jsonRefusal?.(costRefusal(decision, { user: 'viewer', policy: policy('small') }, SIZES)!);
     assert.equal(JSON.parse(refusal!.toString()).length, 3);
   });

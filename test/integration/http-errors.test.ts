@@ -260,10 +260,19 @@ describe('faults a real rtorrent cannot be made to show (fake SCGI peer)', () =>
       const mark = 0x41 + (next++ % 26);
       socket.write(`Status: 200 OK\r\nContent-Type: text/xml\r\nContent-Length: ${size + 1}\r\n\r\n`);
       socket.write(Buffer.from([mark]));
+      // One piece after the other: timers of different lengths set by several connections at once
+      // can fire out of order under load, and an end() before the last write would cut the answer.
       const pieces = [1000, 70_000, 300_000, size - 371_000];
-      let delay = 0;
-      for (const piece of pieces) setTimeout(() => socket.write(Buffer.alloc(piece, mark)), (delay += 5));
-      setTimeout(() => socket.end(), delay + 5);
+      const writeNext = (): void => {
+        const piece = pieces.shift();
+        if (piece === undefined) {
+          socket.end();
+          return;
+        }
+        socket.write(Buffer.alloc(piece, mark));
+        setTimeout(writeNext, 5);
+      };
+      setTimeout(writeNext, 5);
     });
     const fetchOne = (slow: boolean): Promise<Buffer> =>
       new Promise((resolve, reject) => {

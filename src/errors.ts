@@ -72,17 +72,24 @@ export class XmlRpcUnsupportedError extends GatewayError {
   }
 }
 
-export class PolicyDeniedError extends GatewayError {
+/** A call refused for one user under one policy, with the command that decided it and why. */
+abstract class CallRefusedError extends GatewayError {
   readonly user: string;
   readonly policy: string;
   readonly method: string;
   readonly reason: string;
+  constructor(code: 'GW_POLICY_DENIED' | 'GW_COST_LIMIT', message: string, refused: { user: string; policy: string; method: string; reason: string }) {
+    super(code, message);
+    this.user = refused.user;
+    this.policy = refused.policy;
+    this.method = refused.method;
+    this.reason = refused.reason;
+  }
+}
+
+export class PolicyDeniedError extends CallRefusedError {
   constructor(user: string, policy: string, method: string, reason: string) {
-    super('GW_POLICY_DENIED', `denied by the gateway: ${method} is not allowed for user "${user}" (policy "${policy}"): ${reason}`);
-    this.user = user;
-    this.policy = policy;
-    this.method = method;
-    this.reason = reason;
+    super('GW_POLICY_DENIED', `denied by the gateway: ${method} is not allowed for user "${user}" (policy "${policy}"): ${reason}`, { user, policy, method, reason });
   }
 }
 
@@ -91,17 +98,9 @@ export class PolicyDeniedError extends GatewayError {
  * multicall, a glob pattern rtorrent matches in exponential time); the message names the limit and
  * the key that raises it.
  */
-export class CostLimitError extends GatewayError {
-  readonly user: string;
-  readonly policy: string;
-  readonly method: string;
-  readonly reason: string;
+export class CostLimitError extends CallRefusedError {
   constructor(user: string, policy: string, method: string, reason: string) {
-    super('GW_COST_LIMIT', `refused by the gateway for user "${user}" (policy "${policy}"): ${reason}`);
-    this.user = user;
-    this.policy = policy;
-    this.method = method;
-    this.reason = reason;
+    super('GW_COST_LIMIT', `refused by the gateway for user "${user}" (policy "${policy}"): ${reason}`, { user, policy, method, reason });
   }
 }
 

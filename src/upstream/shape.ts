@@ -18,7 +18,7 @@ export interface TorrentShape {
 }
 
 export interface ShapeOptions {
-  /** A shape this old is refreshed (in the background when one is known). Default 15 s. */
+  /** A shape this old is refreshed (in the background when one is known). Default 30 s. */
   readonly maxAgeMs?: number;
   readonly now?: () => number;
 }
@@ -38,8 +38,8 @@ function plain(method: string, ...args: string[]): string {
 
 /**
  * One system.multicall, answered in a few hundred bytes whatever the number of torrents. rtorrent
- * walks every torrent four times for it (about a microsecond each), so it is asked at most once per
- * maxAgeMs, and only while calls that need it arrive. The peers bound is each torrent's connection cap
+ * walks every torrent four times for it (0.08-0.16 s at 10 000 torrents), so it is asked at most once
+ * per maxAgeMs, and only while calls that need it arrive. The peers bound is each torrent's connection cap
  * (d.peers_max), which p.multicall rows cannot exceed.
  */
 export const SHAPE_PROBE = Buffer.from(
@@ -78,7 +78,7 @@ export class UpstreamShape {
 
   constructor(upstream: Pick<Upstream, 'call' | 'address'>, options: ShapeOptions = {}) {
     this.#upstream = upstream;
-    this.#maxAgeMs = options.maxAgeMs ?? 15_000;
+    this.#maxAgeMs = options.maxAgeMs ?? 30_000;
     this.#now = options.now ?? Date.now;
   }
 

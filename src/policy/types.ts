@@ -53,11 +53,11 @@ export interface PolicyLimitDefaults {
 }
 
 /**
- * - 500 000 cells: rtorrent 0.9.8 spends up to 1.4 µs on each (0.16.20 less), so the worst answer
- *   allowed keeps its main thread busy for about 0.7 s, with room under a second for a slower
- *   machine (bench/cost-bounds.ts); ruTorrent's or Flood's list (about 63 cells a torrent with one
- *   tracker) fits up to 8 000 torrents.
- * - 64 MiB answers: 500 000 cells of the sizes counted are under 25 MB.
+ * - 400 000 cells: rtorrent 0.9.8 spends 1.2-2 µs on each (0.16.20 less; the more, the busier the
+ *   host), so the worst answer allowed keeps its main thread busy for 0.5-0.8 s, under a second
+ *   with room (bench/cost-bounds.ts); ruTorrent's or Flood's list (about 63 cells a torrent with
+ *   one tracker) fits up to 6 300 torrents.
+ * - 64 MiB answers: 400 000 cells of the sizes counted are under 20 MB.
  * - glob patterns of 64 characters with one '*': "*.mkv", "Sample*"; each further '*' multiplies
  *   rtorrent 0.9.8's matching time by the length of the file name.
  * - 4 KiB stored per label, message or tracker URL: a ruTorrent comment or Flood's tags take far
@@ -66,7 +66,7 @@ export interface PolicyLimitDefaults {
  *   and then polls every few seconds; a system.multicall counts once.
  */
 export const DEFAULT_POLICY_LIMITS: Readonly<PolicyLimitDefaults> = Object.freeze({
-  maxAnswerCells: 500_000,
+  maxAnswerCells: 400_000,
   maxAnswerBytes: 64 * 1024 * 1024,
   maxPatternLength: 64,
   maxPatternWildcards: 1,

@@ -27,9 +27,9 @@ function tomlBlocks(path: string): string[] {
 }
 
 describe('[limits], policies and users: what a call may cost', () => {
-  it('defaults: 500 000 cells, 64 MiB answers, patterns of 64 characters with one *, 4 KiB stored, 8 in flight, 20 a second after 40', () => {
+  it('defaults: 400 000 cells, 64 MiB answers, patterns of 64 characters with one *, 4 KiB stored, 8 in flight, 20 a second after 40', () => {
     assert.deepEqual(load('').limits.policies, {
-      maxAnswerCells: 500_000,
+      maxAnswerCells: 400_000,
       maxAnswerBytes: 64 * 1024 * 1024,
       maxPatternLength: 64,
       maxPatternWildcards: 1,

@@ -164,7 +164,7 @@ describe('shapes refused for what they would cost, whatever they run', () => {
 
 describe('limits and the keys that raise them', () => {
   test('policies below full get [limits] defaults; a policy may set its own, which its children inherit', () => {
-    assert.deepEqual(policy('readonly').limits.maxAnswerCells, { value: 500_000, key: 'limits.max_answer_cells' });
+    assert.deepEqual(policy('readonly').limits.maxAnswerCells, { value: 400_000, key: 'limits.max_answer_cells' });
     assert.deepEqual(policy('small').limits.maxAnswerCells, { value: 1000, key: 'policies.small.max_answer_cells' });
     assert.deepEqual(policy('small-child').limits.maxAnswerCells, { value: 1000, key: 'policies.small.max_answer_cells' });
     const custom = compilePolicies({}, { limits: { maxAnswerCells: 7, maxAnswerBytes: 8, maxPatternLength: 9, maxPatternWildcards: 0, maxStoredValueBytes: 10, callsInFlight: 0, callRate: 5, callBurst: 6 } });

@@ -7,7 +7,7 @@ import {
   isValidTarget,
 } from './arguments.js';
 import { NO_TARGET_IN_0_9_8, XMLRPC_BUILTINS } from './command-names.js';
-import { type CostRules, estimateCall, isCostRefusal, type TopLevelArgument } from './cost.js';
+import { type CostRules, estimateCall, isCostRefusal, plainCallCells, type TopLevelArgument } from './cost.js';
 import { CostEstimate } from './cost-estimate.js';
 import { EVALUATORS, LOAD_METHODS } from './evaluators.js';
 import { type Finding, type ScanRules, scanCommandString } from './scan.js';
@@ -73,32 +73,34 @@ export function checkCall(rules: PolicyRules, call: MethodCall): PolicyVerdict {
  * read both as sent and as xmlrpc-c reshapes it, and the larger estimate is kept.
  */
 function estimateCost(rules: CostRules, call: MethodCall): CostEstimate | { method: string; reason: string } {
-  const members: MethodCall[] = [];
-  if (call.methodName !== MULTICALL) members.push(call);
-  else {
-    for (const item of call.params[0]?.kind === 'array' ? call.params[0].items : []) {
-      const name = item.kind === 'struct' ? item.members.get('methodName') : undefined;
-      const params = item.kind === 'struct' ? item.members.get('params') : undefined;
-      if (name?.kind === 'string' && params?.kind === 'array') members.push({ methodName: name.value, params: params.items });
-    }
-  }
   const total = new CostEstimate();
   total.add([], 1);
-  for (const member of members) {
-    const rest = member.params.slice(1);
-    if (!rest.some((param) => param.kind === 'array')) {
-      const result = estimateCall(rules, member.methodName, rest.map(topLevelArgument), total);
-      if (isCostRefusal(result)) return result;
-      continue;
-    }
-    const estimate = new CostEstimate();
-    for (const reading of [rest, xmlrpcCArguments(rest)]) {
-      const result = estimateCall(rules, member.methodName, reading.map(topLevelArgument));
-      if (isCostRefusal(result)) return result;
-      estimate.raiseTo(result);
-    }
-    total.addAll(estimate);
+  if (call.methodName !== MULTICALL) return addCallCost(rules, call.methodName, call.params, total);
+  for (const item of call.params[0]?.kind === 'array' ? call.params[0].items : []) {
+    const name = item.kind === 'struct' ? item.members.get('methodName') : undefined;
+    const params = item.kind === 'struct' ? item.members.get('params') : undefined;
+    if (name?.kind !== 'string' || params?.kind !== 'array') continue;
+    const result = addCallCost(rules, name.value, params.items, total);
+    if (isCostRefusal(result)) return result;
   }
+  return total;
+}
+
+function addCallCost(rules: CostRules, name: string, params: readonly XmlRpcValue[], total: CostEstimate): CostEstimate | { method: string; reason: string } {
+  const plain = plainCallCells(name);
+  if (plain !== undefined) {
+    total.add([], plain);
+    return total;
+  }
+  const rest = params.slice(1);
+  if (!rest.some((param) => param.kind === 'array')) return estimateCall(rules, name, rest.map(topLevelArgument), total);
+  const estimate = new CostEstimate();
+  for (const reading of [rest, xmlrpcCArguments(rest)]) {
+    const result = estimateCall(rules, name, reading.map(topLevelArgument));
+    if (isCostRefusal(result)) return result;
+    estimate.raiseTo(result);
+  }
+  total.addAll(estimate);
   return total;
 }
 

@@ -292,15 +292,25 @@ function flatStrings(arg: TopLevelArgument): string[] {
  * The cost of one top-level call (or one system.multicall member), read with the argument list
  * rtorrent's command would see. Throws nothing: a shape that is refused comes back as a refusal.
  */
+/**
+ * The cells of a call whose arguments cost nothing to look at, or undefined when they must be read:
+ * most calls are a getter or a setter, one value and nothing to walk.
+ */
+export function plainCallCells(name: string): number | undefined {
+  const special =
+    TORRENT_MULTICALLS.has(name) || PER_TORRENT_MULTICALLS.has(name) || EVALUATORS.has(name) || UNBOUNDED.has(name) || STORED_TEXT.has(name) || LARGE_VALUES.has(name);
+  return special ? undefined : valueCells(name);
+}
+
 export function estimateCall(
   rules: CostRules,
   name: string,
   args: readonly TopLevelArgument[],
   into: CostEstimate = new CostEstimate(),
 ): CostEstimate | CostRefusal {
-  // Most calls are a getter or a setter: one value, nothing to walk.
-  if (!TORRENT_MULTICALLS.has(name) && !PER_TORRENT_MULTICALLS.has(name) && !EVALUATORS.has(name) && !UNBOUNDED.has(name) && !STORED_TEXT.has(name) && !LARGE_VALUES.has(name)) {
-    into.add([], valueCells(name));
+  const plain = plainCallCells(name);
+  if (plain !== undefined) {
+    into.add([], plain);
     return into;
   }
   const estimator = new Estimator(rules, into);

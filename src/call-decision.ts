@@ -4,6 +4,8 @@ import { parseJsonRpcRequest } from './jsonrpc/parse.js';
 import type { CompiledPolicy } from './policy/index.js';
 import { CostEstimate, type FanOutSizes } from './policy/cost-estimate.js';
 import type { PolicyVerdict } from './policy/types.js';
+import { acceptsUntrusted, intersectWindows, type SafeWindow } from './policy/untrusted.js';
+import type { Upstream } from './upstream/upstream.js';
 import { encodeMethodCall } from './xmlrpc/encode.js';
 import { multicallLimitError, type XmlLimits } from './xmlrpc/call-limits.js';
 import { parseMethodCall } from './xmlrpc/parse.js';
@@ -19,8 +21,11 @@ export type CallDecision =
       readonly kind: 'forward';
       readonly canonical: Buffer;
       readonly methods: readonly string[];
-      /** Send with UNTRUSTED_CONNECTION=1: rtorrent ≥ 0.16.9 then checks the call against its own safe list too. */
-      readonly untrusted: boolean;
+      /**
+       * The rtorrent releases that take the call with UNTRUSTED_CONNECTION=1 (and then check it
+       * against their own safe list too); undefined: send it trusted.
+       */
+      readonly untrusted: SafeWindow | undefined;
       /** The readonly policy would allow it too: it changes nothing, so identical ones may share an answer. */
       readonly readOnly: boolean;
       /** What it may cost rtorrent, to be weighed against the caller's limit; undefined: not bounded. */
@@ -87,7 +92,7 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
     kind: 'forward',
     canonical: encodeMethodCall(caller.policy.prepare(call)),
     methods: verdict.methods,
-    untrusted: verdict.untrustedSafe,
+    untrusted: verdict.untrusted,
     readOnly,
     cost: verdict.cost,
   };
@@ -115,7 +120,7 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
   }
   const methods: string[] = [];
   const refusals: JsonRpcRefusal[] = [];
-  let untrusted = true;
+  let untrusted: SafeWindow | undefined;
   let readOnly = options.readOnlyPolicy !== undefined;
   let cost: CostEstimate | undefined;
   let firstRefused: PolicyDeniedError | CostLimitError | undefined;
@@ -128,7 +133,7 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
       refusals.push({ index, code: refused.faultCode, message: refused.message });
       return;
     }
-    untrusted &&= verdict.untrustedSafe;
+    untrusted = index === 0 ? verdict.untrusted : intersectWindows(untrusted, verdict.untrusted);
     readOnly &&= readsOnly(call, caller, options);
     // A batch costs rtorrent what its calls cost together.
     if (verdict.cost !== undefined) (cost ??= new CostEstimate()).addAll(verdict.cost);
@@ -185,3 +190,23 @@ export function answerTooLarge(caller: Caller, methods: readonly string[], bytes
       `over the limit of ${limit.value} (${limit.key}); ask for less or raise the limit`,
   );
 }
+
+/**
+ * Send with UNTRUSTED_CONNECTION=1? Only to a release whose own safe list holds every command of the
+ * call (the *arr apps' lists break on 0.16.9-0.16.15 otherwise, which lack d.complete), never to one
+ * older than 0.16.9 nor when upstream.untrusted = "never". The first call after rtorrent (re)appears
+ * waits for its version.
+ */
+export async function sendsUntrusted(decision: Forward, upstream: Pick<Upstream, 'marksUntrusted' | 'version'>): Promise<boolean> {
+  if (decision.untrusted === undefined || !upstream.marksUntrusted) return false;
+  return acceptsUntrusted(decision.untrusted, await upstream.version.current());
+}
+
+/** rtorrent's refusal of a command off its safe list (0.16.9+: fault -507 in XML, -32601 in JSON). */
+export function refusedAsUntrusted(answer: Buffer): boolean {
+  return answer.includes('for untrusted connections');
+}
+
+export const UNTRUSTED_REFUSED =
+  'rtorrent refused a call sent with UNTRUSTED_CONNECTION=1: a command in it is not on its own safe list. ' +
+  'Set upstream.untrusted = "never" to send every call trusted (the gateway\'s policy still applies), and report the command';

@@ -101,7 +101,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const upstreams = new Map(
     config.upstreams.map((named) => [
       named.name,
-      new MeteredUpstream(named.name, named.scgi, { timeoutMs: named.timeoutMs, maxConnections: named.maxConnections, maxQueue: named.maxQueue, jsonrpc: named.jsonrpc }, metrics),
+      new MeteredUpstream(named.name, named.scgi, { timeoutMs: named.timeoutMs, maxConnections: named.maxConnections, maxQueue: named.maxQueue, jsonrpc: named.jsonrpc, untrusted: named.untrusted }, metrics),
     ]),
   );
   const upstream = upstreams.get(DEFAULT_UPSTREAM) as MeteredUpstream;

@@ -102,6 +102,8 @@ const userAccess = z.union([
 
 const upstreamName = /^[A-Za-z0-9_-]+$/;
 
+const untrustedMode = z.enum(['auto', 'never']);
+
 const policyDefinition = z.strictObject({
   extends: z.string().optional(),
   allow: z.array(z.string()).optional(),
@@ -170,6 +172,8 @@ export const configFileSchema = z.strictObject({
     coalesce_max_bytes: size.prefault('64MiB'),
     // rtorrent ≥ 0.15.2 speaks JSON-RPC on the same socket; 0.9.8 does not.
     jsonrpc: z.boolean().default(false),
+    // "auto": UNTRUSTED_CONNECTION=1 where this rtorrent's release takes the whole call so.
+    untrusted: untrustedMode.default('auto'),
   }),
   auth: z.strictObject({
     htpasswd: z.string().min(1),
@@ -249,6 +253,7 @@ export const configFileSchema = z.strictObject({
         max_queue: z.number().int().min(0).optional(),
         paths: z.array(httpPath).optional(),
         jsonrpc: z.boolean().optional(),
+        untrusted: untrustedMode.optional(),
       }),
     )
     .default({}),
@@ -360,6 +365,8 @@ export interface NamedUpstreamConfig {
   readonly paths: readonly string[];
   /** Accept application/json (JSON-RPC) for this rtorrent. */
   readonly jsonrpc: boolean;
+  /** "auto": mark calls UNTRUSTED_CONNECTION=1 where its release takes them so; "never": never. */
+  readonly untrusted: 'auto' | 'never';
 }
 
 export interface ScgiListenerConfig {
@@ -406,6 +413,7 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
         maxQueue: parsed.upstream.max_queue,
         paths: parsed.server.paths,
         jsonrpc: parsed.upstream.jsonrpc,
+        untrusted: parsed.upstream.untrusted,
       },
       ...Object.entries(parsed.upstreams).map(([name, upstream]) => ({
         name,
@@ -416,6 +424,7 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
         maxQueue: upstream.max_queue ?? parsed.upstream.max_queue,
         paths: upstream.paths ?? [`/${name}/RPC2`],
         jsonrpc: upstream.jsonrpc ?? parsed.upstream.jsonrpc,
+        untrusted: upstream.untrusted ?? parsed.upstream.untrusted,
       })),
     ],
     policies: parsed.policies,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { UserBudgets } from '../budget/user-budgets.js';
-import { answerTooLarge, costRefusal, decideCall, decideJsonRpcCall, needsSizes, type Caller } from '../call-decision.js';
+import { answerTooLarge, costRefusal, decideCall, decideJsonRpcCall, needsSizes, refusedAsUntrusted, sendsUntrusted, UNTRUSTED_REFUSED, type Caller } from '../call-decision.js';
 import { GatewayError, OverBudgetError, UpstreamError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
@@ -97,12 +97,12 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
     requestUri: request.url.split('?')[0] ?? '/RPC2',
     // Behind a Unix socket without trust_proxy there is no address to report.
     remoteAddr: request.ip ?? '',
-    untrusted: decision.untrusted,
+    untrusted: await sendsUntrusted(decision, upstream),
     contentType: json ? ('application/json' as const) : ('text/xml' as const),
   };
   if (options.coalescer && decision.readOnly) {
     // Untrusted and trusted calls are different calls to rtorrent ≥ 0.16.9, so they never share.
-    const key = `${upstream.address.label}\0${decision.untrusted ? 'u' : 't'}${decision.canonical.toString('latin1')}`;
+    const key = `${upstream.address.label}\0${meta.untrusted ? 'u' : 't'}${decision.canonical.toString('latin1')}`;
     // No abort signal: other callers may be waiting on this upstream call.
     const { answer, joined } = options.coalescer.run(key, () => upstream.call(decision.canonical, meta));
     const shared = await answer;
@@ -127,6 +127,7 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
   }
   state.outcome = 'relayed';
   if (response.kind === 'whole') {
+    if (meta.untrusted && refusedAsUntrusted(response.body)) request.log.warn({ user: caller.user, methods: decision.methods, rtorrent: upstream.version.known }, UNTRUSTED_REFUSED);
     state.bytesOut = response.body.length;
     relayHeaders(reply, response.head.headers);
     return reply.code(response.head.status).send(response.body);

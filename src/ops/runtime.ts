@@ -135,7 +135,8 @@ const RESTART_KEYS: ReadonlyArray<readonly [string, (config: GatewayConfig) => u
   ['limits', (c) => [c.limits.server, c.limits.xml]],
   ['upstream.coalesce_reads', (c) => [c.upstream.coalesceReads, c.upstream.coalesceMaxBytes]],
   ['scgi.listeners', (c) => c.scgi.listeners.map((l) => [l.listen.label, l.user, l.mode, l.owner, l.group])],
-  ['upstreams', (c) => c.upstreams.filter((u) => u.name !== DEFAULT_UPSTREAM).map((u) => [u.name, u.scgi.label, u.timeoutMs, u.maxConnections, u.maxQueue, u.paths])],
+  ['upstream.untrusted', (c) => c.upstreams.find((u) => u.name === DEFAULT_UPSTREAM)?.untrusted],
+  ['upstreams', (c) => c.upstreams.filter((u) => u.name !== DEFAULT_UPSTREAM).map((u) => [u.name, u.scgi.label, u.timeoutMs, u.maxConnections, u.maxQueue, u.paths, u.untrusted])],
 ];
 
 /** The restart-only keys whose value differs between the running and the new configuration. */

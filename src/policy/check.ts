@@ -11,7 +11,7 @@ import { type CostRules, estimateCall, isCostRefusal, plainCallCells, type TopLe
 import { CostEstimate } from './cost-estimate.js';
 import { EVALUATORS, LOAD_METHODS } from './evaluators.js';
 import { type Finding, type ScanRules, scanCommandString } from './scan.js';
-import { RTORRENT_UNTRUSTED_SAFE } from './untrusted-safe.data.js';
+import { untrustedWindow } from './untrusted.js';
 import type { PolicyVerdict } from './types.js';
 
 /** A policy reduced to what the hot path needs; built once by compile.ts. */
@@ -54,7 +54,7 @@ function methodNames(call: MethodCall): string[] {
 export function checkCall(rules: PolicyRules, call: MethodCall): PolicyVerdict {
   const methods = methodNames(call);
   // `full` callers keep rtorrent's full trust: they may run anything anyway.
-  if (rules.passThrough) return { allowed: true, methods, untrustedSafe: false, cost: undefined };
+  if (rules.passThrough) return { allowed: true, methods, untrusted: undefined, cost: undefined };
   const reached = new Set<string>();
   const recording = recordingRules(rules, reached);
   const denial = call.methodName === MULTICALL ? checkMulticall(recording, call) : checkOne(recording, call);
@@ -65,7 +65,7 @@ export function checkCall(rules: PolicyRules, call: MethodCall): PolicyVerdict {
     if (isCostRefusal(estimate)) return { allowed: false, methods, method: estimate.method, reason: estimate.reason, costly: true };
     cost = estimate;
   }
-  return { allowed: true, methods, untrustedSafe: allUntrustedSafe(reached), cost };
+  return { allowed: true, methods, untrusted: untrustedWindow(reached), cost };
 }
 
 /**
@@ -128,17 +128,6 @@ function recordingRules(rules: PolicyRules, reached: Set<string>): PolicyRules {
     nested: { ...rules.nested, isAllowed: noting(rules.nested.isAllowed) },
     loadTrailing: { ...rules.loadTrailing, isAllowed: noting(rules.loadTrailing.isAllowed) },
   };
-}
-
-/**
- * xmlrpc-c's own system.* methods never pass through rtorrent's command map, so its untrusted
- * check does not apply to them; every other reached name must be on rtorrent's safe list.
- */
-function allUntrustedSafe(reached: ReadonlySet<string>): boolean {
-  for (const name of reached) {
-    if (!XMLRPC_BUILTINS.has(name) && !RTORRENT_UNTRUSTED_SAFE.has(name)) return false;
-  }
-  return reached.size > 0;
 }
 
 /**

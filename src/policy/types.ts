@@ -1,5 +1,6 @@
 import type { MethodCall } from '../xmlrpc/types.js';
 import type { CostEstimate } from './cost-estimate.js';
+import type { SafeWindow } from './untrusted-safe.data.js';
 
 /** One entry of the `policies` table in the gateway configuration. */
 export interface PolicyDefinition {
@@ -88,10 +89,11 @@ export type PolicyVerdict =
       allowed: true;
       methods: string[];
       /**
-       * Every command the call can reach is on rtorrent's own untrusted-safe list, so the call can be
-       * sent with UNTRUSTED_CONNECTION=1 and rtorrent ≥ 0.16.9 checks it a second time.
+       * The rtorrent releases whose own untrusted-safe list holds every command the call can reach:
+       * to them it can be sent with UNTRUSTED_CONNECTION=1, and they check it a second time.
+       * Undefined: no release would take it untrusted (or the policy is full).
        */
-      untrustedSafe: boolean;
+      untrusted: SafeWindow | undefined;
       /** What the call may cost rtorrent; undefined for policies that are not bounded (full). */
       cost: CostEstimate | undefined;
     }

@@ -13,7 +13,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { UserBudgets } from '../budget/user-budgets.js';
-import { answerTooLarge, costRefusal, decideCall, needsSizes, type Caller } from '../call-decision.js';
+import { answerTooLarge, costRefusal, decideCall, needsSizes, refusedAsUntrusted, sendsUntrusted, UNTRUSTED_REFUSED, type Caller } from '../call-decision.js';
 import { ConfigError, GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
@@ -281,6 +281,7 @@ class ScgiConnection {
     }
 
     let response;
+    let untrusted = false;
     try {
       const tooCostly = costRefusal(decision, caller, needsSizes(decision, caller) ? await this.ctx.upstream.shape.current() : undefined);
       if (tooCostly !== undefined) {
@@ -289,7 +290,8 @@ class ScgiConnection {
         this.answer(200, faultAnswer(tooCostly));
         return;
       }
-      response = await this.ctx.upstream.call(decision.canonical, UPSTREAM_META);
+      untrusted = await sendsUntrusted(decision, this.ctx.upstream);
+      response = await this.ctx.upstream.call(decision.canonical, { ...UPSTREAM_META, untrusted });
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       this.outcome = 'upstream_error';
@@ -313,6 +315,7 @@ class ScgiConnection {
 
     this.outcome = 'relayed';
     if (response.kind === 'whole') {
+      if (untrusted && refusedAsUntrusted(response.body)) this.ctx.logger.warn({ user: this.ctx.user, methods: this.methods, rtorrent: this.ctx.upstream.version.known }, UNTRUSTED_REFUSED);
       this.answer(response.head.status, Buffer.concat([relayedHead(response.head), response.body]));
       return;
     }

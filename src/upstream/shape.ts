@@ -21,6 +21,8 @@ export interface ShapeOptions {
   /** A shape this old is refreshed (in the background when one is known). Default 30 s. */
   readonly maxAgeMs?: number;
   readonly now?: () => number;
+  /** Told the version each probe reports. */
+  readonly onVersion?: (version: string) => void;
 }
 
 /**
@@ -73,6 +75,7 @@ export class UpstreamShape {
   readonly #upstream: Pick<Upstream, 'call' | 'address'>;
   readonly #maxAgeMs: number;
   readonly #now: () => number;
+  readonly #onVersion: ((version: string) => void) | undefined;
   #known: { readonly shape: TorrentShape; readonly at: number } | undefined;
   #pending: Promise<TorrentShape> | undefined;
 
@@ -80,6 +83,7 @@ export class UpstreamShape {
     this.#upstream = upstream;
     this.#maxAgeMs = options.maxAgeMs ?? 30_000;
     this.#now = options.now ?? Date.now;
+    this.#onVersion = options.onVersion;
   }
 
   /** The last shape learned, however old. */
@@ -136,6 +140,7 @@ export class UpstreamShape {
       );
     }
     this.#known = { shape, at: this.#now() };
+    this.#onVersion?.(shape.version);
     return shape;
   }
 }

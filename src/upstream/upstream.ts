@@ -6,6 +6,7 @@ import { callScgi, type ScgiResponse } from './scgi-client.js';
 import type { ScgiRequestMeta } from './scgi-request.js';
 import type { CallSignal } from './call-signal.js';
 import { UpstreamShape } from './shape.js';
+import { UpstreamVersion } from './version.js';
 
 export interface UpstreamOptions {
   readonly timeoutMs: number;
@@ -13,6 +14,11 @@ export interface UpstreamOptions {
   readonly maxQueue: number;
   /** rtorrent ≥ 0.15.2 also speaks JSON-RPC on the same socket; off unless the admin says so. */
   readonly jsonrpc?: boolean;
+  /**
+   * "auto": mark calls UNTRUSTED_CONNECTION=1 where this rtorrent's release takes them so;
+   * "never": send every call trusted. Default "auto".
+   */
+  readonly untrusted?: 'auto' | 'never';
 }
 
 /** One rtorrent instance: its address, its connection cap and queue. */
@@ -22,6 +28,8 @@ export class Upstream {
   private readonly connections: ConnectionPool;
   /** How many torrents (files, trackers…) this rtorrent holds, for estimating what a call costs it. */
   readonly shape: UpstreamShape;
+  /** Which release answers here, for what it accepts untrusted. */
+  readonly version: UpstreamVersion;
 
   constructor(
     readonly address: SocketAddress,
@@ -29,7 +37,13 @@ export class Upstream {
   ) {
     this.limiter = new ConcurrencyLimiter(options.maxConnections, options.maxQueue);
     this.connections = new ConnectionPool(address, options.maxConnections);
-    this.shape = new UpstreamShape(this);
+    this.version = new UpstreamVersion(this);
+    this.shape = new UpstreamShape(this, { onVersion: (version) => this.version.note(version) });
+  }
+
+  /** Whether calls may be marked untrusted at all (upstream.untrusted). */
+  get marksUntrusted(): boolean {
+    return this.options.untrusted !== 'never';
   }
 
   get acceptsJsonRpc(): boolean {
@@ -67,6 +81,8 @@ export class Upstream {
       return response;
     } catch (error) {
       release();
+      // Whatever answers when it is back may be another release.
+      if (error instanceof UpstreamError && error.code === 'GW_UPSTREAM_UNREACHABLE') this.version.forget();
       throw error;
     }
   }

@@ -1,14 +1,17 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { SHAPE_PROBE } from '../../src/upstream/shape.js';
+import { VERSION_PROBE } from '../../src/upstream/version.js';
 import { makeTempDir, removeTempDir } from './processes.js';
 
 /**
  * A tiny SCGI peer for the faults a real rtorrent cannot be made to show (garbage heads, bodies
  * cut short, slow trickles). It reads one request (netstring head + CONTENT_LENGTH bytes),
- * records it, and lets the test script the answer. The gateway's own shape probe
- * (src/upstream/shape.ts), which it sends before weighing a multicall, is answered the way
- * rtorrent answers it, for a handful of one-file torrents, and is neither recorded nor scripted.
+ * records it, and lets the test script the answer. The gateway's own probes are answered the way
+ * rtorrent answers them, and are neither recorded nor scripted: its version (src/upstream/version.ts,
+ * asked before a call may be marked untrusted) and its shape (src/upstream/shape.ts, asked before a
+ * multicall is weighed), for a handful of one-file torrents.
  */
 export interface FakeScgiRequest {
   readonly headers: Array<[string, string]>;
@@ -38,9 +41,25 @@ function tryParse(buffer: Buffer): FakeScgiRequest | undefined {
   return { headers, body: buffer.subarray(bodyStart, bodyStart + contentLength) };
 }
 
-export async function startFakeScgi(handler: FakeScgiHandler): Promise<FakeScgiServer> {
-  const dir = makeTempDir('fake-scgi');
-  const socketPath = join(dir, 'scgi.socket');
+export interface FakeScgiOptions {
+  /** What the gateway's own version probe is told (src/upstream/version.ts); default "0.9.8". */
+  readonly version?: string;
+  /** Listen here instead of in a temp dir of its own (a peer coming back where another was). */
+  readonly socketPath?: string;
+}
+
+export async function startFakeScgi(handler: FakeScgiHandler, options: FakeScgiOptions = {}): Promise<FakeScgiServer> {
+  const versionAnswer = `<?xml version="1.0" encoding="UTF-8"?>\n<methodResponse>\n<params>\n<param><value><string>${options.version ?? '0.9.8'}</string></value></param>\n</params>\n</methodResponse>\n`;
+  let dir = options.socketPath === undefined ? makeTempDir('fake-scgi') : undefined;
+  const socketPath = options.socketPath ?? join(dir as string, 'scgi.socket');
+  if (options.socketPath !== undefined) {
+    // The peer that was there may have taken its directory with it: recreate it, and remove it after.
+    if (!existsSync(dirname(socketPath))) {
+      mkdirSync(dirname(socketPath), { recursive: true });
+      dir = dirname(socketPath);
+    }
+    rmSync(socketPath, { force: true });
+  }
   const requests: FakeScgiRequest[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -56,7 +75,11 @@ export async function startFakeScgi(handler: FakeScgiHandler): Promise<FakeScgiS
       if (!request) return;
       handled = true;
       if (request.body.equals(SHAPE_PROBE)) {
-        socket.end(rtorrentStyleReply(SHAPE_ANSWER));
+        socket.end(rtorrentStyleReply(SHAPE_ANSWER.replace('0.9.8', options.version ?? '0.9.8')));
+        return;
+      }
+      if (request.body.equals(VERSION_PROBE)) {
+        socket.end(rtorrentStyleReply(versionAnswer));
         return;
       }
       requests.push(request);
@@ -70,7 +93,8 @@ export async function startFakeScgi(handler: FakeScgiHandler): Promise<FakeScgiS
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await removeTempDir(dir);
+      if (dir !== undefined) await removeTempDir(dir);
+      else rmSync(socketPath, { force: true });
     },
   };
 }

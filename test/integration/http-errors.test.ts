@@ -176,21 +176,6 @@ describe('faults a real rtorrent cannot be made to show (fake SCGI peer)', () =>
     assert.match(seen.body.toString(), /<methodName>system\.client_version<\/methodName>/);
   });
 
-  it('marks a standard user\'s read-only call UNTRUSTED_CONNECTION=1 and an admin\'s or a load call trusted', async () => {
-    const gw = await withFake((socket) => socket.end(rtorrentStyleReply('<ok/>')));
-    const untrustedOf = async (user: string, password: string, body: string): Promise<string | undefined> => {
-      const response = await post(gw.url(), body, { authorization: basicAuth(user, password) });
-      assert.equal(response.status, 200);
-      return fake?.requests.at(-1)?.headers.find(([name]) => name === 'UNTRUSTED_CONNECTION')?.[1];
-    };
-    const list = xmlCall('d.multicall2', ['', 'main', 'd.hash=', 'd.name=']);
-    assert.equal(await untrustedOf('app', 'app-secret', list), '1');
-    assert.equal(await untrustedOf('viewer', 'viewer-secret', list), '1');
-    assert.equal(await untrustedOf('admin', 'admin-secret', list), undefined);
-    const load = xmlCall('load.start', ['', 'magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567', 'd.custom1.set=tv']);
-    assert.equal(await untrustedOf('app', 'app-secret', load), undefined);
-  });
-
   it('answers 502 when the upstream sends a garbage head', async () => {
     const gw = await withFake((socket) => socket.end('this is not a CGI head\r\n\r\nbody'));
     const response = await post(gw.url(), VERSION_CALL, { authorization: ADMIN });

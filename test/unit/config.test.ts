@@ -191,3 +191,14 @@ describe('several upstreams', () => {
     assertConfigError(() => load(tomlFile(base.replace('scgi = "unix:/home/alice/scgi.socket"', 'scgi = "unix:/home/alice/scgi.socket"\npaths = ["/RPC2"]'))), /upstreams\.alice\.paths\.0: "\/RPC2" is already server\.paths/);
   });
 });
+
+describe('upstream.untrusted', () => {
+  it('is "auto" unless set, may be "never", per [upstreams.NAME] too, and refuses anything else naming the key', () => {
+    const base = '[upstream]\nscgi = "unix:/r/scgi.socket"\n[auth]\nhtpasswd = "/x"\n';
+    const auto = load(tomlFile(`${base}[upstreams.alice]\nscgi = "unix:/a/scgi.socket"\n`));
+    assert.deepEqual(auto.upstreams.map((upstream) => upstream.untrusted), ['auto', 'auto']);
+    const never = load(tomlFile(base.replace('[auth]', 'untrusted = "never"\n[auth]') + '[upstreams.alice]\nscgi = "unix:/a/scgi.socket"\n[upstreams.bob]\nscgi = "unix:/b/scgi.socket"\nuntrusted = "auto"\n'));
+    assert.deepEqual(never.upstreams.map((upstream) => upstream.untrusted), ['never', 'never', 'auto']);
+    assert.throws(() => load(tomlFile(base.replace('[auth]', 'untrusted = "always"\n[auth]'))), (error: unknown) => error instanceof ConfigError && /upstream\.untrusted/.test(error.message));
+  });
+});

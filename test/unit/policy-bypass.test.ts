@@ -255,7 +255,7 @@ describe('the full policy', () => {
   test('forwards anything that was strictly parsed, like nginx', () => {
     for (const request of [call('execute.throw', '', 'sh'), call('d.multicall2', '', 'main', EXEC), call('import', '', '/x')]) {
       const verdict = policy('full').check(request);
-      assert.deepEqual(verdict, { allowed: true, methods: [request.methodName], untrustedSafe: false, cost: undefined });
+      assert.deepEqual(verdict, { allowed: true, methods: [request.methodName], untrusted: undefined, cost: undefined });
     }
   });
 });

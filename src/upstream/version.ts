@@ -1,0 +1,73 @@
+import { decodeMethodResponse } from '../xmlrpc/response.js';
+import type { Upstream } from './upstream.js';
+
+/** With the empty target, as clients send it (the health probe sends none). */
+export const VERSION_PROBE = Buffer.from(
+  '<?xml version="1.0"?>\n<methodCall><methodName>system.client_version</methodName><params><param><value><string></string></value></param></params></methodCall>\n',
+);
+/** How long an answer that names no release is believed, before rtorrent is asked again. */
+const UNKNOWN_FOR_MS = 60_000;
+/** system.client_version's answer is ~150 bytes. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * Which rtorrent release answers on this socket ("0.9.8", "0.16.20"). Asked once, and again after
+ * rtorrent could not be reached (it may come back as another release). A failed question leaves it
+ * unknown for a minute; calls then go out trusted, which every release accepts.
+ */
+export class UpstreamVersion {
+  readonly #upstream: Pick<Upstream, 'call'>;
+  readonly #now: () => number;
+  #known: string | undefined;
+  /** When rtorrent's answer named no release (or it could not be asked), until asking again. */
+  #unknownUntil = 0;
+  #pending: Promise<string | undefined> | undefined;
+  /** Bumped by forget(), so an answer asked for before it does not come back as current. */
+  #generation = 0;
+
+  constructor(upstream: Pick<Upstream, 'call'>, now: () => number = Date.now) {
+    this.#upstream = upstream;
+    this.#now = now;
+  }
+
+  get known(): string | undefined {
+    return this.#known;
+  }
+
+  /** The version, asking rtorrent first when it is not known. */
+  current(): Promise<string | undefined> {
+    if (this.#known !== undefined) return Promise.resolve(this.#known);
+    if (this.#now() < this.#unknownUntil) return Promise.resolve(undefined);
+    if (this.#pending !== undefined) return this.#pending;
+    const generation = this.#generation;
+    const settle = (version: string | undefined): string | undefined => {
+      this.#pending = undefined;
+      if (generation !== this.#generation) return version;
+      this.#known = version;
+      if (version === undefined) this.#unknownUntil = this.#now() + UNKNOWN_FOR_MS;
+      return version;
+    };
+    this.#pending = this.#ask().then(settle, () => settle(undefined));
+    return this.#pending;
+  }
+
+  /** What another probe learned (the shape probe asks for the version too). */
+  note(version: string): void {
+    this.#known = version;
+  }
+
+  /** rtorrent went away: ask again next time. */
+  forget(): void {
+    this.#known = undefined;
+    this.#unknownUntil = 0;
+    this.#generation++;
+  }
+
+  async #ask(): Promise<string | undefined> {
+    const response = await this.#upstream.call(VERSION_PROBE, { requestUri: '/RPC2', remoteAddr: '127.0.0.1' });
+    const body = response.kind === 'whole' ? response.body : await response.body.readAll(MAX_ANSWER_BYTES);
+    if (response.head.status !== 200 || body === undefined) return undefined;
+    const decoded = decodeMethodResponse(body);
+    return decoded.ok && typeof decoded.value === 'string' ? decoded.value : undefined;
+  }
+}

@@ -105,10 +105,14 @@ describe('the command-string parser is total', () => {
   test('never throws and answers quickly on arbitrary text', () => {
     fc.assert(
       fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), grammarStrings), (text) => {
-        const started = process.hrtime.bigint();
-        const result = parseCommandString(text);
-        const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
-        assert.equal(typeof result.ok, 'boolean');
+        // The quickest of three tries: one may be preempted or meet a collection on a busy machine.
+        let elapsedMs = Number.POSITIVE_INFINITY;
+        for (let attempt = 0; attempt < 3 && elapsedMs >= 50; attempt++) {
+          const started = process.hrtime.bigint();
+          const result = parseCommandString(text);
+          elapsedMs = Math.min(elapsedMs, Number(process.hrtime.bigint() - started) / 1e6);
+          assert.equal(typeof result.ok, 'boolean');
+        }
         assert.ok(elapsedMs < 50, `took ${elapsedMs} ms`);
       }),
       { numRuns: 3000 },

@@ -175,7 +175,7 @@ export function costRefusal(decision: Forward, caller: Caller, sizes: FanOutSize
     caller.user,
     caller.policy.name,
     method,
-    `the answer to ${method} would hold about ${cells} values (${decision.cost.describe(sizes)}), over the limit of ${limit.value} (${limit.key}); ` +
+    `the answer to ${method} would come to about ${cells} cells of 32 bytes (${decision.cost.describe(sizes)}), over the limit of ${limit.value} (${limit.key}); ` +
       'ask for fewer columns or a smaller view, or raise the limit',
   );
 }

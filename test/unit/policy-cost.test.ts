@@ -192,7 +192,7 @@ describe('limits and the keys that raise them', () => {
     const refused = costRefusal(decision, caller, { ...SIZES, torrents: 167 });
     assert.ok(refused);
     assert.equal(refused.code, 'GW_COST_LIMIT');
-    assert.match(refused.message, /user "viewer" \(policy "small"\).*about 1004 values \(2 \+ 6 per torrent \(× 167 torrents\)\), over the limit of 1000 \(policies\.small\.max_answer_cells\)/);
+    assert.match(refused.message, /user "viewer" \(policy "small"\).*about 1004 cells of 32 bytes \(2 \+ 6 per torrent \(× 167 torrents\)\), over the limit of 1000 \(policies\.small\.max_answer_cells\)/);
   });
 
   test('a refused shape is a fault naming the user and policy, with its own outcome', () => {

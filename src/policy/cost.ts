@@ -145,26 +145,55 @@ class Estimator {
     for (const command of parsed.commands) this.command(command.name, argumentList(command.args), rows);
   }
 
+  /**
+   * One call at the top level (or one system.multicall member). Its arguments are data, not
+   * $-expanded, except at the positions the command evaluates.
+   */
+  call(name: string, args: readonly TopLevelArgument[]): void {
+    this.refuseUnbounded(name);
+    const rowsAt = this.evaluatedRows(name, args[0] === undefined ? undefined : { texts: flatStrings(args[0]) }, []);
+    let data = 0;
+    args.forEach((arg, index) => {
+      if (rowsAt(index) === undefined) for (const text of flatStrings(arg)) data += Buffer.byteLength(text);
+    });
+    // Echoed text counts inside command strings only: a top-level argument is the caller's own bytes.
+    this.value(name, [], 0, data);
+    args.forEach((arg, index) => {
+      const rows = rowsAt(index);
+      if (rows !== undefined) for (const text of flatStrings(arg)) this.commandString(text, rows, name);
+    });
+  }
+
   private command(name: string, args: readonly CsObject[], rows: readonly FanOut[]): void {
-    const why = UNBOUNDED.get(name);
-    if (why !== undefined) throw new Refused(name, `${why}; only the full policy may call it`);
+    this.refuseUnbounded(name);
     const rowsAt = this.evaluatedRows(name, args[0], rows);
     // Literal text in data positions may come back in the answer (cat echoes it), once per row.
     let literal = 0;
     args.forEach((arg, index) => {
       if (rowsAt(index) === undefined) literal += literalBytes(arg);
     });
-    if (STORED_TEXT.has(name)) this.stored(name, literal);
-    this.estimate.add(rows, valueCells(name) + Math.ceil(literal / BYTES_PER_CELL));
-    this.largeValue(name, rows);
+    this.value(name, rows, literal, literal);
     args.forEach((arg, index) => this.argument(arg, rows, rowsAt(index)));
+  }
+
+  private refuseUnbounded(name: string): void {
+    const why = UNBOUNDED.get(name);
+    if (why !== undefined) throw new Refused(name, `${why}; only the full policy may call it`);
+  }
+
+  /** The value of a command that runs once per item of `rows`, with the text it echoes and the text it stores. */
+  private value(name: string, rows: readonly FanOut[], echoed: number, stored: number): void {
+    if (STORED_TEXT.has(name)) this.stored(name, stored);
+    this.estimate.add(rows, valueCells(name) + Math.ceil(echoed / BYTES_PER_CELL));
+    const large = LARGE_VALUES.get(name);
+    if (large !== undefined) this.estimate.add(large.per === undefined ? rows : [...rows, large.per], large.cells);
   }
 
   /**
    * For each argument position of `name`, the rows a command string there runs for, or undefined
    * for data. Refuses multicalls nested where their rows would multiply.
    */
-  private evaluatedRows(name: string, first: CsObject | undefined, rows: readonly FanOut[]): (index: number) => readonly FanOut[] | undefined {
+  private evaluatedRows(name: string, first: CsObject | StringList | undefined, rows: readonly FanOut[]): (index: number) => readonly FanOut[] | undefined {
     if (TORRENT_MULTICALLS.has(name)) {
       if (rows.length > 0) throw this.nested(name, rows);
       // 0 = view; then the filter (d.multicall.filtered) and the rows, once per torrent.
@@ -214,7 +243,7 @@ class Estimator {
     return [...rows, fanOut];
   }
 
-  stored(name: string, bytes: number): void {
+  private stored(name: string, bytes: number): void {
     if (bytes <= this.rules.maxStoredValueBytes) return;
     throw new Refused(
       name,
@@ -230,14 +259,8 @@ class Estimator {
     );
   }
 
-  private largeValue(name: string, rows: readonly FanOut[]): void {
-    const large = LARGE_VALUES.get(name);
-    if (large === undefined) return;
-    this.estimate.add(large.per === undefined ? rows : [...rows, large.per], large.cells);
-  }
-
   /** Checks the pattern argument of f.multicall (a string or a list of them); returns how many patterns each file is matched against. */
-  patterns(owner: string, pattern: CsObject | StringList): number {
+  private patterns(owner: string, pattern: CsObject | StringList): number {
     const texts: string[] = [];
     const collect = (object: CsObject | StringList): void => {
       if ('texts' in object) texts.push(...object.texts);
@@ -289,10 +312,6 @@ function flatStrings(arg: TopLevelArgument): string[] {
 }
 
 /**
- * The cost of one top-level call (or one system.multicall member), read with the argument list
- * rtorrent's command would see. Throws nothing: a shape that is refused comes back as a refusal.
- */
-/**
  * The cells of a call whose arguments cost nothing to look at, or undefined when they must be read:
  * most calls are a getter or a setter, one value and nothing to walk.
  */
@@ -302,6 +321,11 @@ export function plainCallCells(name: string): number | undefined {
   return special ? undefined : valueCells(name);
 }
 
+/**
+ * The cost of one top-level call (or one system.multicall member), read with the argument list
+ * rtorrent's command would see, added to `into`. Throws nothing: a shape that is refused comes back
+ * as a refusal.
+ */
 export function estimateCall(
   rules: CostRules,
   name: string,
@@ -313,28 +337,8 @@ export function estimateCall(
     into.add([], plain);
     return into;
   }
-  const estimator = new Estimator(rules, into);
   try {
-    const why = UNBOUNDED.get(name);
-    if (why !== undefined) throw new Refused(name, `${why}; only the full policy may call it`);
-    into.add([], valueCells(name));
-    if (STORED_TEXT.has(name)) estimator.stored(name, args.flatMap(flatStrings).reduce((sum, text) => sum + Buffer.byteLength(text, 'latin1'), 0));
-    const large = LARGE_VALUES.get(name);
-    if (large !== undefined) into.add(large.per === undefined ? [] : [large.per], large.cells);
-    const code = (items: readonly TopLevelArgument[], rows: readonly FanOut[]): void => {
-      for (const text of items.flatMap(flatStrings)) estimator.commandString(text, rows, name);
-    };
-    if (TORRENT_MULTICALLS.has(name)) {
-      code(args.slice(1), ['torrents']);
-    } else if (PER_TORRENT_MULTICALLS.has(name)) {
-      const fanOut = PER_TORRENT_MULTICALLS.get(name) as FanOut;
-      if (name === 'f.multicall' && args[0] !== undefined) into.add([fanOut], estimator.patterns(name, { texts: flatStrings(args[0]) }));
-      code(args.slice(1), [fanOut]);
-    } else {
-      for (const range of EVALUATORS.get(name) ?? []) {
-        if (range.kind === 'code') code(args.slice(range.from, range.to === undefined ? undefined : range.to + 1), []);
-      }
-    }
+    new Estimator(rules, into).call(name, args);
   } catch (error) {
     if (error instanceof Refused) return { method: error.method, reason: error.reason };
     throw error;

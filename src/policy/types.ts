@@ -16,7 +16,7 @@ export interface PolicyDefinition {
   load_sources?: string[];
   /** per-torrent multicalls (f.multicall, t.multicall, p.multicall) that a d.multicall row may call */
   row_multicalls?: string[];
-  /** most values one answer may be estimated to hold (rows × columns); default limits.max_answer_cells */
+  /** most cells (about 32 bytes each) one answer may be estimated to hold (rows × columns); default limits.max_answer_cells */
   max_answer_cells?: number;
   /** largest answer relayed, in bytes; default limits.max_answer_bytes */
   max_answer_bytes?: number;
@@ -63,8 +63,8 @@ export interface PolicyLimitDefaults {
  *   rtorrent 0.9.8's matching time by the length of the file name.
  * - 4 KiB stored per label, message or tracker URL: a ruTorrent comment or Flood's tags take far
  *   less, and every list that reads one sends it again for every torrent.
- * - 8 calls in flight, 20 a second, bursts of 40: ruTorrent's start-up fires about a dozen at once
- *   and then polls every few seconds; a system.multicall counts once.
+ * - 8 calls in flight, 20 a second, bursts of 40: Flood sends one call at a time, pollers a few
+ *   every few seconds, and a system.multicall (ruTorrent's "select all") counts once.
  */
 export const DEFAULT_POLICY_LIMITS: Readonly<PolicyLimitDefaults> = Object.freeze({
   maxAnswerCells: 400_000,

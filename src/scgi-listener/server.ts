@@ -382,6 +382,11 @@ class ScgiConnection {
       case 'denied':
         log.warn({ ...line, denial: this.problem }, 'call denied');
         break;
+      case 'too_costly':
+      case 'over_budget':
+      case 'answer_too_large':
+        log.warn({ ...line, problem: this.problem }, 'call over a limit');
+        break;
       case 'client_gone':
         log.warn({ ...line, problem: this.problem }, 'client went away before the answer was complete');
         break;

@@ -15,6 +15,7 @@ import { sample } from '../helpers/metrics.js';
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { loadTorrents, rtorrentBuilds, startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, scgiRequest, xmlCall, type XmlParam } from '../helpers/scgi-direct.js';
+import { until } from '../helpers/wait.js';
 
 // Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
@@ -163,6 +164,8 @@ for (const build of haveRtorrent ? rtorrentBuilds() : []) {
     it('the same bounds hold on an SCGI listener', async () => {
       const refused = await scgiRequest({ path: listenerSocket() }, xmlCall('d.multicall2', nestedList(2)));
       assert.match(refused.body.toString(), /<fault>[\s\S]*-32413[\s\S]*inside a multicall row/);
+      // The listener writes its line once the connection has closed on its side too.
+      assert.ok(await until(() => gateway.logs.some((line) => line.msg === 'call over a limit' && line.outcome === 'too_costly' && line.listener === `unix:${listenerSocket()}`)));
       await stillAnswers();
     });
 
@@ -176,16 +179,24 @@ for (const build of haveRtorrent ? rtorrentBuilds() : []) {
       await stillAnswers();
     });
 
+    it('a label stores at most max_stored_value_bytes: 4 KiB reaches rtorrent, a byte more is refused before it', async () => {
+      const hash = rt.infoHashes[0] as string;
+      const fits = await post(gateway.url(), xmlCall('d.custom1.set', [hash, 'x'.repeat(4096)]), { authorization: auth('standard') });
+      assert.equal(fits.headers.get('x-gateway-error'), null, fits.body.toString());
+      assert.equal(String(await rt.call('d.custom1', [hash])).length, 4096);
+      const over = await post(gateway.url(), xmlCall('d.custom1.set', [hash, 'y'.repeat(4097)]), { authorization: auth('standard') });
+      assert.equal(over.headers.get('x-gateway-error'), 'GW_COST_LIMIT');
+      assert.match(over.body.toString(), /would store 4097 bytes.*limits\.max_stored_value_bytes/);
+      assert.equal(String(await rt.call('d.custom1', [hash])), 'x'.repeat(4096));
+    });
+
     it('a user gets a limited number of calls in flight; past it 429 with Retry-After, and nobody else waits for it', async () => {
       // A stopped rtorrent holds the first call in flight for as long as the test needs.
       rt.kill('SIGSTOP');
       let first: Promise<{ status: number }> | undefined;
       try {
         first = post(gateway.url(), xmlCall('system.client_version'), { authorization: auth('single') });
-        for (let i = 0; gateway.app.gateway.upstream.inFlight === 0; i++) {
-          assert.ok(i < 500, 'the first call never reached rtorrent');
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
+        assert.ok(await until(() => gateway.app.gateway.upstream.inFlight > 0), 'the first call never reached rtorrent');
         const second = await post(gateway.url(), xmlCall('system.client_version'), { authorization: auth('single') });
         assert.equal(second.status, 429);
         assert.equal(second.headers.get('retry-after'), '1');
@@ -228,6 +239,9 @@ for (const build of haveRtorrent ? rtorrentBuilds() : []) {
       assert.equal(sample(text, 'rtorrent_gateway_limited_calls_total', { user: 'capped', limit: 'answer_bytes' }), 2);
       assert.ok((sample(text, 'rtorrent_gateway_limited_calls_total', { user: 'readonly', limit: 'call_cost' }) ?? 0) >= 5);
       assert.ok(gateway.logs.some((line) => line.msg === 'call over a limit' && line.user === 'slow' && line.budget === 'rate' && line.status === 429));
+      // A refused shape says someone tried something: it is an audit record; a budget refusal is not.
+      assert.ok(gateway.logs.some((line) => line.outcome === 'too_costly' && line.audit === true));
+      assert.ok(gateway.logs.every((line) => line.outcome !== 'over_budget' || line.audit === undefined));
     });
   });
 }

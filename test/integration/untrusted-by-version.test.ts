@@ -2,17 +2,22 @@
  * UNTRUSTED_CONNECTION=1 goes only to an rtorrent whose own release takes the whole call that way:
  * the header first appeared in 0.16.9, and rtorrent's safe list grew after it (d.complete only in
  * 0.16.16). A recording SCGI peer reports each release; what the gateway sends it is read back.
- * test/integration/policy-clients.test.ts shows the real 0.16.20 accepting every client call the
+ * A pass-through in front of the real rtorrent 0.9.8 and 0.16.20 shows the same against the real
+ * thing; test/integration/policy-clients.test.ts shows 0.16.20 accepting every client call the
  * gateway marks this way.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
 import { rtorrentStyleReply, startFakeScgi, type FakeScgiServer } from '../helpers/fake-scgi.js';
-import { scgiRequest, xmlCall } from '../helpers/scgi-direct.js';
 import { join } from 'node:path';
-import { makeTempDir, removeTempDir } from '../helpers/processes.js';
+import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
+import { rtorrentBuilds, startRtorrent } from '../helpers/rtorrent.js';
+import { decodeXmlRpcResponse, scgiRequest, xmlCall, type XmlRpcDecoded } from '../helpers/scgi-direct.js';
+import { startScgiRecorder } from '../helpers/scgi-recorder.js';
 
+// Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
+const haveRtorrent = requireBinary('rtorrent') !== undefined;
 const HASH = '0123456789ABCDEF0123456789ABCDEF01234567';
 /** What Sonarr's RTorrentProxy lists: d.complete is on rtorrent's safe list only from 0.16.16. */
 const SONARR_LIST = xmlCall('d.multicall2', ['', 'main', 'd.name=', 'd.hash=', 'd.size_bytes=', 'd.complete=', 'd.custom1=']);
@@ -127,4 +132,37 @@ describe('UNTRUSTED_CONNECTION by the release that answers', () => {
       await removeTempDir(dir);
     }
   });
+});
+
+describe('UNTRUSTED_CONNECTION against the real rtorrent', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
+  for (const build of haveRtorrent ? rtorrentBuilds() : []) {
+    it(`rtorrent ${build.version} gets it exactly where its release takes the call, and answers`, async () => {
+      const rt = await startRtorrent({ build, torrents: 3, name: `trust-${build.version}` });
+      const recorder = await startScgiRecorder(rt.socketPath);
+      const gateway = await startGateway({ upstream: `unix:${recorder.socketPath}`, users: USERS });
+      try {
+        const sent = async (user: keyof typeof USERS, body: string): Promise<{ header: string | undefined; answer: XmlRpcDecoded }> => {
+          const response = await post(gateway.url(), body, { authorization: basicAuth(user, USERS[user].password) });
+          assert.equal(response.status, 200);
+          assert.equal(response.headers.get('x-gateway-error'), null, response.body.toString());
+          return {
+            header: recorder.requests.at(-1)?.find(([name]) => name === 'UNTRUSTED_CONNECTION')?.[1],
+            answer: decodeXmlRpcResponse(response.body),
+          };
+        };
+        const list = await sent('sonarr', SONARR_LIST);
+        // 0.16.20 marks every command of Sonarr's list safe, and answers it untrusted; 0.9.8 never gets the pair.
+        assert.equal(list.header, build.version === '0.9.8' ? undefined : '1');
+        assert.equal((list.answer as unknown[]).length, 3);
+        const hash = rt.infoHashes[0] as string;
+        const label = await sent('app', xmlCall('d.custom1.set', [hash, 'tv']));
+        assert.equal(label.header, undefined, 'd.custom1.set is off the safe list: sent trusted');
+        assert.equal(await rt.call('d.custom1', [hash]), 'tv');
+      } finally {
+        await gateway.close();
+        await recorder.close();
+        await rt.stop();
+      }
+    });
+  }
 });

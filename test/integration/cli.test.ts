@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, chownSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { basicAuth, post } from '../helpers/gateway.js';
@@ -20,9 +20,32 @@ interface Exited {
   stderr: string;
 }
 
-function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {}): { child: ChildProcess; exited: Promise<Exited>; output: () => string } {
+/** Whether every directory above the built CLI lets other users through (a clone in a 0700 directory does not). */
+function othersReachTheCli(): boolean {
+  for (let dir = dirname(CLI); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (dir === dirname(dir)) return true;
+  }
+}
+
+/**
+ * The gateway as a user that cannot write to the socket. Normally `nobody`; where nobody cannot even
+ * reach the code, root itself without the capabilities that pass over file permissions
+ * (setpriv from util-linux), against a socket nobody owns.
+ */
+function asOtherUser(socketPath: string): { uid?: number; gid?: number; wrapper?: string[] } {
+  if (othersReachTheCli()) return { uid: 65534, gid: 65534 };
+  chownSync(socketPath, 65534, 65534);
+  return { wrapper: ['setpriv', '--bounding-set=-dac_override,-dac_read_search', '--inh-caps=-all', '--'] };
+}
+
+function runCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; uid?: number; gid?: number; wrapper?: string[] } = {},
+): { child: ChildProcess; exited: Promise<Exited>; output: () => string } {
+  const [command, ...prefix] = options.wrapper ?? [process.execPath];
   const child = track(
-    spawn(process.execPath, [CLI, ...args], {
+    spawn(command as string, options.wrapper ? [...prefix, process.execPath, CLI, ...args] : [CLI, ...args], {
       env: { PATH: process.env.PATH, ...options.env },
       uid: options.uid,
       gid: options.gid,
@@ -144,7 +167,7 @@ describe('the rtorrent-gateway command', () => {
     it('answers 502 explaining the socket permission problem when the gateway\'s user cannot write to the socket', async () => {
       chmodSync(join(fake.socketPath, '..'), 0o755);
       chmodSync(fake.socketPath, 0o755);
-      const gateway = runCli(['--listen', '127.0.0.1:0', '--upstream', `unix:${fake.socketPath}`, '--htpasswd', htpasswd, '--user', 'admin=full'], { uid: 65534, gid: 65534 });
+      const gateway = runCli(['--listen', '127.0.0.1:0', '--upstream', `unix:${fake.socketPath}`, '--htpasswd', htpasswd, '--user', 'admin=full'], asOtherUser(fake.socketPath));
       const port = await waitForListening(gateway.output);
       const response = await post(`http://127.0.0.1:${port}/RPC2`, xmlCall('system.client_version'), { authorization: basicAuth('admin', 'admin-secret') });
       assert.equal(response.status, 502);

@@ -1,4 +1,4 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SHAPE_PROBE } from '../../src/upstream/shape.js';
@@ -46,6 +46,8 @@ export interface FakeScgiOptions {
   readonly version?: string;
   /** Listen here instead of in a temp dir of its own (a peer coming back where another was). */
   readonly socketPath?: string;
+  /** false: the gateway's probes go to the handler and are recorded like any call (for relayTo). */
+  readonly answerProbes?: boolean;
 }
 
 export async function startFakeScgi(handler: FakeScgiHandler, options: FakeScgiOptions = {}): Promise<FakeScgiServer> {
@@ -74,11 +76,11 @@ export async function startFakeScgi(handler: FakeScgiHandler, options: FakeScgiO
       const request = tryParse(buffered);
       if (!request) return;
       handled = true;
-      if (request.body.equals(SHAPE_PROBE)) {
+      if (options.answerProbes !== false && request.body.equals(SHAPE_PROBE)) {
         socket.end(rtorrentStyleReply(SHAPE_ANSWER.replace('0.9.8', options.version ?? '0.9.8')));
         return;
       }
-      if (request.body.equals(VERSION_PROBE)) {
+      if (options.answerProbes !== false && request.body.equals(VERSION_PROBE)) {
         socket.end(rtorrentStyleReply(versionAnswer));
         return;
       }
@@ -105,6 +107,20 @@ const SHAPE_ANSWER =
   '<?xml version="1.0" encoding="UTF-8"?>\n<methodResponse>\n<params>\n<param><value><array><data>\n' +
   [one('<string>0.9.8</string>'), one('<i8>5</i8>'), one('<i8>1</i8>'), one('<i8>1</i8>'), one('<i8>200</i8>'), one('<i8>4</i8>')].join('\n') +
   '\n</data></array></value></param>\n</params>\n</methodResponse>\n';
+
+/**
+ * A handler that passes each request on to a real rtorrent's socket and its answer back, so a test
+ * can read what the gateway sent while the real thing answers.
+ */
+export function relayTo(targetSocket: string): FakeScgiHandler {
+  return (socket, request) => {
+    const head = Buffer.from(request.headers.map(([name, value]) => `${name}\0${value}\0`).join(''), 'latin1');
+    const upstream = connect({ path: targetSocket });
+    upstream.on('error', () => socket.destroy());
+    upstream.end(Buffer.concat([Buffer.from(`${head.length}:`), head, Buffer.from(','), request.body]));
+    upstream.pipe(socket);
+  };
+}
 
 export function rtorrentStyleReply(body: string | Buffer): Buffer {
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body);

@@ -9,12 +9,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
-import { rtorrentStyleReply, startFakeScgi, type FakeScgiServer } from '../helpers/fake-scgi.js';
+import { relayTo, rtorrentStyleReply, startFakeScgi, type FakeScgiServer } from '../helpers/fake-scgi.js';
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { rtorrentBuilds, startRtorrent } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, scgiRequest, xmlCall, type XmlRpcDecoded } from '../helpers/scgi-direct.js';
-import { startScgiRecorder } from '../helpers/scgi-recorder.js';
 
 // Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
@@ -138,7 +137,7 @@ describe('UNTRUSTED_CONNECTION against the real rtorrent', { skip: !haveRtorrent
   for (const build of haveRtorrent ? rtorrentBuilds() : []) {
     it(`rtorrent ${build.version} gets it exactly where its release takes the call, and answers`, async () => {
       const rt = await startRtorrent({ build, torrents: 3, name: `trust-${build.version}` });
-      const recorder = await startScgiRecorder(rt.socketPath);
+      const recorder = await startFakeScgi(relayTo(rt.socketPath), { answerProbes: false });
       const gateway = await startGateway({ upstream: `unix:${recorder.socketPath}`, users: USERS });
       try {
         const sent = async (user: keyof typeof USERS, body: string): Promise<{ header: string | undefined; answer: XmlRpcDecoded }> => {
@@ -146,7 +145,7 @@ describe('UNTRUSTED_CONNECTION against the real rtorrent', { skip: !haveRtorrent
           assert.equal(response.status, 200);
           assert.equal(response.headers.get('x-gateway-error'), null, response.body.toString());
           return {
-            header: recorder.requests.at(-1)?.find(([name]) => name === 'UNTRUSTED_CONNECTION')?.[1],
+            header: recorder.requests.at(-1)?.headers.find(([name]) => name === 'UNTRUSTED_CONNECTION')?.[1],
             answer: decodeXmlRpcResponse(response.body),
           };
         };

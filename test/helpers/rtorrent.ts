@@ -1,12 +1,13 @@
 /**
  * A throw-away rtorrent per test: own session dir (rtorrent.lock allows one instance per session),
  * own SCGI socket, quiet networking, and optionally a few thousand stopped torrents. Debian's 0.9.8
- * by default; the current release (0.16.20, built by ../shared/rtorrent/build.sh) where a test asks
+ * by default; the current release (0.16.20, built by scripts/build-rtorrent.sh) where a test asks
  * for it with `build`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { chmod, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isRunning, makeTempDir, removeTempDir, requireBinary, signalTracked, terminate, track, waitForExit } from './processes.js';
@@ -20,9 +21,28 @@ export interface RtorrentBuild {
   readonly bin: string;
 }
 
-/** Where ../shared/rtorrent/build.sh installs the current release unless told otherwise. */
-const CURRENT_BUILD_BIN = '/opt/rtorrent-new/bin/rtorrent';
 const CURRENT_VERSION = '0.16.20';
+
+/**
+ * Where scripts/build-rtorrent.sh (run by .ci/run) installs the current release: a cache outside
+ * the clone, so a second clone or run skips the build.
+ */
+export function currentBuildPrefix(env: NodeJS.ProcessEnv = process.env): string {
+  const cache = env.XDG_CACHE_HOME !== undefined && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  return join(cache, 'rtorrent-gateway', `rtorrent-${CURRENT_VERSION}`);
+}
+
+/** Machines that built it by hand with the same script and its old default prefix. */
+const LEGACY_BUILD_BIN = '/opt/rtorrent-new/bin/rtorrent';
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Debian's rtorrent 0.9.8, or undefined (a throw in CI) when it is not installed. */
 export function debianRtorrent(): RtorrentBuild | undefined {
@@ -31,17 +51,19 @@ export function debianRtorrent(): RtorrentBuild | undefined {
 }
 
 /**
- * The current release, from $RTORRENT_CURRENT_BIN or build.sh's default prefix; undefined when it
- * has not been built on this machine.
+ * The current release: $RTORRENT_CURRENT_BIN, else the build cache, else /opt/rtorrent-new.
+ * Undefined when it has not been built here, and a throw with CI=true: CI must run the suites
+ * against both releases, never quietly against one.
  */
 export function currentRtorrent(): RtorrentBuild | undefined {
-  const bin = process.env.RTORRENT_CURRENT_BIN ?? CURRENT_BUILD_BIN;
-  try {
-    accessSync(bin, fsConstants.X_OK);
-  } catch {
-    return undefined;
+  const explicit = process.env.RTORRENT_CURRENT_BIN;
+  const candidates = explicit !== undefined && explicit !== '' ? [explicit] : [join(currentBuildPrefix(), 'bin', 'rtorrent'), LEGACY_BUILD_BIN];
+  const bin = candidates.find(executable);
+  if (bin !== undefined) return { version: CURRENT_VERSION, bin };
+  if (process.env.CI === 'true') {
+    throw new Error(`rtorrent ${CURRENT_VERSION} is not built (looked at ${candidates.join(', ')}; CI=true): run scripts/build-rtorrent.sh`);
   }
-  return { version: CURRENT_VERSION, bin };
+  return undefined;
 }
 
 /** Every release available here, 0.9.8 first: a suite that must hold on both runs once per entry. */

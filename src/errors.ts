@@ -126,6 +126,27 @@ export class UpstreamError extends GatewayError {
   }
 }
 
+/**
+ * The call as the gateway would send it is larger than the rtorrent release behind it reads in one
+ * request (2 MiB before 0.10, 16 MiB since); rtorrent would close the connection without an answer.
+ */
+export class UpstreamRequestTooLargeError extends GatewayError {
+  readonly upstream: string;
+  readonly bytes: number;
+  readonly limit: number;
+  constructor(upstream: string, version: string | undefined, bytes: number, limit: number) {
+    const release = version === undefined ? 'rtorrent' : `rtorrent ${version}`;
+    super(
+      'GW_BODY_TOO_LARGE',
+      `the call is ${bytes} bytes as sent to ${release} at ${upstream}, which reads at most ${limit} bytes in one request ` +
+        '(2 MiB before rtorrent 0.10, 16 MiB since); send a smaller call, e.g. a smaller torrent file or fewer calls in one system.multicall',
+    );
+    this.upstream = upstream;
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
 /** Too many failed logins from one address or for one user name; retry after `retryAfterSeconds`. */
 export class LoginThrottledError extends GatewayError {
   readonly retryAfterSeconds: number;

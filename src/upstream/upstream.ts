@@ -1,11 +1,12 @@
 import type { SocketAddress } from '../config/address.js';
-import { UpstreamError } from '../errors.js';
+import { UpstreamError, UpstreamRequestTooLargeError } from '../errors.js';
 import { ConcurrencyLimiter } from './limiter.js';
 import { ConnectionPool } from './connection-pool.js';
 import { callScgi, type ScgiResponse } from './scgi-client.js';
 import type { ScgiRequestMeta } from './scgi-request.js';
 import type { CallSignal } from './call-signal.js';
 import { UpstreamShape } from './shape.js';
+import { scgiBodyLimit, SMALLEST_SCGI_BODY_LIMIT } from './request-size.js';
 import { UpstreamVersion } from './version.js';
 
 export interface UpstreamOptions {
@@ -60,6 +61,12 @@ export class Upstream {
 
   /** A call holds its slot until the body has been fully relayed or abandoned. */
   async call(body: Buffer, meta: ScgiRequestMeta, signal?: CallSignal): Promise<ScgiResponse> {
+    // Only a body past the smallest cap waits for the release to be known.
+    if (body.length > SMALLEST_SCGI_BODY_LIMIT) {
+      const version = await this.version.current();
+      const limit = scgiBodyLimit(version);
+      if (body.length > limit) throw new UpstreamRequestTooLargeError(this.address.label, version, body.length, limit);
+    }
     const acquired = this.limiter.acquire(this.options.timeoutMs, signal);
     const release = acquired instanceof Promise ? await acquired : acquired;
     if (signal?.aborted) {

@@ -10,6 +10,7 @@ import { NO_TARGET_IN_0_9_8, XMLRPC_BUILTINS } from './command-names.js';
 import { type CostRules, estimateCall, isCostRefusal, plainCallCells, type TopLevelArgument } from './cost.js';
 import { CostEstimate } from './cost-estimate.js';
 import { EVALUATORS, LOAD_METHODS } from './evaluators.js';
+import { privateCommandReason } from './private-commands.js';
 import { type Finding, type ScanRules, scanCommandString } from './scan.js';
 import { untrustedWindow } from './untrusted.js';
 import type { PolicyVerdict } from './types.js';
@@ -187,6 +188,10 @@ function unusableParameter(value: XmlRpcValue, depth = 0): string | null {
 
 function checkOne(rules: PolicyRules, call: MethodCall): Denial | null {
   const { methodName: name, params } = call;
+  // Before the allowlist: a policy that lists a private setter for command strings (load.* trailing
+  // d.connection_seed.set) must not open it to JSON-RPC's direct calls as well.
+  const hidden = privateCommandReason(name);
+  if (hidden !== null) return deny(name, hidden);
   if (!rules.isAllowed(name)) return notInPolicy(rules, name);
   // xmlrpc-c refuses structs ("Unsupported type found"); tinyxml2 turns them into maps, which
   // call_object walks and runs (parse_commands.cc:214-220).

@@ -5,7 +5,9 @@ import type { CompiledPolicy } from './policy/index.js';
 import { CostEstimate, type FanOutSizes } from './policy/cost-estimate.js';
 import type { PolicyVerdict } from './policy/types.js';
 import { acceptsUntrusted, intersectWindows, type SafeWindow } from './policy/untrusted.js';
+import { scgiBodyLimit } from './upstream/request-size.js';
 import type { Upstream } from './upstream/upstream.js';
+import type { UpstreamVersion } from './upstream/version.js';
 import { encodeMethodCall } from './xmlrpc/encode.js';
 import { multicallLimitError, type XmlLimits } from './xmlrpc/call-limits.js';
 import { parseMethodCall } from './xmlrpc/parse.js';
@@ -32,6 +34,11 @@ export type CallDecision =
       readonly cost: CostEstimate | undefined;
       /** JSON-RPC only: the error response for a refusal made after this decision (null: notifications only). */
       readonly jsonRefusal?: (error: GatewayError) => Buffer | null;
+      /**
+       * Set when the call raises rtorrent's XML size limit: the canonical form with that limit
+       * clamped to what the release behind the gateway reads (requestFor()).
+       */
+      readonly clampedFor?: (upstreamBodyLimit: number) => Buffer;
     }
   | {
       readonly kind: 'refuse';
@@ -95,7 +102,15 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
     untrusted: verdict.untrusted,
     readOnly,
     cost: verdict.cost,
+    clampedFor: setsSizeLimit(verdict.methods) ? (limit) => encodeMethodCall(caller.policy.prepare(call, limit)) : undefined,
   };
+}
+
+const SIZE_LIMIT_SETTER = 'network.xmlrpc.size_limit.set';
+
+/** The setter is allowed at the top level and in system.multicall only, so the method list shows it. */
+function setsSizeLimit(methods: readonly string[]): boolean {
+  return methods.includes(SIZE_LIMIT_SETTER);
 }
 
 /**
@@ -148,10 +163,22 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
       jsonBody: encodeJsonRpcRefusal(request, refusals),
     };
   }
-  const prepared = { ...request, calls: request.calls.map((entry) => ({ ...entry, call: caller.policy.prepare(entry.call) })) };
+  const encodeFor = (limit?: number): Buffer =>
+    encodeJsonRpcRequest({ ...request, calls: request.calls.map((entry) => ({ ...entry, call: caller.policy.prepare(entry.call, limit) })) });
   const jsonRefusal = (error: GatewayError): Buffer | null =>
     encodeJsonRpcRefusal(request, request.calls.map((_call, index) => ({ index, code: error.faultCode, message: error.message })));
-  return { kind: 'forward', canonical: encodeJsonRpcRequest(prepared), methods, untrusted, readOnly, cost, jsonRefusal };
+  const clampedFor = setsSizeLimit(methods) ? encodeFor : undefined;
+  return { kind: 'forward', canonical: encodeFor(), methods, untrusted, readOnly, cost, jsonRefusal, clampedFor };
+}
+
+/**
+ * The bytes to send: the canonical form, or, for a call that raises rtorrent's XML size limit, that
+ * limit clamped to what the release reads in one request (2 MiB before 0.10): no larger request
+ * can reach it anyway. Only such a call waits for the release to be known.
+ */
+export async function requestFor(decision: Forward, upstream: { readonly version: Pick<UpstreamVersion, 'current'> }): Promise<Buffer> {
+  if (decision.clampedFor === undefined) return decision.canonical;
+  return decision.clampedFor(scgiBodyLimit(await upstream.version.current()));
 }
 
 type Forward = Extract<CallDecision, { kind: 'forward' }>;

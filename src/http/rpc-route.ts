@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { UserBudgets } from '../budget/user-budgets.js';
-import { answerTooLarge, costRefusal, decideCall, decideJsonRpcCall, needsSizes, refusedAsUntrusted, sendsUntrusted, UNTRUSTED_REFUSED, type Caller } from '../call-decision.js';
+import { answerTooLarge, costRefusal, decideCall, decideJsonRpcCall, needsSizes, refusedAsUntrusted, requestFor, sendsUntrusted, UNTRUSTED_REFUSED, type Caller } from '../call-decision.js';
 import { GatewayError, OverBudgetError, UpstreamError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
@@ -100,11 +100,12 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
     untrusted: await sendsUntrusted(decision, upstream),
     contentType: json ? ('application/json' as const) : ('text/xml' as const),
   };
+  const canonical = await requestFor(decision, upstream);
   if (options.coalescer && decision.readOnly) {
     // Untrusted and trusted calls are different calls to rtorrent ≥ 0.16.9, so they never share.
-    const key = `${upstream.address.label}\0${meta.untrusted ? 'u' : 't'}${decision.canonical.toString('latin1')}`;
+    const key = `${upstream.address.label}\0${meta.untrusted ? 'u' : 't'}${canonical.toString('latin1')}`;
     // No abort signal: other callers may be waiting on this upstream call.
-    const { answer, joined } = options.coalescer.run(key, () => upstream.call(decision.canonical, meta));
+    const { answer, joined } = options.coalescer.run(key, () => upstream.call(canonical, meta));
     const shared = await answer;
     const tooLarge = answerTooLarge(caller, decision.methods, shared.body.length);
     if (tooLarge !== undefined) return refuseAnswer(reply, tooLarge, decision.jsonRefusal);
@@ -119,7 +120,7 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.abort();
   });
-  const response = await upstream.call(decision.canonical, meta, gone);
+  const response = await upstream.call(canonical, meta, gone);
   const tooLarge = answerTooLarge(caller, decision.methods, response.kind === 'whole' ? response.body.length : response.head.contentLength);
   if (tooLarge !== undefined) {
     if (response.kind === 'streamed') response.body.destroy();

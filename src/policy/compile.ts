@@ -263,8 +263,8 @@ class Policy implements CompiledPolicy {
   check(call: MethodCall): PolicyVerdict {
     return checkCall(this.rules, call);
   }
-  prepare(call: MethodCall): MethodCall {
-    return this.rules.passThrough ? call : clampForUpstream(call, this.bodyLimit);
+  prepare(call: MethodCall, upstreamBodyLimit = Infinity): MethodCall {
+    return this.rules.passThrough ? call : clampForUpstream(call, Math.min(this.bodyLimit, upstreamBodyLimit));
   }
 }
 

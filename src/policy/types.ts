@@ -111,6 +111,9 @@ export interface CompiledPolicy {
   /** Bounds on cost and rate. */
   readonly limits: PolicyLimits;
   check(call: MethodCall): PolicyVerdict;
-  /** The allowed call as it is sent to rtorrent (network.xmlrpc.size_limit.set clamped to the body limit). */
-  prepare(call: MethodCall): MethodCall;
+  /**
+   * The allowed call as it is sent to rtorrent: network.xmlrpc.size_limit.set clamped to the body
+   * limit, and to the largest request the rtorrent release reads when that is given.
+   */
+  prepare(call: MethodCall, upstreamBodyLimit?: number): MethodCall;
 }

@@ -13,7 +13,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { UserBudgets } from '../budget/user-budgets.js';
-import { answerTooLarge, costRefusal, decideCall, needsSizes, refusedAsUntrusted, sendsUntrusted, UNTRUSTED_REFUSED, type Caller } from '../call-decision.js';
+import { answerTooLarge, costRefusal, decideCall, needsSizes, refusedAsUntrusted, requestFor, sendsUntrusted, UNTRUSTED_REFUSED, type Caller } from '../call-decision.js';
 import { ConfigError, GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
@@ -291,7 +291,7 @@ class ScgiConnection {
         return;
       }
       untrusted = await sendsUntrusted(decision, this.ctx.upstream);
-      response = await this.ctx.upstream.call(decision.canonical, { ...UPSTREAM_META, untrusted });
+      response = await this.ctx.upstream.call(await requestFor(decision, this.ctx.upstream), { ...UPSTREAM_META, untrusted });
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       this.outcome = 'upstream_error';

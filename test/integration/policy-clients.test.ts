@@ -746,7 +746,9 @@ const TRANSDROID_ACTIONS: ClientCall[] = [
       return {
         bodies: [xmlCall('network.xmlrpc.size_limit.set', ['', limit]), xmlCall('load.raw_start', ['', t.bytes])],
         check: async () => {
-          assert.equal(await c.rt.call('network.xmlrpc.size_limit', ['']), limit);
+          // No request over 2 MiB reaches 0.9.8 (its SCGI limit), so the gateway sends no more than that.
+          const reads = c.rt.version === '0.9.8' ? 2 * 1024 * 1024 : limit;
+          assert.equal(await c.rt.call('network.xmlrpc.size_limit', ['']), reads);
           await waitForTorrent(c.rt, t.hash);
         },
       };

@@ -68,7 +68,7 @@ const HOST_GETTERS = [
   ...variants('directory.default', REALPATH), ...variants('session.path', REALPATH), 'network.bind_address',
   'network.bind_address.ipv4', 'network.bind_address.ipv6', 'network.local_address', 'network.local_address.ipv4',
   'network.local_address.ipv6', 'network.http.cacert', 'network.http.capath', 'network.http.proxy_address',
-  'network.proxy.global', 'network.proxy.http', 'network.proxy_address', 'system.pid',
+  'network.proxy.global', 'network.proxy.http', 'network.proxy_address', 'system.pid', 'magnet.path',
 ];
 
 const SOCKET_CATEGORIES = ['generic', 'http', 'internal', 'rpc', 'files'] as const;
@@ -78,7 +78,8 @@ const GLOBAL_GETTERS = [
   'system.api_version', 'system.client_version', 'system.library_version', 'system.hostname', 'system.daemon',
   'system.time', 'system.time_seconds', 'system.time_usec', 'system.file.allocate', 'system.file.max_size',
   'system.file.split_size', 'system.file.split_suffix', 'system.files.closed_counter', 'system.files.failed_counter',
-  'system.files.opened_counter', 'system.sockets.size', 'system.sockets.max_size', 'system.sockets.reserved_alloc',
+  'system.files.opened_counter', 'system.files.advise_random', 'system.files.advise_random.hashing',
+  'system.files.session.fdatasync', 'system.sockets.size', 'system.sockets.max_size', 'system.sockets.reserved_alloc',
   'system.sockets.available_alloc',
   ...SOCKET_CATEGORIES.flatMap((c) => [`system.sockets.${c}.size`, `system.sockets.${c}.max_size`, `system.sockets.${c}.min_alloc`]),
   ...SOCKET_CATEGORIES.filter((c) => c !== 'generic').flatMap((c) =>
@@ -103,12 +104,14 @@ const GLOBAL_GETTERS = [
   'network.http.ssl_verify_host', 'network.http.ssl_verify_peer', 'network.max_open_files', 'network.open_files',
   'network.open_sockets', 'network.max_open_sockets', 'network.send_buffer.size', 'network.receive_buffer.size',
   'network.total_handshakes', 'network.xmlrpc.size_limit', 'network.rpc.use_xmlrpc', 'network.rpc.use_jsonrpc',
-  'network.prefer.ipv6', 'network.scgi.dont_route',
+  'network.prefer.ipv6', 'network.block.ipv4', 'network.block.ipv6', 'network.block.ipv4in6', 'network.block.outgoing',
+  'network.scgi.dont_route', 'network.scgi.use_gzip', 'network.scgi.gzip.min_size',
   // protocol, dht, trackers
-  'protocol.pex', 'protocol.encryption', 'protocol.connection.leech', 'protocol.connection.seed',
-  'protocol.choke_heuristics.up.leech', 'protocol.choke_heuristics.up.seed', 'protocol.choke_heuristics.down.leech',
-  'protocol.choke_heuristics.down.seed', 'dht.statistics', 'dht.port', 'dht.throttle.name', 'trackers.numwant',
-  'trackers.use_udp', 'trackers.delay_scrape',
+  'protocol.pex', 'protocol.encryption', 'protocol.encryption.handshake', 'protocol.encryption.stream',
+  'protocol.connection.leech', 'protocol.connection.seed', 'protocol.choke_heuristics.up.leech',
+  'protocol.choke_heuristics.up.seed', 'protocol.choke_heuristics.down.leech', 'protocol.choke_heuristics.down.seed',
+  'dht.statistics', 'dht.port', 'dht.override_port', 'dht.throttle.name', 'trackers.numwant', 'trackers.use_udp',
+  'trackers.delay_scrape',
   // pieces
   'pieces.memory.current', 'pieces.memory.max', 'pieces.memory.block_count', 'pieces.memory.sync_queue',
   'pieces.hash.on_completion', 'pieces.hash.queue_size', 'pieces.preload.type', 'pieces.preload.min_size',

@@ -18,6 +18,14 @@
  *    internal, rpc, files (src/command_local.cc:258-276), and f.frozen_path.base64_as_binary, which
  *    master marks untrusted-safe (shared/docs/data/rtorrent-untrusted-safe-names.txt).
  *  - FROM_JESEC: names that only jesec/rtorrent (Flood's fork) has and that the reference cites.
+ *  - FROM_0_16_20_LISTMETHODS: what rtorrent 0.16.20 (the release tarball, built by
+ *    scripts/build-rtorrent.sh: tinyxml2 XML-RPC, JSON-RPC, no Lua) answers to system.listMethods
+ *    (894 names; these are the ones not already in the lists above: the ui.color.* variables, which a
+ *    loop registers from display/color_map.h, v0.16.20:src/command_ui.cc:904-915).
+ *    test/integration/command-coverage.test.ts asks a live 0.16.20 and fails with the names to add
+ *    when this list is out of date. The answer holds private names too (argument.0, d.state.set,
+ *    d.connection_seed.set), which 0.9.8's xmlrpc-c never lists: 0.16.20's system.listMethods walks
+ *    the whole command table (v0.16.20:src/command_dynamic.cc:104-114).
  * Private names (d.state.set, d.connection_seed.set, ...) are included on purpose: they cannot be
  * called at the top level over XML-RPC, but command strings reach them.
  */
@@ -391,4 +399,13 @@ export const FROM_MASTER_MACROS: readonly string[] = words(`
 export const FROM_JESEC: readonly string[] = words(`
   d.down.sequential d.down.sequential.set d.timestamp.last_active load.throw load.start_throw
   fs.mkdir fs.mkdir.nothrow fs.mkdir.recursive fs.mkdir.recursive.nothrow fs.homedir fs.homedir.nothrow
+`);
+
+export const FROM_0_16_20_LISTMETHODS: readonly string[] = words(`
+  ui.color.alarm ui.color.alarm.set ui.color.complete ui.color.complete.set ui.color.even
+  ui.color.even.set ui.color.focus ui.color.focus.set ui.color.footer ui.color.footer.set
+  ui.color.incomplete ui.color.incomplete.set ui.color.info ui.color.info.set ui.color.label
+  ui.color.label.set ui.color.leeching ui.color.leeching.set ui.color.odd ui.color.odd.set
+  ui.color.queued ui.color.queued.set ui.color.seeding ui.color.seeding.set ui.color.stopped
+  ui.color.stopped.set ui.color.title ui.color.title.set
 `);

@@ -1,4 +1,5 @@
 import {
+  FROM_0_16_20_LISTMETHODS,
   FROM_0_9_8_LISTMETHODS,
   FROM_JESEC,
   FROM_MASTER_MACROS,
@@ -7,9 +8,9 @@ import {
 } from './command-names.data.js';
 
 /**
- * Every command name rtorrent 0.9.8, master or jesec's fork registers, plus xmlrpc-c's built-in
- * system.* methods. Policy configuration may only name these: a typo such as "d.nmae" must stop the
- * gateway at start-up instead of silently allowing nothing.
+ * Every command name rtorrent 0.9.8, 0.16.20, master or jesec's fork registers, plus xmlrpc-c's
+ * built-in system.* methods. Policy configuration may only name these: a typo such as "d.nmae" must
+ * stop the gateway at start-up instead of silently allowing nothing.
  *
  * rtorrent's CommandMap is a std::map with exact, case-sensitive lookup
  * (src/rpc/command_map.cc:95-112), so membership here is exact too.
@@ -18,6 +19,7 @@ export const KNOWN_COMMANDS: ReadonlySet<string> = new Set([
   ...RTORRENT_0_9_8,
   ...RTORRENT_MASTER,
   ...FROM_0_9_8_LISTMETHODS,
+  ...FROM_0_16_20_LISTMETHODS,
   ...FROM_MASTER_MACROS,
   ...FROM_JESEC,
 ]);

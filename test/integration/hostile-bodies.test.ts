@@ -106,7 +106,8 @@ describe('hostile request bodies', { timeout: 120_000 }, () => {
   let gateway: GatewayTestInstance;
 
   before(async () => {
-    fake = await startFakeScgi((socket) => socket.end(rtorrentStyleReply(OK_ANSWER)));
+    // A release that reads 16 MiB requests, so that only the gateway's own bounds are in play here.
+    fake = await startFakeScgi((socket) => socket.end(rtorrentStyleReply(OK_ANSWER)), { version: '0.16.20' });
     gateway = await startGateway({ upstream: `unix:${fake.socketPath}` });
   });
   after(async () => {

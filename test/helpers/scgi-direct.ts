@@ -241,3 +241,14 @@ export function decodeXmlRpcResponse(body: Buffer | string): XmlRpcDecoded {
   if (!value) throw new Error('methodResponse has no params/param/value');
   return decodeValue(value);
 }
+
+/** The fault a `<methodResponse>` carries; anything else fails the test. */
+export function faultOf(body: Buffer): XmlRpcFault {
+  try {
+    decodeXmlRpcResponse(body);
+  } catch (err) {
+    if (err instanceof XmlRpcFault) return err;
+    throw err;
+  }
+  throw new Error(`expected a fault, got ${body.toString('utf8').slice(0, 300)}`);
+}

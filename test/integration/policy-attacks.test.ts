@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
 import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
-import { decodeXmlRpcResponse, xmlCall, XmlRpcFault, type XmlParam, type XmlRpcDecoded } from '../helpers/scgi-direct.js';
+import { decodeXmlRpcResponse, faultOf, xmlCall, XmlRpcFault, type XmlParam, type XmlRpcDecoded } from '../helpers/scgi-direct.js';
 import { infoHashOf, makeTorrentBytes } from '../helpers/torrents.js';
 
 // Throws in CI when either release is missing, so the file fails there instead of skipping.
@@ -801,16 +801,6 @@ function effectOf(attack: Attack, t: Target): boolean {
   } catch {
     return false;
   }
-}
-
-function faultOf(body: Buffer): XmlRpcFault {
-  try {
-    decodeXmlRpcResponse(body);
-  } catch (err) {
-    if (err instanceof XmlRpcFault) return err;
-    throw err;
-  }
-  assert.fail(`expected a fault, got ${body.toString('utf8').slice(0, 300)}`);
 }
 
 /** Quiet time after a refused attack before looking for its mark: the refusal is synchronous, this is margin. */

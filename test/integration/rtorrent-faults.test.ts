@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
 import { makeTempDir, removeTempDir } from '../helpers/processes.js';
 import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
-import { decodeXmlRpcResponse, scgiRequest, xmlCall, XmlRpcFault } from '../helpers/scgi-direct.js';
+import { decodeXmlRpcResponse, faultOf, scgiRequest, xmlCall, XmlRpcFault } from '../helpers/scgi-direct.js';
 
 // Throws in CI when either release is missing, so the file fails there instead of skipping.
 const BUILDS = rtorrentBuilds();
@@ -95,16 +95,6 @@ const CASES: Case[] = [
     },
   },
 ];
-
-function faultOf(body: Buffer): XmlRpcFault {
-  try {
-    decodeXmlRpcResponse(body);
-  } catch (err) {
-    if (err instanceof XmlRpcFault) return err;
-    throw err;
-  }
-  assert.fail(`expected a fault, got ${body.toString('utf8').slice(0, 300)}`);
-}
 
 if (BUILDS.length === 0) describe('rtorrent\'s own faults, relayed unchanged', { skip: 'rtorrent not installed' }, () => undefined);
 for (const build of BUILDS) describe(`rtorrent ${build.version}'s own faults, relayed unchanged`, () => suite(build));

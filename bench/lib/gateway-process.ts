@@ -3,7 +3,8 @@
  * so its CPU time and RSS can be read from /proc without the bench's own work mixed in.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import bcrypt from 'bcryptjs';
@@ -65,7 +66,6 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
           '--listen', `127.0.0.1:${port}`,
           '--upstream', `unix:${options.upstreamSocket}`,
           '--htpasswd', htpasswdPath,
-          '--log-level', 'warn',
           ...(options.extraArgs ?? []),
         ],
         { cwd: dir, stdio: ['ignore', logFd, logFd], detached: true },
@@ -110,21 +110,8 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
       child,
       url: (path = '/RPC2') => `http://127.0.0.1:${port}${path}`,
       running: () => isRunning(child),
-      logSize: () => Buffer.byteLength(log()),
-      problemsSince(fromByte) {
-        const added = Buffer.from(log()).subarray(fromByte).toString('utf8');
-        return added
-          .split('\n')
-          .filter((line) => line.trim() !== '')
-          .filter((line) => {
-            try {
-              return Number((JSON.parse(line) as { level?: unknown }).level) >= 40;
-            } catch {
-              // Not a pino line: a crash trace or a Node warning, which is a problem in itself.
-              return true;
-            }
-          });
-      },
+      logSize: () => sizeOf(logPath),
+      problemsSince: (fromByte) => problemLines(logPath, fromByte),
       stop: () => {
         stopping ??= (async () => {
           // Generous grace: writing a CPU profile of a busy run takes a moment.
@@ -134,5 +121,58 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
         return stopping;
       },
     };
+  }
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** An info line (one per call at the default level) is passed over without parsing it. */
+const INFO_LINE = '{"level":30,';
+
+/**
+ * Lines at warn or above written since `fromByte`. At the default log level a run writes a line per
+ * call, hundreds of MB in a long run, so the file is read in pieces from the offset.
+ */
+function problemLines(path: string, fromByte: number): string[] {
+  const problems: string[] = [];
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return problems;
+  }
+  try {
+    const chunk = Buffer.alloc(1 << 20);
+    let position = fromByte;
+    let partial = '';
+    const decoder = new StringDecoder('utf8');
+    for (;;) {
+      const read = readSync(fd, chunk, 0, chunk.length, position);
+      if (read === 0) break;
+      position += read;
+      const lines = (partial + decoder.write(chunk.subarray(0, read))).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (isProblem(line)) problems.push(line);
+    }
+    if (isProblem(partial)) problems.push(partial);
+  } finally {
+    closeSync(fd);
+  }
+  return problems;
+}
+
+function isProblem(line: string): boolean {
+  if (line.trim() === '' || line.startsWith(INFO_LINE)) return false;
+  try {
+    return Number((JSON.parse(line) as { level?: unknown }).level) >= 40;
+  } catch {
+    // Not a pino line: a crash trace or a Node warning, which is a problem in itself.
+    return true;
   }
 }

@@ -9,6 +9,7 @@ import { startFakeScgi, rtorrentStyleReply, type FakeScgiServer } from '../helpe
 import { makeTempDir, removeTempDir, requireBinary, track } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
+import { until } from '../helpers/wait.js';
 
 /** The built CLI, exactly what `npx rtorrent-gateway` and the systemd unit run. */
 const CLI = new URL('../../dist/cli.js', import.meta.url).pathname;
@@ -136,6 +137,34 @@ describe('the rtorrent-gateway command', () => {
       assert.equal((await gateway.exited).code, 0);
       const lines = gateway.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
       assert.ok(lines.some((line) => line.msg === 'request' && line.user === 'admin' && line.status === 200), 'JSON request line on stdout');
+    });
+
+    it('writes each call\'s log line promptly though it buffers them: a lone call shows up without another one to push it out', async () => {
+      const gateway = runCli(['--listen', '127.0.0.1:0', '--upstream', `unix:${rtorrent.socketPath}`, '--htpasswd', htpasswd, '--user', 'admin=full']);
+      try {
+        const port = await waitForListening(gateway.output);
+        await post(`http://127.0.0.1:${port}/RPC2`, xmlCall('system.client_version'), { authorization: basicAuth('admin', 'admin-secret') });
+        // Flushed every 100 ms; the deadline leaves a busy machine ample margin.
+        assert.ok(await until(() => /"msg":"request"/.test(gateway.output()), 5000), 'the request line on stdout');
+      } finally {
+        gateway.child.kill('SIGTERM');
+        await gateway.exited;
+      }
+    });
+
+    it('loses no log line on a clean stop: every call answered before SIGTERM has its line', async () => {
+      const gateway = runCli(['--listen', '127.0.0.1:0', '--upstream', `unix:${rtorrent.socketPath}`, '--htpasswd', htpasswd, '--user', 'admin=full']);
+      const port = await waitForListening(gateway.output);
+      const calls = 200;
+      for (let i = 0; i < calls; i++) {
+        const response = await post(`http://127.0.0.1:${port}/RPC2`, xmlCall('system.client_version'), { authorization: basicAuth('admin', 'admin-secret') });
+        assert.equal(response.status, 200);
+      }
+      gateway.child.kill('SIGTERM');
+      assert.equal((await gateway.exited).code, 0);
+      const lines = gateway.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+      assert.equal(lines.filter((line) => line.msg === 'request').length, calls);
+      assert.equal(lines.at(-1)?.msg, 'stopped');
     });
 
     it('reads its settings from RTORRENT_GATEWAY_* variables, as the container does', async () => {

@@ -21,7 +21,6 @@ import { buildRuntime, keysNeedingRestart, type Runtime } from './ops/runtime.js
 import { shutdownGracefully, type ShutdownResult } from './ops/shutdown.js';
 import type { CompiledPolicy } from './policy/index.js';
 import { startScgiListener, type ScgiListener } from './scgi-listener/server.js';
-import { ReadCoalescer } from './upstream/coalescer.js';
 import type { Upstream } from './upstream/upstream.js';
 
 export interface GatewayOptions {
@@ -97,11 +96,16 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   // Per user, across transports and reloads: a user's HTTP and SCGI-listener calls share one budget.
   const budgets = new UserBudgets();
   const budgetOf = (user: string, policy: CompiledPolicy) => runtime.budgetOf(user, policy);
+  // Off unless asked for: with either, identical reads to one rtorrent share answers, per rtorrent.
+  const sharesReads = config.upstream.coalesceReads || config.upstream.readCacheTtlMs > 0;
+  const sharedReads = sharesReads
+    ? { maxAnswerBytes: config.upstream.coalesceMaxBytes, ttlMs: config.upstream.readCacheTtlMs, maxCachedBytes: config.upstream.readCacheMaxBytes }
+    : undefined;
   // One connection cap per rtorrent, shared by HTTP and SCGI callers alike.
   const upstreams = new Map(
     config.upstreams.map((named) => [
       named.name,
-      new MeteredUpstream(named.name, named.scgi, { timeoutMs: named.timeoutMs, maxConnections: named.maxConnections, maxQueue: named.maxQueue, jsonrpc: named.jsonrpc, untrusted: named.untrusted }, metrics),
+      new MeteredUpstream(named.name, named.scgi, { timeoutMs: named.timeoutMs, maxConnections: named.maxConnections, maxQueue: named.maxQueue, jsonrpc: named.jsonrpc, untrusted: named.untrusted, sharedReads }, metrics),
     ]),
   );
   const upstream = upstreams.get(DEFAULT_UPSTREAM) as MeteredUpstream;
@@ -154,7 +158,6 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     crossSite,
     policyNamed: (name) => runtime.policies.get(name),
     limits: config.limits.xml,
-    coalescer: config.upstream.coalesceReads ? new ReadCoalescer(config.upstream.coalesceMaxBytes) : undefined,
     budgets,
     budgetOf,
   });
@@ -190,6 +193,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
         maxConnections: listener.maxConnections,
         budgets,
         budgetOf,
+        readOnlyPolicy: () => runtime.policies.get('readonly'),
       });
       scgiListeners.push(started);
       logger.info({ scgi: started.address, user: listener.user }, 'SCGI listener ready');

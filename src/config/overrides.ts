@@ -30,6 +30,8 @@ export const OVERRIDABLE_KEYS: readonly Leaf[] = [
   { path: ['upstream', 'timeout'], kind: 'string', flag: 'timeout' },
   { path: ['upstream', 'max_connections'], kind: 'integer', flag: 'max-connections' },
   { path: ['upstream', 'max_queue'], kind: 'integer', flag: 'max-queue' },
+  { path: ['upstream', 'read_cache_ttl'], kind: 'string' },
+  { path: ['upstream', 'read_cache_max_bytes'], kind: 'string' },
   { path: ['auth', 'htpasswd'], kind: 'string', flag: 'htpasswd' },
   { path: ['auth', 'realm'], kind: 'string', flag: 'realm' },
   { path: ['access', 'users'], kind: 'users', flag: 'user' },

@@ -42,6 +42,16 @@ const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return ms;
 });
 
+/** A duration where "0s" means off. */
+const durationOrOff = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a duration such as "1s" or "500ms" ("0s": off)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const bytes = parseSize(value);
   if (bytes === undefined || bytes <= 0) {
@@ -170,6 +180,9 @@ export const configFileSchema = z.strictObject({
     // Opt-in: identical read-only calls in flight together share one upstream call.
     coalesce_reads: z.boolean().default(false),
     coalesce_max_bytes: size.prefault('64MiB'),
+    // Opt-in: a finished read-only answer also serves identical calls for this long ("0s": off).
+    read_cache_ttl: durationOrOff.prefault('0s'),
+    read_cache_max_bytes: size.prefault('32MiB'),
     // rtorrent ≥ 0.15.2 speaks JSON-RPC on the same socket; 0.9.8 does not.
     jsonrpc: z.boolean().default(false),
     // "auto": UNTRUSTED_CONNECTION=1 where this rtorrent's release takes the whole call so.
@@ -333,6 +346,9 @@ export interface GatewayConfig {
     readonly maxQueue: number;
     readonly coalesceReads: boolean;
     readonly coalesceMaxBytes: number;
+    /** How long a finished read-only answer serves identical calls; 0: not kept. */
+    readonly readCacheTtlMs: number;
+    readonly readCacheMaxBytes: number;
   };
   readonly auth: { readonly htpasswd: string; readonly htdigest: string | undefined; readonly realm: string };
   readonly access: { readonly users: ReadonlyMap<string, UserAccessConfig> };
@@ -401,6 +417,8 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
       maxQueue: parsed.upstream.max_queue,
       coalesceReads: parsed.upstream.coalesce_reads,
       coalesceMaxBytes: parsed.upstream.coalesce_max_bytes,
+      readCacheTtlMs: parsed.upstream.read_cache_ttl,
+      readCacheMaxBytes: parsed.upstream.read_cache_max_bytes,
     },
     auth: { htpasswd: parsed.auth.htpasswd, htdigest: parsed.auth.htdigest, realm: parsed.auth.realm },
     access: { users: new Map(Object.entries(parsed.access.users)) },

@@ -5,7 +5,7 @@ import { GatewayError, OverBudgetError, UpstreamError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
 import { ClientGone } from '../upstream/call-signal.js';
-import type { ReadCoalescer } from '../upstream/coalescer.js';
+import type { ReadSource } from '../upstream/coalescer.js';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { sendGatewayError, sendJsonRpcRefusal, sendText } from './replies.js';
@@ -31,13 +31,14 @@ export interface RpcRouteOptions {
   readonly policyNamed: (name: string) => CompiledPolicy | undefined;
   /** Bounds on one parsed call ([limits]). */
   readonly limits?: XmlLimits;
-  /** Set when upstream.coalesce_reads is on: identical read-only calls in flight share one upstream call. */
-  readonly coalescer?: ReadCoalescer;
   /** Each user's calls in flight and call rate. */
   readonly budgets: UserBudgets;
   /** Looked up per request so a reload can change it. */
   readonly budgetOf: (user: string, policy: CompiledPolicy) => CallBudget;
 }
+
+/** How the request log tells a shared answer's origin. */
+const SHARED_OUTCOME: Record<ReadSource, string> = { called: 'relayed', joined: 'coalesced', cached: 'cached' };
 
 /** Upstream headers that describe the connection, not the answer, or that nginx hides too. */
 const NOT_RELAYED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade']);
@@ -77,7 +78,7 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
   }
   reply.raw.once('close', admission.release);
   const decide = json ? decideJsonRpcCall : decideCall;
-  const decision = decide(body, caller, { limits: options.limits, readOnlyPolicy: options.coalescer ? options.policyNamed('readonly') : undefined });
+  const decision = decide(body, caller, { limits: options.limits, readOnlyPolicy: upstream.reads ? options.policyNamed('readonly') : undefined });
   state.methods = decision.methods;
   if (decision.kind === 'refuse') {
     state.outcome = decision.outcome;
@@ -101,15 +102,15 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
     contentType: json ? ('application/json' as const) : ('text/xml' as const),
   };
   const canonical = await requestFor(decision, upstream);
-  if (options.coalescer && decision.readOnly) {
+  if (upstream.reads && decision.readOnly) {
     // Untrusted and trusted calls are different calls to rtorrent ≥ 0.16.9, so they never share.
-    const key = `${upstream.address.label}\0${meta.untrusted ? 'u' : 't'}${canonical.toString('latin1')}`;
+    const key = `${meta.untrusted ? 'u' : 't'}${canonical.toString('latin1')}`;
     // No abort signal: other callers may be waiting on this upstream call.
-    const { answer, joined } = options.coalescer.run(key, () => upstream.call(canonical, meta));
+    const { answer, source } = upstream.reads.run(key, () => upstream.call(canonical, meta));
     const shared = await answer;
     const tooLarge = answerTooLarge(caller, decision.methods, shared.body.length);
     if (tooLarge !== undefined) return refuseAnswer(reply, tooLarge, decision.jsonRefusal);
-    state.outcome = joined ? 'coalesced' : 'relayed';
+    state.outcome = SHARED_OUTCOME[source];
     state.bytesOut = shared.body.length;
     relayHeaders(reply, shared.head.headers);
     return reply.code(shared.head.status).send(shared.body);
@@ -120,7 +121,7 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.abort();
   });
-  const response = await upstream.call(canonical, meta, gone);
+  const response = await (decision.readOnly ? upstream.call(canonical, meta, gone) : upstream.callChanging(canonical, meta, gone));
   const tooLarge = answerTooLarge(caller, decision.methods, response.kind === 'whole' ? response.body.length : response.head.contentLength);
   if (tooLarge !== undefined) {
     if (response.kind === 'streamed') response.body.destroy();

@@ -2,11 +2,13 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { RequestSummary } from '../http/request-log.js';
 import { LIMITED_OUTCOMES, QUIET_OUTCOMES } from '../http/request-log.js';
 import { isKnownCommand, XMLRPC_BUILTINS } from '../policy/command-names.js';
+import type { ReadSharingCounts } from '../upstream/coalescer.js';
 
-/** What the in-flight gauges read; the Upstream has both. */
+/** What the in-flight gauges read; the Upstream has both, and its shared reads when configured. */
 export interface UpstreamLoad {
   readonly inFlight: number;
   readonly queued: number;
+  readonly reads?: { readonly counts: ReadSharingCounts } | undefined;
 }
 
 /** From a local socket round trip (~100 µs) to rtorrent stuck hashing for the whole upstream.timeout. */
@@ -120,6 +122,46 @@ export class GatewayMetrics {
       registers,
       collect() {
         for (const [name, upstream] of upstreams) this.set({ upstream: name }, upstream.queued);
+      },
+    });
+    // Counted by each upstream's shared reads and read at scrape time, like the gauges above.
+    new Counter({
+      name: 'rtorrent_gateway_shared_reads_total',
+      help: 'Read-only calls with upstream.coalesce_reads or upstream.read_cache_ttl, by where the answer came from: called (a miss: rtorrent was asked), joined (an identical call in flight), cached (a kept answer)',
+      labelNames: ['upstream', 'source'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [name, upstream] of upstreams) {
+          const counts = upstream.reads?.counts;
+          if (counts === undefined) continue;
+          for (const source of ['called', 'joined', 'cached'] as const) this.inc({ upstream: name, source }, counts[source]);
+        }
+      },
+    });
+    new Counter({
+      name: 'rtorrent_gateway_read_cache_served_bytes_total',
+      help: 'Answer bytes served from kept answers (upstream.read_cache_ttl) instead of asking rtorrent',
+      labelNames: ['upstream'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [name, upstream] of upstreams) {
+          const counts = upstream.reads?.counts;
+          if (counts !== undefined) this.inc({ upstream: name }, counts.cachedBytesServed);
+        }
+      },
+    });
+    new Gauge({
+      name: 'rtorrent_gateway_read_cache_bytes',
+      help: 'Bytes of answers kept now (upstream.read_cache_max_bytes at most)',
+      labelNames: ['upstream'],
+      registers,
+      collect() {
+        for (const [name, upstream] of upstreams) {
+          const counts = upstream.reads?.counts;
+          if (counts !== undefined) this.set({ upstream: name }, counts.cachedBytes);
+        }
       },
     });
     this.#reloads = new Counter({

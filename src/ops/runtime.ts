@@ -134,6 +134,7 @@ const RESTART_KEYS: ReadonlyArray<readonly [string, (config: GatewayConfig) => u
   // [limits]'s cost and budget defaults are compiled into the policies, which a reload rebuilds.
   ['limits', (c) => [c.limits.server, c.limits.xml]],
   ['upstream.coalesce_reads', (c) => [c.upstream.coalesceReads, c.upstream.coalesceMaxBytes]],
+  ['upstream.read_cache_ttl', (c) => [c.upstream.readCacheTtlMs, c.upstream.readCacheMaxBytes]],
   ['scgi.listeners', (c) => c.scgi.listeners.map((l) => [l.listen.label, l.user, l.mode, l.owner, l.group])],
   ['upstream.untrusted', (c) => c.upstreams.find((u) => u.name === DEFAULT_UPSTREAM)?.untrusted],
   ['upstreams', (c) => c.upstreams.filter((u) => u.name !== DEFAULT_UPSTREAM).map((u) => [u.name, u.scgi.label, u.timeoutMs, u.maxConnections, u.maxQueue, u.paths, u.untrusted])],

@@ -17,7 +17,8 @@ import { answerTooLarge, costRefusal, decideCall, needsSizes, refusedAsUntrusted
 import { ConfigError, GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
-import type { StreamedBody } from '../upstream/scgi-client.js';
+import type { ReadSource } from '../upstream/coalescer.js';
+import type { ScgiResponse, StreamedBody } from '../upstream/scgi-client.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { faultAnswer, relayedHead, textAnswer } from './replies.js';
 import { parseScgiHead, PROBLEM_STATUS, type ScgiRequestLimits } from './request.js';
@@ -54,6 +55,8 @@ export interface ScgiListenerOptions {
   /** The user's calls in flight and call rate, shared with their HTTP calls; unbounded when absent. */
   readonly budgets?: UserBudgets;
   readonly budgetOf?: (user: string, policy: CompiledPolicy) => CallBudget;
+  /** The readonly policy, to tell reads (which may share answers) from calls that change rtorrent. */
+  readonly readOnlyPolicy?: () => CompiledPolicy | undefined;
 }
 
 export interface ScgiListener {
@@ -77,6 +80,8 @@ const UPSTREAM_META = { requestUri: '/RPC2', remoteAddr: 'scgi-listener' } as co
 
 type Outcome =
   | 'relayed'
+  | 'coalesced'
+  | 'cached'
   | 'denied'
   | 'too_costly'
   | 'over_budget'
@@ -102,6 +107,7 @@ interface Context {
   readonly requestTimeoutMs: number;
   readonly budgets: UserBudgets | undefined;
   readonly budgetOf: ((user: string, policy: CompiledPolicy) => CallBudget) | undefined;
+  readonly readOnlyPolicy: (() => CompiledPolicy | undefined) | undefined;
 }
 
 /** One accepted connection, from the first byte to the close. */
@@ -271,7 +277,8 @@ class ScgiConnection {
       return;
     }
     if (admission !== undefined) this.socket.once('close', admission.release);
-    const decision = decideCall(body, caller, { limits: this.ctx.callLimits });
+    const upstream = this.ctx.upstream;
+    const decision = decideCall(body, caller, { limits: this.ctx.callLimits, readOnlyPolicy: upstream.reads ? this.ctx.readOnlyPolicy?.() : undefined });
     this.methods = decision.methods;
     if (decision.kind === 'refuse') {
       this.outcome = decision.outcome;
@@ -280,8 +287,9 @@ class ScgiConnection {
       return;
     }
 
-    let response;
+    let response: ScgiResponse;
     let untrusted = false;
+    let shared: ReadSource | undefined;
     try {
       const tooCostly = costRefusal(decision, caller, needsSizes(decision, caller) ? await this.ctx.upstream.shape.current() : undefined);
       if (tooCostly !== undefined) {
@@ -290,8 +298,18 @@ class ScgiConnection {
         this.answer(200, faultAnswer(tooCostly));
         return;
       }
-      untrusted = await sendsUntrusted(decision, this.ctx.upstream);
-      response = await this.ctx.upstream.call(await requestFor(decision, this.ctx.upstream), { ...UPSTREAM_META, untrusted });
+      untrusted = await sendsUntrusted(decision, upstream);
+      const canonical = await requestFor(decision, upstream);
+      const meta = { ...UPSTREAM_META, untrusted };
+      if (upstream.reads && decision.readOnly) {
+        // Keyed as on the HTTP side, so Flood's polls and a browser's share one answer.
+        const run = upstream.reads.run(`${untrusted ? 'u' : 't'}${canonical.toString('latin1')}`, () => upstream.call(canonical, meta));
+        const answer = await run.answer;
+        shared = run.source;
+        response = { kind: 'whole', head: answer.head, body: answer.body };
+      } else {
+        response = await (decision.readOnly ? upstream.call(canonical, meta) : upstream.callChanging(canonical, meta));
+      }
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       this.outcome = 'upstream_error';
@@ -313,7 +331,7 @@ class ScgiConnection {
       return;
     }
 
-    this.outcome = 'relayed';
+    this.outcome = shared === 'joined' ? 'coalesced' : shared === 'cached' ? 'cached' : 'relayed';
     if (response.kind === 'whole') {
       if (untrusted && refusedAsUntrusted(response.body)) this.ctx.logger.warn({ user: this.ctx.user, methods: this.methods, rtorrent: this.ctx.upstream.version.known }, UNTRUSTED_REFUSED);
       this.answer(response.head.status, Buffer.concat([relayedHead(response.head), response.body]));
@@ -435,6 +453,7 @@ export async function startScgiListener(options: ScgiListenerOptions): Promise<S
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     budgets: options.budgets,
     budgetOf: options.budgetOf,
+    readOnlyPolicy: options.readOnlyPolicy,
   };
 
   const connections = new Set<ScgiConnection>();

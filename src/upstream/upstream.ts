@@ -1,5 +1,6 @@
 import type { SocketAddress } from '../config/address.js';
 import { UpstreamError, UpstreamRequestTooLargeError } from '../errors.js';
+import { ReadCoalescer, type ReadSharingOptions } from './coalescer.js';
 import { ConcurrencyLimiter } from './limiter.js';
 import { ConnectionPool } from './connection-pool.js';
 import { callScgi, type ScgiResponse } from './scgi-client.js';
@@ -20,6 +21,8 @@ export interface UpstreamOptions {
    * "never": send every call trusted. Default "auto".
    */
   readonly untrusted?: 'auto' | 'never';
+  /** Identical read-only calls share answers (upstream.coalesce_reads, upstream.read_cache_ttl); absent: never. */
+  readonly sharedReads?: ReadSharingOptions;
 }
 
 /** One rtorrent instance: its address, its connection cap and queue. */
@@ -31,6 +34,8 @@ export class Upstream {
   readonly shape: UpstreamShape;
   /** Which release answers here, for what it accepts untrusted. */
   readonly version: UpstreamVersion;
+  /** Answers shared by identical read-only calls to this rtorrent, when configured. */
+  readonly reads: ReadCoalescer | undefined;
 
   constructor(
     readonly address: SocketAddress,
@@ -40,6 +45,7 @@ export class Upstream {
     this.connections = new ConnectionPool(address, options.maxConnections);
     this.version = new UpstreamVersion(this);
     this.shape = new UpstreamShape(this, { onVersion: (version) => this.version.note(version) });
+    this.reads = options.sharedReads === undefined ? undefined : new ReadCoalescer(options.sharedReads);
   }
 
   /** Whether calls may be marked untrusted at all (upstream.untrusted). */
@@ -57,6 +63,26 @@ export class Upstream {
 
   get queued(): number {
     return this.limiter.queued;
+  }
+
+  /**
+   * A call that may change rtorrent's state: answers shared before it (or while it runs) are
+   * dropped when it is sent and again when it is answered, so the next read sees the change.
+   */
+  async callChanging(body: Buffer, meta: ScgiRequestMeta, signal?: CallSignal): Promise<ScgiResponse> {
+    const reads = this.reads;
+    if (reads === undefined) return this.call(body, meta, signal);
+    reads.invalidate();
+    let response: ScgiResponse;
+    try {
+      response = await this.call(body, meta, signal);
+    } catch (error) {
+      reads.invalidate();
+      throw error;
+    }
+    if (response.kind === 'whole') reads.invalidate();
+    else response.body.onSettled(() => reads.invalidate());
+    return response;
   }
 
   /** A call holds its slot until the body has been fully relayed or abandoned. */

@@ -38,7 +38,7 @@ export interface Scenario {
 }
 
 /** What a torrent list in a web UI asks for: ruTorrent's d.multicall2, cut down to 16 columns. */
-const LIST_FIELDS = [
+export const LIST_FIELDS = [
   'd.hash=', 'd.name=', 'd.state=', 'd.is_open=', 'd.is_active=', 'd.complete=', 'd.size_bytes=', 'd.bytes_done=',
   'd.up.total=', 'd.ratio=', 'd.up.rate=', 'd.down.rate=', 'd.custom1=', 'd.directory=', 'd.peers_connected=',
   // A command with an argument, as ruTorrent's plugins add (addtime): exercises the command-string scanner.

@@ -1,30 +1,39 @@
 /**
- * Upstream faults: a real rtorrent 0.9.8 killed in the middle of a large answer, restarted on the
- * same socket path, stopped (SIGSTOP), or with all of its 100 SCGI slots taken; and, from a fake
- * SCGI peer, the garbage and half answers a real rtorrent cannot be made to give. Each maps to a
- * clear 502/503/504 or to a client connection closed before the announced length, the gateway
- * recovers by itself, and a partial answer is never passed off as complete.
+ * Upstream faults: a real rtorrent killed in the middle of a large answer, restarted on the same
+ * socket path (as the same release or as the other one), stopped (SIGSTOP), or with every SCGI
+ * connection it takes held by someone else; and, from a fake SCGI peer, the garbage and half
+ * answers a real rtorrent cannot be made to give. Each maps to a clear 502/503/504 or to a client
+ * connection closed before the announced length, the gateway recovers by itself, and a partial
+ * answer is never passed off as complete. The real rtorrent runs once per release in
+ * rtorrentBuilds(): Debian's 0.9.8 and the current 0.16.20.
+ *
+ * The releases differ in how many connections they take (see connectionsTaken): 0.9.8 takes 100,
+ * 0.16.20 fewer, by its open-files limit; and in what a clean stop (SIGTERM) leaves on the path:
+ * 0.16.20 removes its socket file, 0.9.8 leaves it behind as SIGKILL does. Both accept the
+ * connection past the limit and close it at once, neither times out an idle connection, and both
+ * stop answering altogether under SIGSTOP. After a restart the gateway asks again which release
+ * answers, and marks UNTRUSTED_CONNECTION by the new one.
  *
  * Clients reach the gateway over a Unix socket here (see frontSocket): its small kernel buffers
  * mean a 4 MB answer is still on its way from rtorrent when the client has read its first chunk,
  * whereas loopback TCP can buffer tens of megabytes and let rtorrent finish before it is killed.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
-import { rtorrentStyleReply, startFakeScgi, type FakeScgiServer } from '../helpers/fake-scgi.js';
-import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
-import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { relayTo, rtorrentStyleReply, startFakeScgi, type FakeScgiServer } from '../helpers/fake-scgi.js';
+import { makeTempDir, removeTempDir } from '../helpers/processes.js';
+import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, xmlCall } from '../helpers/scgi-direct.js';
 import { WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
 
-// Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
-const haveRtorrent = requireBinary('rtorrent') !== undefined;
+// Throws in CI when either release is missing, so the file fails there instead of skipping.
+const BUILDS = rtorrentBuilds();
 const ADMIN = basicAuth('admin', 'admin-secret');
 const VERSION_CALL = xmlCall('system.client_version');
 /** Generous: past this a call has hung. */
@@ -132,13 +141,94 @@ async function until(condition: () => boolean, ms = NO_HANG_MS): Promise<void> {
   }
 }
 
-describe('a real rtorrent killed, restarted, stopped or out of SCGI slots', { skip: !haveRtorrent && 'rtorrent not installed', timeout: 120_000 }, () => {
+/**
+ * How many SCGI connections a release holds at once, idle ones included: neither closes a
+ * connection that sends nothing or half a request (none was closed in 150 s; the 60 s idle timeout
+ * on rtorrent's master came after 0.16.20), so whoever holds them locks every other caller out.
+ *
+ * 0.9.8: its 100 task slots. 0.16.20 still has 100 slots, but its socket manager admits at most
+ * system.sockets.rpc.max_size RPC sockets, its own listening socket among them, and sizes that from
+ * the open-files limit it starts under: 64 from 16384 files, 48 from 8096, 32 from 1024, 16 below.
+ * So 63 connections at a limit of 16384 files or more, and 31 under systemd's default soft limit
+ * of 1024.
+ */
+async function connectionsTaken(rt: RtorrentInstance): Promise<number> {
+  if (rt.version === '0.9.8') return 100;
+  const files = Number(await rt.call('system.sockets.max_size'));
+  const rpcSockets = Number(await rt.call('system.sockets.rpc.max_size'));
+  assert.equal(rpcSockets, files >= 16384 ? 64 : files >= 8096 ? 48 : files >= 1024 ? 32 : 16, `the RPC share of ${files} sockets`);
+  return rpcSockets - 1;
+}
+
+/** Until no connection but the one asking is open: the calls of earlier tests may still be closing. */
+async function untilOnlyOneConnection(rt: RtorrentInstance): Promise<void> {
+  // 0.9.8 cannot count its connections; it answers them in order, so none is left once a call has come back.
+  if (rt.version === '0.9.8') return;
+  await eventually(async () => Number(await rt.call('system.sockets.rpc.size')) === 2);
+}
+
+interface HeldConnections {
+  /** Connections rtorrent has not closed: it admitted them and is still waiting for a request. */
+  open(): number;
+  release(): void;
+}
+
+/** Idle connections to `path`, as a stuck or hostile client leaves them; resolves once all are connected. */
+async function holdConnections(path: string, count: number, into: Socket[] = []): Promise<HeldConnections> {
+  for (let i = 0; i < count; i++) {
+    const socket = connect(path);
+    socket.on('error', () => undefined);
+    // Flowing, so that rtorrent closing it shows at once as its end.
+    socket.resume();
+    into.push(socket);
+    await new Promise((resolve) => socket.once('connect', resolve));
+  }
+  return {
+    open: () => into.filter((socket) => !socket.readableEnded && !socket.destroyed).length,
+    release: () => {
+      for (const socket of into) socket.destroy();
+    },
+  };
+}
+
+/** How the gateway says rtorrent is gone: its socket file left behind (after SIGKILL, or 0.9.8's clean stop), or no file at all. */
+const STALE_SOCKET = /connection refused by unix:\S+: rtorrent is not listening there \(stopped rtorrent or stale socket file\)/;
+const NO_SOCKET = /SCGI socket unix:\S+ does not exist/;
+
+/**
+ * SIGTERM, as a service stop sends it. 0.16 aborts (exit 134) when stopped within about half a
+ * second of its start, so a young instance is given 1.5 s first.
+ */
+async function stopLikeAService(rt: RtorrentInstance, startedAt: number): Promise<void> {
+  await sleep(Math.max(0, startedAt + 1500 - Date.now()));
+  rt.kill('SIGTERM');
+  assert.ok(await rt.waitForExit(5000), `rtorrent ${rt.version} exits on SIGTERM`);
+  assert.equal(rt.child.exitCode, 0, 'and cleanly');
+}
+
+async function eventually(condition: () => Promise<boolean>, ms = NO_HANG_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await condition().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await sleep(20);
+  }
+}
+
+if (BUILDS.length === 0) describe('a real rtorrent killed, restarted, stopped or out of SCGI slots', { skip: 'rtorrent not installed' }, () => undefined);
+for (const build of BUILDS) {
+  describe(`a real rtorrent ${build.version} killed, restarted, stopped or out of SCGI slots`, { timeout: 180_000 }, () => realRtorrent(build));
+}
+
+function realRtorrent(build: RtorrentBuild): void {
   describe('restarted on the same socket path', () => {
-    it('answers 502 while rtorrent is down and 200 again once a new rtorrent answers on that path, without a gateway restart', async () => {
-      // Like a service restart: the gateway's path is a symlink we repoint at the new instance's socket.
+    it('answers 502 while rtorrent is killed, gone or stopped, and 200 again once a new rtorrent answers on that path, without a gateway restart', async () => {
+      // Like a service restart: the gateway's path is a symlink, repointed at the new instance's
+      // socket only once the first has exited, as a restart binds the path again only then (a
+      // second 0.16 on the path of a live one unlinks its socket).
       const dir = makeTempDir('restart');
       const link = join(dir, 'scgi.socket');
-      const first = await startRtorrent({ name: 'first', torrents: 200 });
+      const first = await startRtorrent({ build, name: 'first', torrents: 200 });
       symlinkSync(first.socketPath, link);
       const gateway = await startGateway({ upstream: `unix:${link}`, upstreamToml: 'timeout = "5s"' });
       const front = await frontSocket(gateway);
@@ -159,23 +249,30 @@ describe('a real rtorrent killed, restarted, stopped or out of SCGI slots', { sk
 
         const stale = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN });
         assert.equal(stale.status, 502);
-        assert.match(stale.body.toString(), /connection refused .*stale socket file/);
+        assert.match(stale.body.toString(), STALE_SOCKET);
 
         await first.stop();
         const gone = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN });
         assert.equal(gone.status, 502);
-        assert.match(gone.body.toString(), /SCGI socket unix:\S+ does not exist/);
+        assert.match(gone.body.toString(), NO_SOCKET);
         const health = await fetch(gateway.url('/healthz'));
         assert.equal(health.status, 503);
 
-        second = await startRtorrent({ name: 'second' });
+        second = await startRtorrent({ build, name: 'second' });
+        const secondSince = Date.now();
         symlinkSync(second.socketPath, `${link}.new`);
         renameSync(`${link}.new`, link);
         const back = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN });
         assert.equal(back.status, 200);
-        assert.equal(decodeXmlRpcResponse(back.body), '0.9.8');
+        assert.equal(decodeXmlRpcResponse(back.body), build.version);
         assert.deepEqual(decodeXmlRpcResponse((await post(gateway.url(), xmlCall('download_list', ['']), { authorization: ADMIN })).body), [], 'the new instance answers');
         await until(() => gateway.app.gateway.upstream.inFlight === 0);
+
+        // On a clean stop 0.16.20 removes its socket file; 0.9.8 leaves it behind, as a killed rtorrent does.
+        await stopLikeAService(second, secondSince);
+        const stopped = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN });
+        assert.equal(stopped.status, 502);
+        assert.match(stopped.body.toString(), build.version === '0.9.8' ? STALE_SOCKET : NO_SOCKET);
       } finally {
         await front.close();
         await gateway.close();
@@ -187,14 +284,15 @@ describe('a real rtorrent killed, restarted, stopped or out of SCGI slots', { sk
     });
   });
 
-  describe('stopped (SIGSTOP), out of slots, then killed (SIGKILL)', () => {
+  describe('stopped (SIGSTOP), out of connections, then killed (SIGKILL)', () => {
     let rtorrent: RtorrentInstance;
     let gateway: GatewayTestInstance;
     let front: Awaited<ReturnType<typeof frontSocket>>;
+    const TIMEOUT_MS = 1000;
 
     before(async () => {
-      rtorrent = await startRtorrent({ name: 'hostile', torrents: 2000 });
-      gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}`, upstreamToml: 'timeout = "1s"\nmax_connections = 2\nmax_queue = 8' });
+      rtorrent = await startRtorrent({ build, name: 'hostile', torrents: 2000 });
+      gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}`, upstreamToml: `timeout = "${TIMEOUT_MS}ms"\nmax_connections = 2\nmax_queue = 8` });
       front = await frontSocket(gateway);
     });
     after(async () => {
@@ -249,26 +347,29 @@ describe('a real rtorrent killed, restarted, stopped or out of SCGI slots', { sk
       assert.ok(openFds('self') <= fdsBefore, `no descriptor left open (${openFds('self')} now, ${fdsBefore} before)`);
     });
 
-    it('answers 502 at once, naming busy SCGI slots, while something else holds all 100 of rtorrent\'s connections', async () => {
-      const held: Socket[] = [];
+    const taken = build.version === '0.9.8' ? 'all 100 of its SCGI slots' : 'every RPC socket it admits (system.sockets.rpc.max_size, its listener included)';
+    it(`answers 502, naming busy SCGI slots, while something else holds ${taken}; 200 again once they are let go`, async () => {
+      const capacity = await connectionsTaken(rtorrent);
+      await untilOnlyOneConnection(rtorrent);
+      const sockets: Socket[] = [];
+      const held = await holdConnections(rtorrent.socketPath, capacity - 1, sockets);
       try {
-        for (let i = 0; i < 100; i++) {
-          const socket = connect(rtorrent.socketPath);
-          socket.on('error', () => undefined);
-          held.push(socket);
-          await new Promise((resolve) => socket.once('connect', resolve));
-        }
-        // rtorrent accepts the 101st connection (ours) and closes it: a reset or an empty answer.
-        const started = Date.now();
+        const heldSince = Date.now();
+        assert.equal((await post(gateway.url(), VERSION_CALL, { authorization: ADMIN })).status, 200, `room for one call next to ${capacity - 1} idle connections`);
+
+        await holdConnections(rtorrent.socketPath, 1, sockets);
+        // Idle for longer than the gateway would wait on one of its own calls: rtorrent still keeps them.
+        await sleep(Math.max(0, heldSince + 2 * TIMEOUT_MS - Date.now()));
+        // rtorrent accepts the next connection (the gateway's) and closes it at once: a reset or an
+        // empty answer, so a 502 and not a 504 at upstream.timeout.
         const answer = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN }, AbortSignal.timeout(NO_HANG_MS));
         assert.equal(answer.status, 502);
         assert.match(answer.body.toString(), /all of its SCGI slots are busy/);
-        assert.ok(Date.now() - started < 1000, 'well before upstream.timeout: not a hang');
+        assert.equal(held.open(), capacity, `rtorrent ${build.version} kept every idle connection it admitted`);
       } finally {
-        for (const socket of held) socket.destroy();
+        held.release();
       }
-      await sleep(200);
-      assert.equal((await post(gateway.url(), VERSION_CALL, { authorization: ADMIN })).status, 200);
+      await eventually(async () => (await post(gateway.url(), VERSION_CALL, { authorization: ADMIN })).status === 200);
     });
 
     // Last: it leaves rtorrent dead.
@@ -296,12 +397,70 @@ describe('a real rtorrent killed, restarted, stopped or out of SCGI slots', { sk
       // The socket file is left behind by a killed rtorrent: connection refused, said plainly.
       const next = await call(VERSION_CALL, { socketPath: front.path });
       assert.equal(next.status, 502);
-      assert.match(next.body.toString(), /connection refused by unix:\S+: rtorrent is not listening there \(stopped rtorrent or stale socket file\)/);
+      assert.match(next.body.toString(), STALE_SOCKET);
 
       await until(() => gateway.app.gateway.upstream.inFlight === 0);
       await until(() => openFds('self') <= fdsBefore, 2000).catch(() => undefined);
       assert.ok(openFds('self') <= fdsBefore, `no descriptor left open (${openFds('self')} now, ${fdsBefore} before)`);
     });
+  });
+}
+
+const DEBIAN = BUILDS.find((build) => build.version === '0.9.8');
+const CURRENT = BUILDS.find((build) => build.version !== '0.9.8');
+
+describe('restarted on the same socket path as the other release', { skip: (DEBIAN === undefined || CURRENT === undefined) && 'needs both rtorrent releases', timeout: 120_000 }, () => {
+  /** d.complete is on rtorrent's untrusted-safe list from 0.16.16: the marking of this list depends on the release. */
+  const SONARR_LIST = xmlCall('d.multicall2', ['', 'main', 'd.name=', 'd.hash=', 'd.size_bytes=', 'd.complete=', 'd.custom1=']);
+  const SONARR = { password: 'sonarr-secret', policy: 'arr' };
+
+  it('asks which release answers after rtorrent was gone, and marks UNTRUSTED_CONNECTION for that one: 0.9.8, then 0.16.20, then 0.9.8 again', async () => {
+    const releases = [DEBIAN, CURRENT, DEBIAN] as RtorrentBuild[];
+    const dir = makeTempDir('other-release');
+    const link = join(dir, 'scgi.socket');
+    const repoint = (target: string): void => {
+      symlinkSync(target, `${link}.new`);
+      renameSync(`${link}.new`, link);
+    };
+    // Each instance is reached through a recording pass-through, so what the gateway sent is read back.
+    let running = await startRtorrent({ build: releases[0] as RtorrentBuild, torrents: 3, name: 'release-0' });
+    let runningSince = Date.now();
+    const recorder = await startFakeScgi((socket, request) => relayTo(running.socketPath)(socket, request), { answerProbes: false });
+    repoint(recorder.socketPath);
+    const gateway = await startGateway({ upstream: `unix:${link}`, users: { sonarr: SONARR }, upstreamToml: 'timeout = "5s"' });
+    const list = (): Promise<{ status: number; body: Buffer }> => post(gateway.url(), SONARR_LIST, { authorization: basicAuth('sonarr', SONARR.password) });
+    const marking = (): string | undefined =>
+      recorder.requests
+        .filter((request) => request.body.includes('d.complete='))
+        .at(-1)
+        ?.headers.find(([name]) => name === 'UNTRUSTED_CONNECTION')?.[1];
+    try {
+      for (const [index, build] of releases.entries()) {
+        if (index > 0) {
+          // Between the stop and the start the path leads where the stopped rtorrent's socket was.
+          await stopLikeAService(running, runningSince);
+          repoint(running.socketPath);
+          const down = await list();
+          assert.equal(down.status, 502);
+          assert.match(down.body.toString(), running.version === '0.9.8' ? STALE_SOCKET : NO_SOCKET);
+          await running.stop();
+          running = await startRtorrent({ build, torrents: 3, name: `release-${index}` });
+          runningSince = Date.now();
+          repoint(recorder.socketPath);
+        }
+        const answer = await list();
+        assert.equal(answer.status, 200, answer.body.toString());
+        assert.equal((decodeXmlRpcResponse(answer.body) as unknown[]).length, 3, `rtorrent ${build.version} answers the list`);
+        // 0.9.8 knows no untrusted connections; 0.16.20 takes every command of the list untrusted.
+        assert.equal(marking(), build.version === '0.9.8' ? undefined : '1', `sent to rtorrent ${build.version}`);
+      }
+    } finally {
+      await gateway.close();
+      await recorder.close();
+      await running.stop();
+      rmSync(link, { force: true });
+      await removeTempDir(dir);
+    }
   });
 });
 

@@ -53,6 +53,57 @@ describe('the release rtorrent reports', () => {
   });
 });
 
+describe('the release, once known', () => {
+  it('is asked again in the background once a minute old, so a restart as another release is noticed without a failed call', async () => {
+    let now = 0;
+    let release = '0.16.20';
+    let asked = 0;
+    let answerNow: () => void = () => undefined;
+    const version = new UpstreamVersion(
+      {
+        call: async () => {
+          asked++;
+          if (asked > 1) await new Promise<void>((resolve) => (answerNow = resolve));
+          return answer(value(`<string>${release}</string>`));
+        },
+      },
+      () => now,
+    );
+    assert.equal(await version.current(), '0.16.20');
+    now = 60_000;
+    assert.equal(await version.current(), '0.16.20', 'not yet stale');
+    assert.equal(asked, 1);
+    release = '0.16.12';
+    now = 60_001;
+    assert.equal(await version.current(), '0.16.20', 'callers keep the answer they have while it is asked again');
+    assert.equal(await version.current(), '0.16.20');
+    assert.equal(asked, 2, 'asked once, however many callers');
+    answerNow();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(await version.current(), '0.16.12');
+  });
+
+  it('forgets a question asked before forget(): the next caller asks the rtorrent that is there now', async () => {
+    let release = '0.9.8';
+    let hold = false;
+    const version = new UpstreamVersion({
+      call: async () => {
+        const answering = release;
+        if (hold) await new Promise((resolve) => setTimeout(resolve, 20));
+        return answer(value(`<string>${answering}</string>`));
+      },
+    });
+    hold = true;
+    const first = version.current();
+    version.forget();
+    hold = false;
+    release = '0.16.20';
+    assert.equal(await version.current(), '0.16.20');
+    await first;
+    assert.equal(await version.current(), '0.16.20', 'the older answer did not overwrite it');
+  });
+});
+
 describe('the size of rtorrent\'s lists', () => {
   const shapeAnswer = (torrents: number): ScgiResponse =>
     answer(value(`<array><data>${[row('<string>0.16.20</string>'), row(`<i8>${torrents}</i8>`), row('<i8>12</i8>'), row('<i8>3</i8>'), row('<i8>50</i8>'), row('<i8>4096</i8>')].join('')}</data></array>`));

@@ -157,6 +157,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     authenticate,
     crossSite,
     policyNamed: (name) => runtime.policies.get(name),
+    compression: () => runtime.compression,
     limits: config.limits.xml,
     budgets,
     budgetOf,

@@ -26,6 +26,8 @@ export const OVERRIDABLE_KEYS: readonly Leaf[] = [
   { path: ['server', 'tls', 'key'], kind: 'string', flag: 'tls-key' },
   { path: ['server', 'shutdown_timeout'], kind: 'string' },
   { path: ['server', 'trust_proxy'], kind: 'boolean' },
+  { path: ['server', 'compress'], kind: 'boolean' },
+  { path: ['server', 'compress_min_bytes'], kind: 'string' },
   { path: ['upstream', 'scgi'], kind: 'string', flag: 'upstream' },
   { path: ['upstream', 'timeout'], kind: 'string', flag: 'timeout' },
   { path: ['upstream', 'max_connections'], kind: 'integer', flag: 'max-connections' },

@@ -61,6 +61,16 @@ const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return bytes;
 });
 
+/** A size where 0 is a value of its own (the threshold below which nothing is left out). */
+const sizeOrZero = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined || bytes < 0) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a size such as "1KiB", "512" or 0` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
 const httpPath = z
   .string()
   .regex(/^\/[A-Za-z0-9._~\-/]*$/, 'must be an absolute URL path such as "/RPC2"');
@@ -169,6 +179,9 @@ export const configFileSchema = z.strictObject({
       // How long SIGTERM waits for calls in flight; systemd's TimeoutStopSec must be longer.
       shutdown_timeout: duration.prefault('10s'),
       trust_proxy: z.boolean().default(false),
+      // Answers compressed for clients that ask (Accept-Encoding), above a size (docs/hardening.md).
+      compress: z.boolean().default(true),
+      compress_min_bytes: sizeOrZero.prefault('1KiB'),
     })
     .prefault({}),
   upstream: z.strictObject({
@@ -338,6 +351,10 @@ export interface GatewayConfig {
     readonly shutdownTimeoutMs: number;
     /** Take the client address from X-Forwarded-For (only when every connection comes through a proxy). */
     readonly trustProxy: boolean;
+    /** Compress rtorrent's answers for clients whose Accept-Encoding asks for gzip or br. */
+    readonly compress: boolean;
+    /** Smaller answers go uncompressed: the coding's own bytes and setup cost more than they save. */
+    readonly compressMinBytes: number;
   };
   readonly upstream: {
     readonly scgi: SocketAddress;
@@ -409,6 +426,8 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
       tls: parsed.server.tls,
       shutdownTimeoutMs: parsed.server.shutdown_timeout,
       trustProxy: parsed.server.trust_proxy,
+      compress: parsed.server.compress,
+      compressMinBytes: parsed.server.compress_min_bytes,
     },
     upstream: {
       scgi: parsed.upstream.scgi,

@@ -17,6 +17,8 @@ export interface RequestSummary {
   readonly status: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
+  /** "gzip" or "br" when the gateway compressed the answer: bytesOut are compressed bytes then. */
+  readonly encoding: string | undefined;
   readonly ms: number;
   readonly denial: string | undefined;
   /** For over_budget: which budget (in_flight, rate). */
@@ -55,6 +57,7 @@ function summarise(request: FastifyRequest, reply: FastifyReply): RequestSummary
     bytesIn: state.bytesIn,
     // Our own answers set no bytesOut; their Content-Length counts once they were sent in full.
     bytesOut: state.bytesOut || (reply.raw.writableFinished ? Number(reply.getHeader('content-length') ?? 0) : 0),
+    encoding: state.encoding,
     ms: Math.round(reply.elapsedTime * 100) / 100,
     denial: state.denial,
     budget: state.budget,

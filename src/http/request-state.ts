@@ -10,7 +10,10 @@ export interface RequestState {
   /** Which budget a call was refused for (in_flight, rate). */
   budget?: string;
   bytesIn: number;
+  /** Body bytes sent to the client: after compression, when the answer was compressed. */
   bytesOut: number;
+  /** The Content-Encoding the answer went out with, when the gateway compressed it. */
+  encoding?: string;
   /** The Digest nonce had expired: the 401 says stale=true so the client retries without asking the user. */
   digestStale?: boolean;
   /** The request's one log line has been written. */

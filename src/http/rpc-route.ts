@@ -8,6 +8,8 @@ import { ClientGone } from '../upstream/call-signal.js';
 import type { ReadSource } from '../upstream/coalescer.js';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { Upstream } from '../upstream/upstream.js';
+import type { ResponseHead } from '../upstream/response-head.js';
+import { answerEncoding, CompressedRelay, compressWhole, varyOnAcceptEncoding, type CompressionSettings } from './compression.js';
 import { sendGatewayError, sendJsonRpcRefusal, sendText } from './replies.js';
 
 function isJson(contentType: string | undefined): boolean {
@@ -35,7 +37,11 @@ export interface RpcRouteOptions {
   readonly budgets: UserBudgets;
   /** Looked up per request so a reload can change it. */
   readonly budgetOf: (user: string, policy: CompiledPolicy) => CallBudget;
+  /** server.compress and server.compress_min_bytes; looked up per request so a reload can change them. */
+  readonly compression?: () => CompressionSettings;
 }
+
+const NO_COMPRESSION: CompressionSettings = { enabled: false, minBytes: 0 };
 
 /** How the request log tells a shared answer's origin. */
 const SHARED_OUTCOME: Record<ReadSource, string> = { called: 'relayed', joined: 'coalesced', cached: 'cached' };
@@ -49,6 +55,20 @@ function relayable(headers: ReadonlyArray<readonly [string, string]>): ReadonlyA
 
 function relayHeaders(reply: FastifyReply, headers: ReadonlyArray<readonly [string, string]>): void {
   for (const [name, value] of relayable(headers)) reply.header(name, value);
+}
+
+/** An answer read whole: relayed as it is, or compressed for a client that asked, with its length either way. */
+async function sendWhole(reply: FastifyReply, settings: CompressionSettings, head: ResponseHead, body: Buffer): Promise<FastifyReply> {
+  const encoding = answerEncoding(settings, reply.request.headers['accept-encoding'], head, body.length);
+  relayHeaders(reply, head.headers);
+  if (encoding.vary) reply.header('vary', varyOnAcceptEncoding(reply.getHeader('vary')));
+  const sent = encoding.coding === undefined ? body : await compressWhole(body, encoding.coding);
+  if (encoding.coding !== undefined) {
+    reply.header('content-encoding', encoding.coding);
+    reply.request.gateway.encoding = encoding.coding;
+  }
+  reply.request.gateway.bytesOut = sent.length;
+  return reply.code(head.status).send(sent);
 }
 
 async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -93,6 +113,7 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
     return decision.jsonRefusal ? sendJsonRpcRefusal(reply, tooCostly, decision.jsonRefusal(tooCostly)) : sendGatewayError(reply, tooCostly);
   }
   const answerLimit = policy.limits.maxAnswerBytes?.value;
+  const compression = options.compression?.() ?? NO_COMPRESSION;
 
   const meta = {
     requestUri: request.url.split('?')[0] ?? '/RPC2',
@@ -111,9 +132,7 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
     const tooLarge = answerTooLarge(caller, decision.methods, shared.body.length);
     if (tooLarge !== undefined) return refuseAnswer(reply, tooLarge, decision.jsonRefusal);
     state.outcome = SHARED_OUTCOME[source];
-    state.bytesOut = shared.body.length;
-    relayHeaders(reply, shared.head.headers);
-    return reply.code(shared.head.status).send(shared.body);
+    return sendWhole(reply, compression, shared.head, shared.body);
   }
 
   // A client that leaves mid-call must not keep a queue place or rtorrent's connection (one of its 100 slots).
@@ -130,33 +149,49 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
   state.outcome = 'relayed';
   if (response.kind === 'whole') {
     if (meta.untrusted && refusedAsUntrusted(response.body)) request.log.warn({ user: caller.user, methods: decision.methods, rtorrent: upstream.version.known }, UNTRUSTED_REFUSED);
-    state.bytesOut = response.body.length;
-    relayHeaders(reply, response.head.headers);
-    return reply.code(response.head.status).send(response.body);
+    return sendWhole(reply, compression, response.head, response.body);
   }
   const { head, body: answer } = response;
   gone.addEventListener('abort', () => answer.destroy());
+  const encoding = answerEncoding(compression, request.headers['accept-encoding'], head, head.contentLength);
   // Written here rather than piped by Fastify: each chunk is a view into a read buffer that is
   // reused, so the next read must wait for this chunk's write to complete.
   reply.hijack();
   const raw = reply.raw;
+  let compressed: CompressedRelay | undefined;
   try {
     raw.statusCode = head.status;
     // Node refuses some header values rtorrent's head may carry; the body must be dropped then too.
     for (const [name, value] of relayable(head.headers)) raw.appendHeader(name, value);
-    if (head.contentLength !== undefined) raw.setHeader('content-length', head.contentLength);
-    await answer.pipeTo(raw, answerLimit);
-    state.bytesOut = answer.bytes;
-    raw.end();
+    if (encoding.vary) raw.setHeader('vary', varyOnAcceptEncoding(raw.getHeader('vary')));
+    if (encoding.coding === undefined) {
+      if (head.contentLength !== undefined) raw.setHeader('content-length', head.contentLength);
+      await answer.pipeTo(raw, answerLimit);
+      state.bytesOut = answer.bytes;
+      raw.end();
+    } else {
+      // No Content-Length: the compressed size is known only at the end, so the answer goes chunked.
+      raw.setHeader('content-encoding', encoding.coding);
+      state.encoding = encoding.coding;
+      // The head goes now, as it does with rtorrent's first bytes uncompressed: the first
+      // compressed bytes come only after a quarter MiB of rtorrent's.
+      raw.flushHeaders();
+      compressed = new CompressedRelay(raw, encoding.coding, head.contentLength);
+      // The limit counts rtorrent's bytes, not what they compress to.
+      await answer.pipeTo(compressed.input, answerLimit);
+      await compressed.finish();
+      state.bytesOut = compressed.bytes;
+    }
   } catch (error) {
     answer.destroy();
-    state.bytesOut = answer.bytes;
+    compressed?.abort();
+    state.bytesOut = compressed?.bytes ?? answer.bytes;
     if (error instanceof UpstreamError && error.code === 'GW_ANSWER_TOO_LARGE') {
       // No Content-Length to refuse it by beforehand: the relay ends where the limit is passed.
       state.outcome = 'answer_too_large';
       state.denial = answerTooLarge(caller, decision.methods, answer.bytes)?.message ?? error.message;
     } else if (error instanceof UpstreamError && error.code !== 'GW_CLIENT_CLOSED') state.outcome = 'upstream_truncated';
-    // The head promised Content-Length bytes; closing is the only honest signal left.
+    // The head promised Content-Length bytes, or a chunked body's end; closing is the only honest signal left.
     raw.destroy();
   }
   return reply;

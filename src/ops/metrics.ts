@@ -81,7 +81,7 @@ export class GatewayMetrics {
     });
     this.#bytes = new Counter({
       name: 'rtorrent_gateway_relayed_bytes_total',
-      help: 'Bytes relayed for calls that reached rtorrent: request bodies (in) and response bodies (out)',
+      help: 'Bytes relayed for calls that reached rtorrent: request bodies (in) and response bodies as sent, compressed where the client asked (out)',
       labelNames: ['user', 'direction'],
       registers,
     });

@@ -9,6 +9,7 @@ import { DEFAULT_UPSTREAM, type GatewayConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { AccessTable } from '../http/auth-hook.js';
 import { crossSiteGuard } from '../http/cross-site.js';
+import type { CompressionSettings } from '../http/compression.js';
 import { compilePolicies, type CompiledPolicy } from '../policy/index.js';
 import type { CallBudget, Limit } from '../policy/types.js';
 import { AuditLog, type AuditFile } from './audit.js';
@@ -30,6 +31,8 @@ export interface Runtime {
   readonly audit: AuditLog;
   /** Who may read /metrics when it is not public; undefined: every user with access. */
   readonly metricsUsers: ReadonlySet<string> | undefined;
+  /** server.compress and server.compress_min_bytes, which a reload applies to the next answers. */
+  readonly compression: CompressionSettings;
   /** Each user's call budget: their [access.users] entry over their policy's over [limits]. */
   budgetOf(user: string, policy: CompiledPolicy): CallBudget;
 }
@@ -108,6 +111,7 @@ export async function buildRuntime(config: GatewayConfig, deps: RuntimeDeps): Pr
     tls,
     audit,
     metricsUsers: config.metrics.users.length > 0 ? new Set(config.metrics.users) : undefined,
+    compression: { enabled: config.server.compress, minBytes: config.server.compressMinBytes },
     // A user looked up by name (an SCGI listener's, say) whose entry is gone gets its policy's budget.
     budgetOf: (user, policy) => budgets.get(user) ?? policy.limits.budget,
   };

@@ -2,8 +2,10 @@
  * The SCGI request head we send: a netstring of NUL-separated pairs, CONTENT_LENGTH first.
  * rtorrent reads only CONTENT_LENGTH and CONTENT_TYPE (0.9.8 reads only the first), caps the
  * head at 2000 bytes and reads the netstring length with strtol base 0, so we keep the head
- * minimal, never copy client headers (no HTTP_*, and never ACCEPT_ENCODING, which would make
- * newer rtorrent gzip the body without saying so) and always write plain decimal.
+ * minimal, never copy client headers (no HTTP_*) and always write plain decimal. Never
+ * ACCEPT_ENCODING either: rtorrent ≥ 0.16.12 would gzip the body without saying so, at level 6 on
+ * its main thread, the one every peer and client waits on; answers are compressed by the gateway
+ * instead (src/http/compression.ts; docs/hardening.md, "Compressed answers", has the measurement).
  */
 export interface ScgiRequestMeta {
   readonly requestUri: string;

@@ -22,6 +22,11 @@ export interface NginxOptions {
   locationExtra?: string[];
   /** Lines added inside `server { }` (e.g. auth_basic). */
   serverExtra?: string[];
+  /**
+   * `gzip on; gzip_types text/xml;`: compression for clients that ask, at nginx's defaults otherwise
+   * (gzip_comp_level 1, gzip_min_length 20, gzip_vary off).
+   */
+  gzip?: boolean;
   startTimeoutMs?: number;
 }
 
@@ -103,6 +108,7 @@ http {
   uwsgi_temp_path ${p('uwsgi_temp')};
   scgi_temp_path ${p('scgi_temp')};
   ${opts.clientMaxBodySize ? `client_max_body_size ${opts.clientMaxBodySize};` : ''}
+  ${opts.gzip ? 'gzip on;\n  gzip_types text/xml;' : ''}
 
   server {
     listen 127.0.0.1:${port};

@@ -9,9 +9,10 @@
  * UNTRUSTED_CONNECTION, 0.16.20 reads two pairs: CONTENT_TYPE (anything but text/xml or
  * application/json closes the connection) and ACCEPT_ENCODING (gzip asked for there compresses
  * answers over 1000 bytes, with no Content-Encoding to say so; src/rpc/scgi_task.cc). nginx sends
- * the client's Accept-Encoding as HTTP_ACCEPT_ENCODING, a name rtorrent does not read, so neither
- * path is compressed and the bodies compare as they are. The gateway passes on no pair of the
- * client's, over HTTP or from an SCGI client of its listener.
+ * the client's Accept-Encoding as HTTP_ACCEPT_ENCODING, a name rtorrent does not read, so rtorrent
+ * compresses nothing on either path. The gateway passes on no pair of the client's, over HTTP or
+ * from an SCGI client of its listener; it compresses answers itself for a client that asks (fetch
+ * does, and decodes them), so the bodies compare once decoded (test/integration/compression.test.ts).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -121,14 +122,13 @@ function suite(build: RtorrentBuild): void {
     assert.ok(viaGateway.body.equals(viaNginx.body));
   });
 
-  it('never lets a client\'s Accept-Encoding make rtorrent compress: plain bytes, the same as nginx\'s', async () => {
+  it('never lets a client\'s Accept-Encoding make rtorrent compress: the gateway compresses itself, into nginx\'s plain bytes', async () => {
     const gzip = { 'accept-encoding': 'gzip' };
     const { viaGateway, viaNginx } = await bothWays(RUTORRENT_LIST, gzip);
-    for (const [who, answer] of [['gateway', viaGateway], ['nginx', viaNginx]] as const) {
-      assert.equal(answer.status, 200, who);
-      assert.equal(answer.headers.get('content-encoding'), null, who);
-      assert.equal(answer.body.subarray(0, 5).toString(), '<?xml', `${who}: not compressed`);
-    }
+    assert.equal(viaGateway.status, 200);
+    assert.equal(viaGateway.headers.get('content-encoding'), 'gzip', 'compressed by the gateway, and decoded by fetch');
+    assert.equal(viaNginx.headers.get('content-encoding'), null, 'nginx without gzip on');
+    assert.equal(viaNginx.body.subarray(0, 5).toString(), '<?xml');
     assert.ok(viaGateway.body.equals(viaNginx.body), 'same bytes');
 
     // What nginx sends, read by an SCGI peer that passes each request on to the same rtorrent.

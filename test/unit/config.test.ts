@@ -202,3 +202,32 @@ describe('upstream.untrusted', () => {
     assert.throws(() => load(tomlFile(base.replace('[auth]', 'untrusted = "always"\n[auth]'))), (error: unknown) => error instanceof ConfigError && /upstream\.untrusted/.test(error.message));
   });
 });
+
+describe('server.compress and server.compress_min_bytes', () => {
+  const base = '[upstream]\nscgi = "unix:/r/scgi.socket"\n[auth]\nhtpasswd = "/x"\n';
+
+  it('compress answers of 1 KiB and more unless set otherwise', () => {
+    const config = load(tomlFile(base));
+    assert.equal(config.server.compress, true);
+    assert.equal(config.server.compressMinBytes, 1024);
+  });
+
+  it('take a size for the threshold, 0 included, and false to turn compression off', () => {
+    const config = load(tomlFile(`[server]\ncompress = false\ncompress_min_bytes = "4KiB"\n${base}`));
+    assert.equal(config.server.compress, false);
+    assert.equal(config.server.compressMinBytes, 4096);
+    assert.equal(load(tomlFile(`[server]\ncompress_min_bytes = 0\n${base}`)).server.compressMinBytes, 0);
+  });
+
+  it('come from flags and RTORRENT_GATEWAY_SERVER_COMPRESS*, as a container sets them', () => {
+    const config = load(tomlFile(base), ['--server.compress_min_bytes', '2k'], { RTORRENT_GATEWAY_SERVER_COMPRESS: 'off' });
+    assert.equal(config.server.compress, false);
+    assert.equal(config.server.compressMinBytes, 2048);
+  });
+
+  it('refuse anything else, naming the key', () => {
+    assertConfigError(() => load(tomlFile(`[server]\ncompress = "gzip"\n${base}`)), /server\.compress: /);
+    assertConfigError(() => load(tomlFile(`[server]\ncompress_min_bytes = "small"\n${base}`)), /server\.compress_min_bytes: "small" is not a size/);
+    assertConfigError(() => load(tomlFile(base), [], { RTORRENT_GATEWAY_SERVER_COMPRESS: 'maybe' }), /RTORRENT_GATEWAY_SERVER_COMPRESS: "maybe" is not true or false/);
+  });
+});

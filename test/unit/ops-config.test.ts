@@ -87,6 +87,10 @@ describe('operations configuration', () => {
     assert.deepEqual(keysNeedingRestart(running, next), ['server.listen', 'upstream.scgi']);
     assert.deepEqual(keysNeedingRestart(running, load(BASE)), []);
   });
+
+  it('applies server.compress and server.compress_min_bytes on reload', () => {
+    assert.deepEqual(keysNeedingRestart(load(BASE), load(`[server]\ncompress = false\ncompress_min_bytes = "8KiB"\n${BASE}`)), []);
+  });
 });
 
 describe('audit scope', () => {

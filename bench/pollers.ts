@@ -74,7 +74,8 @@ async function poll(url: string, body: string, until: number, offsetMs: number, 
     await sleep(Math.max(0, next - Date.now()));
     next += periodMs;
     inFlight.push(
-      fetch(url, { method: 'POST', headers: { 'content-type': 'text/xml', authorization: AUTHORIZATION }, body })
+      // Uncompressed, as nginx (no gzip here) answers: fetch would ask the gateway for gzip otherwise.
+      fetch(url, { method: 'POST', headers: { 'content-type': 'text/xml', authorization: AUTHORIZATION, 'accept-encoding': 'identity' }, body })
         .then(async (response) => {
           const bytes = (await response.arrayBuffer()).byteLength;
           if (response.status === 200 && response.headers.get('x-gateway-error') === null) {

@@ -12,7 +12,8 @@ import { loadBenchConfig, USAGE, type BenchConfig } from './lib/config.js';
 import { measureRun, preflight, TARGETS, type PreflightResult, type RunRecord } from './lib/measure.js';
 import { rssBytes } from './lib/proc.js';
 import { checks, formatReport, summariseScenario } from './lib/report.js';
-import { checkBinaries, ensureBuilt, ROOT, startStack, type Stack } from './lib/setup.js';
+import { measureLevels, type LevelResult } from './lib/compression-levels.js';
+import { checkBinaries, ensureBuilt, ROOT, startOwnStack, startStack, type Stack } from './lib/setup.js';
 import { runProfile } from './profile.js';
 import { createScenarios, type Scenario } from './scenarios.js';
 
@@ -46,21 +47,30 @@ async function benchmark(config: BenchConfig): Promise<void> {
   const stack: Stack = await startStack(config.torrents, config.gatewayArgs, config.gatewayCli ? resolve(config.gatewayCli) : undefined);
   const gatewayRssIdle = rssBytes(stack.gateway.pid) ?? 0;
   const workDir = makeTempDir('rtg-bench-bodies');
+  const ownStacks: Stack[] = [];
   try {
-    const scenarios = selectScenarios(createScenarios({ rt: stack.rt, workDir, torrents: config.torrents }), config.scenarios);
+    const scenarios = selectScenarios(createScenarios({ rt: stack.rt, workDir, torrents: config.torrents, log }), config.scenarios);
     const perScenario = TARGETS.length * (config.warmupS + config.rounds * config.durationS + (config.rounds + 1) * 0.6);
     log(
       `${scenarios.length} scenarios × ${config.rounds} rounds × ${TARGETS.length} targets × ${config.durationS} s ` +
         `(+${config.warmupS} s warm-up each): about ${Math.ceil((scenarios.length * perScenario) / 60)} min`,
     );
 
-    const prepared: Array<{ scenario: Scenario; files: string[]; pre: PreflightResult }> = [];
+    const prepared: Array<{ scenario: Scenario; files: string[]; pre: PreflightResult; stack: Stack; levels: LevelResult[] | undefined }> = [];
     for (const scenario of scenarios) {
+      let own = stack;
+      if (scenario.ownStack) {
+        log(`${scenario.name}: starting an nginx and a gateway of its own`);
+        own = await startOwnStack(stack, scenario.ownStack, config.gatewayArgs, config.gatewayCli ? resolve(config.gatewayCli) : undefined);
+        ownStacks.push(own);
+      }
       const files = await scenario.prepare();
-      const pre = await preflight(stack, scenario, files, config.timeoutS);
-      prepared.push({ scenario, files, pre });
+      const pre = await preflight(own, scenario, files, config.timeoutS);
+      const levels = scenario.acceptEncoding !== undefined && pre.identity !== undefined ? measureLevels(pre.identity) : undefined;
+      prepared.push({ scenario, files, pre, stack: own, levels });
       const same = pre.identical === null ? '' : pre.identical ? ', identical answers' : ', ANSWERS DIFFER';
-      log(`preflight ${scenario.name}: answer ${pre.answerBytes.nginx} bytes${same}${pre.problems.length ? `; PROBLEMS: ${pre.problems.join(' | ')}` : ''}`);
+      const wire = scenario.acceptEncoding === undefined ? '' : `; on the wire: nginx ${pre.wireBytes.nginx} (${pre.encodings.nginx ?? 'identity'}), gateway ${pre.wireBytes.gateway} (${pre.encodings.gateway ?? 'identity'})`;
+      log(`preflight ${scenario.name}: answer ${pre.answerBytes.nginx} bytes${same}${wire}${pre.problems.length ? `; PROBLEMS: ${pre.problems.join(' | ')}` : ''}`);
     }
     if (prepared.some((p) => p.pre.problems.length > 0)) {
       log('WARNING: preflight problems above; figures for those scenarios do not measure successful calls');
@@ -69,15 +79,15 @@ async function benchmark(config: BenchConfig): Promise<void> {
     const gatewayRssStart = rssBytes(stack.gateway.pid) ?? 0;
     const records: RunRecord[] = [];
     const spec = { timeoutS: config.timeoutS };
-    for (const { scenario, files } of prepared) {
+    for (const { scenario, files, stack: own } of prepared) {
       log(`${scenario.name}: ${scenario.description}`);
       for (const target of TARGETS) {
-        records.push(await measureRun(stack, scenario, files, target, -1, { ...spec, durationS: config.warmupS }));
+        records.push(await measureRun(own, scenario, files, target, -1, { ...spec, durationS: config.warmupS }));
       }
       for (let round = 0; round < config.rounds; round++) {
         const parts: string[] = [];
         for (const target of rotate(TARGETS, round)) {
-          const record = await measureRun(stack, scenario, files, target, round, { ...spec, durationS: config.durationS });
+          const record = await measureRun(own, scenario, files, target, round, { ...spec, durationS: config.durationS });
           records.push(record);
           const errors = record.load.errors.total + record.problems.length;
           const setup = record.setupMs > 1500 ? ` (setup ${(record.setupMs / 1000).toFixed(1)} s)` : '';
@@ -88,7 +98,7 @@ async function benchmark(config: BenchConfig): Promise<void> {
     }
     const gatewayRssEnd = rssBytes(stack.gateway.pid) ?? 0;
 
-    const summaries = prepared.map((p) => summariseScenario(p.scenario, p.pre, records));
+    const summaries = prepared.map((p) => summariseScenario(p.scenario, p.pre, records, p.levels));
     const memory = { idleMiB: gatewayRssIdle / MiB, startMiB: gatewayRssStart / MiB, endMiB: gatewayRssEnd / MiB };
     const checkList = checks(summaries, memory);
     const finishedAt = new Date();
@@ -135,6 +145,7 @@ async function benchmark(config: BenchConfig): Promise<void> {
     }
     log(`done in ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s`);
   } finally {
+    await Promise.all(ownStacks.map((own) => own.stop()));
     await stack.stop();
     await removeTempDir(workDir);
   }

@@ -11,6 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RtorrentInstance } from '../test/helpers/rtorrent.js';
 import { XmlRpcFault, type XmlRpcDecoded } from '../test/helpers/scgi-direct.js';
 import { infoHashOf, makeTorrentBytes } from '../test/helpers/torrents.js';
+import { RUTORRENT_LIST } from '../test/helpers/client-calls.js';
+import { listAnswer } from './lib/list-answer.js';
+import type { OwnStackOptions } from './lib/setup.js';
 import { multicall, xmlCall, type Call } from './lib/xml.js';
 
 export interface BenchContext {
@@ -19,6 +22,7 @@ export interface BenchContext {
   readonly workDir: string;
   /** Torrents loaded into rtorrent before the runs. */
   readonly torrents: number;
+  readonly log?: (line: string) => void;
 }
 
 export interface Scenario {
@@ -35,6 +39,10 @@ export interface Scenario {
   beforeRun?(): Promise<void>;
   /** Problem with the decoded answer to the first body, or undefined when it is what we expect. */
   check(answer: XmlRpcDecoded): string | undefined;
+  /** The clients' Accept-Encoding (wrk sends none otherwise); answers are compared once decoded. */
+  readonly acceptEncoding?: string;
+  /** Runs against an nginx and a gateway of its own, in front of a peer that answers its call (lib/setup.ts). */
+  readonly ownStack?: OwnStackOptions;
 }
 
 /** What a torrent list in a web UI asks for: ruTorrent's d.multicall2, cut down to 16 columns. */
@@ -47,6 +55,9 @@ export const LIST_FIELDS = [
 
 /** Realistic release-name lengths: the answer's size depends mostly on names and paths. */
 export const TORRENT_NAME_PREFIX = 'Some.Show.Name.S01E01.Episode.Title.1080p.WEB-DL.DDP5.1.H.264-GROUP';
+
+/** The gzip scenario's list holds this many times the bench's torrents: 12 000 rows, ~15 MB, at the default 2000. */
+const GZIP_LIST_COPIES = 6;
 
 /** Pool size for the load scenario; half of it is loaded at any moment. */
 const LOAD_POOL = 16;
@@ -206,5 +217,28 @@ export function createScenarios(ctx: BenchContext): Scenario[] {
     },
   };
 
-  return [small, latency, big, multi, load, bigX8];
+  // COMPRESSION: a large seedbox's ruTorrent list (all of ruTorrent's columns, 12 000 torrents at
+  // the default BENCH_TORRENTS) to clients that ask for gzip, the gateway at its defaults against
+  // nginx with `gzip on; gzip_types text/xml;`. rtorrent takes over a second to build such a list,
+  // so an SCGI peer answers it from rtorrent's own bytes and the runs measure what sits in between;
+  // "direct" is that peer. Opt-in: it starts five more rtorrents to make the list (~30 s).
+  const gzipRows = ctx.torrents * GZIP_LIST_COPIES;
+  const gzipCall = xmlCall('d.multicall2', ['', 'main', ...RUTORRENT_LIST]);
+  const gzip: Scenario = {
+    name: 'gzip',
+    description: `ruTorrent's d.multicall2 over ${gzipRows} torrents, Accept-Encoding: gzip; nginx with gzip on, 4 connections`,
+    connections: 4,
+    optIn: true,
+    identicalAnswers: true,
+    acceptEncoding: 'gzip',
+    ownStack: {
+      nginxGzip: true,
+      match: '<methodName>d.multicall2</methodName>',
+      answer: () => listAnswer(rt, { call: gzipCall, more: GZIP_LIST_COPIES - 1, torrents: ctx.torrents, namePrefix: TORRENT_NAME_PREFIX, log: ctx.log }),
+    },
+    prepare: async () => [await writeBody(workDir, 'gzip.xml', gzipCall)],
+    check: (answer) => (Array.isArray(answer) && answer.length === gzipRows ? undefined : `expected a list of ${gzipRows} torrents`),
+  };
+
+  return [small, latency, big, multi, load, bigX8, gzip];
 }

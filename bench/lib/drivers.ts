@@ -18,6 +18,8 @@ export interface LoadSpec {
   readonly bodyFiles: readonly string[];
   /** Per-request limit: a request slower than this is an error, not a latency sample. */
   readonly timeoutS: number;
+  /** HTTP headers besides Content-Type and Authorization (wrk only), e.g. Accept-Encoding. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 function run(file: string, args: readonly string[], limitMs: number, who: string): Promise<string> {
@@ -43,6 +45,7 @@ export async function runWrk(url: string, authorization: string, spec: LoadSpec)
     url,
     '--',
     authorization,
+    ...Object.entries(spec.headers ?? {}).map(([name, value]) => `header=${name}: ${value}`),
     ...spec.bodyFiles,
   ];
   const stdout = await run('wrk', args, (spec.durationS + spec.timeoutS + 30) * 1000, 'wrk');

@@ -4,7 +4,9 @@
  * VmHWM reset at the start of the run, and whatever the processes logged as a problem meanwhile.
  */
 import { readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { decodeXmlRpcResponse, scgiRequest } from '../../test/helpers/scgi-direct.js';
 import type { Scenario } from '../scenarios.js';
 import { runScgiLoad, runWrk, type LoadSpec } from './drivers.js';
@@ -26,6 +28,7 @@ export interface RunRecord {
   readonly serverCpuPer10k: number | null;
   /** Fraction of that CPU spent in user space (JS, V8, libuv) rather than in the kernel. */
   readonly serverCpuUserShare: number | null;
+  /** CPU of what answers the calls: rtorrent, or the SCGI peer in front of it (a scenario's own stack). */
   readonly rtorrentCpuPer10k: number | null;
   /** RSS of the middle process(es) when the run started (what earlier runs left behind). */
   readonly rssStartBytes: number | null;
@@ -119,15 +122,17 @@ export async function measureRun(
   const nginxLogMark = (await nginxLog(stack)).length;
   const cpu0 = sumCpuSeconds(pids);
   const split0 = sumCpuSplit(pids);
-  const rt0 = cpuSeconds(stack.rt.pid) ?? 0;
+  const rt0 = cpuSeconds(stack.upstream.pid) ?? 0;
 
-  const loadSpec: LoadSpec = { ...spec, connections: scenario.connections, bodyFiles: files };
+  // wrk sends no Accept-Encoding unless the scenario names one.
+  const headers = scenario.acceptEncoding === undefined ? undefined : { 'Accept-Encoding': scenario.acceptEncoding };
+  const loadSpec: LoadSpec = { ...spec, connections: scenario.connections, bodyFiles: files, headers };
   const loadStartedAt = Date.now();
   let load: LoadResult;
   try {
     load =
       target === 'direct'
-        ? await runScgiLoad(stack.rt.socketPath, loadSpec)
+        ? await runScgiLoad(stack.upstream.socketPath, loadSpec)
         : await runWrk(target === 'gateway' ? stack.gateway.url() : stack.nginx.url(), AUTHORIZATION, loadSpec);
   } catch (error) {
     sampler.stop();
@@ -136,7 +141,7 @@ export async function measureRun(
 
   const cpu1 = sumCpuSeconds(pids);
   const split1 = sumCpuSplit(pids);
-  const rt1 = cpuSeconds(stack.rt.pid) ?? rt0;
+  const rt1 = cpuSeconds(stack.upstream.pid) ?? rt0;
   const sampled = sampler.stop();
   let peak: number | null = null;
   let method: RunRecord['peakRssMethod'] = null;
@@ -186,7 +191,14 @@ export async function measureRun(
 }
 
 export interface PreflightResult {
+  /** Each target's answer once decoded. */
   readonly answerBytes: Record<TargetName, number>;
+  /** Body bytes as they came over the wire (compressed, where they were). */
+  readonly wireBytes: Record<TargetName, number>;
+  /** Content-Encoding of each HTTP target's answer. */
+  readonly encodings: Partial<Record<TargetName, string>>;
+  /** rtorrent's answer as it is, straight from its socket (or the scenario's peer). */
+  readonly identity: Buffer | undefined;
   /** Whether nginx, the gateway and direct SCGI gave byte-identical answers (when expected). */
   readonly identical: boolean | null;
   readonly problems: string[];
@@ -199,27 +211,30 @@ export interface PreflightResult {
 export async function preflight(stack: Stack, scenario: Scenario, files: readonly string[], timeoutS: number): Promise<PreflightResult> {
   const first = readFileSync(files[0] as string);
   const answers = {} as Record<TargetName, Buffer>;
+  const wire = {} as Record<TargetName, number>;
+  const encodings: Partial<Record<TargetName, string>> = {};
   const problems: string[] = [];
   for (const target of TARGETS) {
     await scenario.beforeRun?.();
     let body: Buffer;
     try {
       if (target === 'direct') {
-        const res = await scgiRequest({ path: stack.rt.socketPath }, first, { timeoutMs: timeoutS * 1000 });
+        const res = await scgiRequest({ path: stack.upstream.socketPath }, first, { timeoutMs: timeoutS * 1000 });
         if (res.status !== 200) problems.push(`direct: SCGI status ${res.status}`);
         body = res.body;
+        wire[target] = body.length;
       } else {
         const url = target === 'gateway' ? stack.gateway.url() : stack.nginx.url();
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'text/xml', authorization: AUTHORIZATION },
-          body: first,
-          signal: AbortSignal.timeout(timeoutS * 1000),
-        });
-        body = Buffer.from(await res.arrayBuffer());
+        // What wrk sends: no Accept-Encoding, unless the scenario names one.
+        const res = await httpPost(url, first, { authorization: AUTHORIZATION, ...(scenario.acceptEncoding === undefined ? {} : { 'accept-encoding': scenario.acceptEncoding }) }, timeoutS * 1000);
+        wire[target] = res.body.length;
+        const coding = res.headers['content-encoding'];
+        if (coding !== undefined) encodings[target] = coding;
+        body = coding === 'gzip' ? gunzipSync(res.body) : coding === 'br' ? brotliDecompressSync(res.body) : res.body;
         if (res.status !== 200) problems.push(`${target}: HTTP ${res.status}: ${body.toString('utf8', 0, 300)}`);
-        const gatewayError = res.headers.get('x-gateway-error');
-        if (gatewayError) problems.push(`${target}: ${gatewayError}: ${body.toString('utf8', 0, 500)}`);
+        const gatewayError = res.headers['x-gateway-error'];
+        if (gatewayError) problems.push(`${target}: ${String(gatewayError)}: ${body.toString('utf8', 0, 500)}`);
+        if (scenario.acceptEncoding !== undefined && coding === undefined) problems.push(`${target}: answered uncompressed though the client asked for ${scenario.acceptEncoding}`);
       }
     } catch (error) {
       problems.push(`${target}: ${(error as Error).message}`);
@@ -240,7 +255,25 @@ export async function preflight(stack: Stack, scenario: Scenario, files: readonl
   }
   return {
     answerBytes: { nginx: answers.nginx?.length ?? 0, gateway: answers.gateway?.length ?? 0, direct: answers.direct?.length ?? 0 },
+    wireBytes: { nginx: wire.nginx ?? 0, gateway: wire.gateway ?? 0, direct: wire.direct ?? 0 },
+    encodings,
+    identity: answers.direct,
     identical,
     problems,
   };
+}
+
+/** One POST with the body kept as it came over the wire: Node's client neither asks for nor decodes a coding. */
+function httpPost(url: string, body: Buffer, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: 'POST', headers: { 'content-type': 'text/xml', ...headers }, timeout: timeoutMs }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    request.on('error', reject);
+    request.end(body);
+  });
 }

@@ -3,7 +3,7 @@
  * work they did during one run, whatever else the shared machine is doing at the time.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
@@ -21,9 +21,38 @@ function clockTicks(): number {
 
 /** User and kernel CPU seconds separately: JS and V8 work versus syscalls and wake-ups. */
 export function cpuSplit(pid: number): { user: number; system: number } | undefined {
+  return statCpu(`/proc/${pid}/stat`);
+}
+
+/** A task's time on the CPU in ns, from the scheduler (schedstat): exact, where stat counts 10 ms ticks. */
+function taskCpuNs(pid: number, tid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU time in ns of a process's main thread (the task whose id is the process's) and of all its
+ * threads. rtorrent builds every answer on its main thread, while its SCGI thread writes it out.
+ */
+export function threadCpuNs(pid: number): { main: number; all: number } {
+  let all = 0;
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return { main: 0, all: 0 };
+  }
+  for (const tid of tids) all += taskCpuNs(pid, Number(tid));
+  return { main: taskCpuNs(pid, pid), all };
+}
+
+function statCpu(path: string): { user: number; system: number } | undefined {
   let stat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    stat = readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }

@@ -6,6 +6,7 @@
 import type { Scenario } from '../scenarios.js';
 import type { PreflightResult, RunRecord, TargetName } from './measure.js';
 import { TARGETS } from './measure.js';
+import type { LevelResult } from './compression-levels.js';
 import { median, ratio } from './stats.js';
 
 const MiB = 1024 * 1024;
@@ -49,6 +50,23 @@ export interface ScenarioSummary {
   readonly addedP99Ms: number;
   readonly problems: string[];
   readonly nginxNotes: string[];
+  /** For a scenario whose clients ask for a coding (Accept-Encoding). */
+  readonly compression?: CompressionSummary;
+}
+
+export interface CompressionSummary {
+  readonly acceptEncoding: string;
+  /** The answer as rtorrent sends it. */
+  readonly identityBytes: number;
+  /** One answer's body as nginx and the gateway sent it (preflight), and what coding. */
+  readonly answerBytes: { readonly nginx: number; readonly gateway: number };
+  readonly encodings: { readonly nginx: string | undefined; readonly gateway: string | undefined };
+  /** Bytes read per call by the load client over the measured rounds (medians), heads and chunk framing included. */
+  readonly wirePerCall: { readonly nginx: number; readonly gateway: number };
+  /** Medians of CPU seconds per identity MB (10^6 bytes) relayed: nginx's workers, the gateway. */
+  readonly cpuPerMB: { readonly nginx: number | null; readonly gateway: number | null };
+  /** In-process zlib and brotli levels on the same answer (lib/compression-levels.ts). */
+  readonly levels: readonly LevelResult[];
 }
 
 export interface Check {
@@ -87,7 +105,25 @@ function targetSummary(records: readonly RunRecord[], all: readonly RunRecord[])
   };
 }
 
-export function summariseScenario(scenario: Scenario, pre: PreflightResult, records: readonly RunRecord[]): ScenarioSummary {
+function compressionSummary(scenario: Scenario, pre: PreflightResult, measured: readonly RunRecord[], levels: readonly LevelResult[]): CompressionSummary {
+  const identity = pre.answerBytes.direct;
+  const perCall = (target: TargetName): number => median(measured.filter((r) => r.target === target && r.load.requests > 0).map((r) => r.load.bytes / r.load.requests));
+  const cpuPerMB = (target: TargetName): number | null => {
+    const values = measured.filter((r) => r.target === target && r.serverCpuPer10k !== null).map((r) => (r.serverCpuPer10k as number) / 10_000 / (identity / 1e6));
+    return values.length > 0 ? median(values) : null;
+  };
+  return {
+    acceptEncoding: scenario.acceptEncoding ?? '',
+    identityBytes: identity,
+    answerBytes: { nginx: pre.wireBytes.nginx, gateway: pre.wireBytes.gateway },
+    encodings: { nginx: pre.encodings.nginx, gateway: pre.encodings.gateway },
+    wirePerCall: { nginx: perCall('nginx'), gateway: perCall('gateway') },
+    cpuPerMB: { nginx: cpuPerMB('nginx'), gateway: cpuPerMB('gateway') },
+    levels,
+  };
+}
+
+export function summariseScenario(scenario: Scenario, pre: PreflightResult, records: readonly RunRecord[], levels?: readonly LevelResult[]): ScenarioSummary {
   const mine = records.filter((r) => r.scenario === scenario.name);
   const measured = mine.filter((r) => r.round >= 0);
   const by = (target: TargetName): RunRecord[] => measured.filter((r) => r.target === target);
@@ -137,6 +173,7 @@ export function summariseScenario(scenario: Scenario, pre: PreflightResult, reco
     addedP99Ms: perRound((g, n) => g.load.p99Ms - n.load.p99Ms),
     problems: [...pre.problems, ...mine.flatMap((r) => r.problems.map((p) => `${r.target} round ${r.round}: ${p}`))],
     nginxNotes: sumNotes(mine),
+    ...(scenario.acceptEncoding === undefined ? {} : { compression: compressionSummary(scenario, pre, measured, levels ?? []) }),
   };
 }
 
@@ -174,6 +211,26 @@ export function checks(summaries: readonly ScenarioSummary[], memory: GatewayMem
     const worst = Math.max(...peaks);
     const where = summaries.find((s) => s.targets.gateway.peakRssMiB === worst)?.scenario ?? '';
     out.push({ name: 'gateway peak RSS ≤ 100 MiB in every scenario', pass: worst <= 100, value: `${worst.toFixed(1)} MiB (in ${where})`, stricter: true });
+  }
+  const gzip = find('gzip');
+  if (gzip?.compression) {
+    const c = gzip.compression;
+    const share = c.answerBytes.gateway / c.identityBytes;
+    const busy = c.levels.find((l) => l.answer === 'busy' && l.coding === 'gzip' && l.level === 1);
+    out.push({
+      name: 'gzip answers ≤ 15 % of the identity bytes',
+      pass: c.encodings.gateway === 'gzip' && share <= 0.15 && (busy === undefined || busy.ratio <= 0.15),
+      value:
+        `${(share * 100).toFixed(1)} % (${c.encodings.gateway ?? 'identity'}; nginx ${((c.answerBytes.nginx / c.identityBytes) * 100).toFixed(1)} %)` +
+        (busy === undefined ? '' : `; with busy counters, level 1: ${(busy.ratio * 100).toFixed(1)} %`),
+    });
+    out.push({
+      name: 'gzip: gateway CPU per byte no worse than nginx\'s',
+      pass: gzip.vsNginx.cpu <= 1,
+      value: `${fmt(gzip.vsNginx.cpu)}× (gateway ${fmt(c.cpuPerMB.gateway, 4)} s, nginx ${fmt(c.cpuPerMB.nginx, 4)} s per identity MB)`,
+    });
+    const peak = gzip.targets.gateway.peakRssMiB;
+    if (peak !== null) out.push({ name: 'gzip: gateway peak RSS ≤ 100 MiB', pass: peak <= 100, value: `${peak.toFixed(1)} MiB` });
   }
   const one = find('latency-1c');
   if (one) {
@@ -285,6 +342,45 @@ export function formatReport(
     );
   }
   lines.push('');
+
+  for (const s of summaries) {
+    const c = s.compression;
+    if (!c) continue;
+    const pct = (bytes: number): string => `${((bytes / c.identityBytes) * 100).toFixed(1)} %`;
+    lines.push(`Compression in ${s.scenario} (clients send Accept-Encoding: ${c.acceptEncoding}; identity answer ${size(c.identityBytes)}):`);
+    lines.push(
+      table([
+        ['target', 'coding', 'answer body', 'of identity', 'read per call', 'CPU s per identity MB', 'peak RSS MiB'],
+        ...(['nginx', 'gateway'] as const).map((t) => [
+          t,
+          c.encodings[t] ?? 'identity',
+          size(c.answerBytes[t]),
+          pct(c.answerBytes[t]),
+          size(c.wirePerCall[t]),
+          fmt(c.cpuPerMB[t], 4),
+          fmt(s.targets[t].peakRssMiB, 1),
+        ]),
+      ]),
+    );
+    if (c.levels.length > 0) {
+      lines.push('  Levels on the same answer, one-shot in this process (Node\'s zlib and brotli); "busy": the answer with varied');
+      lines.push('  counters instead of the idle torrents\' zeros (lib/compression-levels.ts):');
+      lines.push(
+        table([
+          ['  answer', 'coding', 'level', 'of identity', 'ns per byte', 'ms per answer'],
+          ...c.levels.map((l) => [
+            `  ${l.answer}`,
+            l.coding,
+            String(l.level),
+            l.sampleBytes < c.identityBytes ? `${(l.ratio * 100).toFixed(2)} % (first ${size(l.sampleBytes)})` : `${(l.ratio * 100).toFixed(2)} %`,
+            l.nsPerByte.toFixed(2),
+            ((l.nsPerByte * c.identityBytes) / 1e6).toFixed(1),
+          ]),
+        ]),
+      );
+    }
+    lines.push('');
+  }
 
   lines.push('Targets from the issue:');
   for (const c of checkList.filter((check) => !check.stricter)) lines.push(`  [${c.pass === null ? 'info' : c.pass ? 'PASS' : 'FAIL'}] ${c.name}: ${c.value}`);

@@ -5,13 +5,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startNginx, type NginxInstance } from '../../test/helpers/nginx.js';
-import { requireBinary } from '../../test/helpers/processes.js';
+import { makeTempDir, removeTempDir, requireBinary } from '../../test/helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../../test/helpers/rtorrent.js';
 import { TORRENT_NAME_PREFIX } from '../scenarios.js';
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.js';
+import { startScgiPeer } from './scgi-peer-process.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI_PATH = join(ROOT, 'dist', 'cli.js');
@@ -58,6 +60,8 @@ export interface Stack {
   readonly rt: RtorrentInstance;
   readonly nginx: NginxInstance;
   readonly gateway: GatewayProcess;
+  /** What nginx and the gateway call, and what "direct" runs against: rtorrent, or a peer in front of it. */
+  readonly upstream: { readonly socketPath: string; readonly pid: number };
   stop(): Promise<void>;
 }
 
@@ -77,7 +81,7 @@ export async function startRtorrentForBench(torrents: number): Promise<RtorrentI
 export const GATEWAY_NODE_ARGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=50'];
 
 export async function startGatewayForBench(
-  rt: RtorrentInstance,
+  rt: { readonly socketPath: string },
   extraArgs: readonly string[],
   nodeArgs: readonly string[] = GATEWAY_NODE_ARGS,
   cliPath = CLI_PATH,
@@ -105,6 +109,7 @@ export async function startStack(torrents: number, gatewayArgs: readonly string[
       rt,
       nginx: started,
       gateway,
+      upstream: { socketPath: rt.socketPath, pid: rt.pid },
       stop: async () => {
         await Promise.all([gateway.stop(), started.stop()]);
         await rt.stop();
@@ -113,6 +118,49 @@ export async function startStack(torrents: number, gatewayArgs: readonly string[
   } catch (error) {
     await nginx?.stop();
     await rt.stop();
+    throw error;
+  }
+}
+
+/** A scenario that needs a front of its own (bench/scenarios.ts, `ownStack`). */
+export interface OwnStackOptions {
+  /** nginx with `gzip on; gzip_types text/xml;`. */
+  readonly nginxGzip: boolean;
+  /** Calls whose body contains this are answered with `answer` by an SCGI peer in front of rtorrent. */
+  readonly match: string;
+  readonly answer: () => Promise<Buffer>;
+}
+
+/**
+ * nginx and a gateway of their own for one scenario, in front of an SCGI peer (bench/scgi-peer.ts)
+ * that answers the scenario's call with a prepared answer and passes everything else on to the
+ * shared rtorrent. The gateway is started as the shared one is, with the same flags.
+ */
+export async function startOwnStack(base: Stack, own: OwnStackOptions, gatewayArgs: readonly string[], cliPath = CLI_PATH): Promise<Stack> {
+  const dir = makeTempDir('rtg-bench-answer');
+  const answerFile = join(dir, 'answer.xml');
+  await writeFile(answerFile, await own.answer());
+  const peer = await startScgiPeer({ upstreamSocket: base.rt.socketPath, answerFile, match: own.match });
+  let nginx: NginxInstance | undefined;
+  try {
+    nginx = await startNginx({ upstreamSocket: peer.socketPath, paths: ['/RPC2'], match: '^~', clientMaxBodySize: '16m', gzip: own.nginxGzip });
+    const gateway = await startGatewayForBench(peer, gatewayArgs, GATEWAY_NODE_ARGS, cliPath);
+    const started = nginx;
+    return {
+      rt: base.rt,
+      nginx: started,
+      gateway,
+      upstream: peer,
+      stop: async () => {
+        await Promise.all([gateway.stop(), started.stop()]);
+        await peer.stop();
+        await removeTempDir(dir);
+      },
+    };
+  } catch (error) {
+    await nginx?.stop();
+    await peer.stop();
+    await removeTempDir(dir);
     throw error;
   }
 }

@@ -237,7 +237,8 @@ export function createScenarios(ctx: BenchContext): Scenario[] {
       answer: () => listAnswer(rt, { call: gzipCall, more: GZIP_LIST_COPIES - 1, torrents: ctx.torrents, namePrefix: TORRENT_NAME_PREFIX, log: ctx.log }),
     },
     prepare: async () => [await writeBody(workDir, 'gzip.xml', gzipCall)],
-    check: (answer) => (Array.isArray(answer) && answer.length === gzipRows ? undefined : `expected a list of ${gzipRows} torrents`),
+    // The load scenario, when it runs first, leaves a few more torrents in the first rtorrent.
+    check: (answer) => (Array.isArray(answer) && answer.length >= gzipRows ? undefined : `expected a list of at least ${gzipRows} torrents`),
   };
 
   return [small, latency, big, multi, load, bigX8, gzip];

@@ -195,6 +195,9 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
         budgets,
         budgetOf,
         readOnlyPolicy: () => runtime.policies.get('readonly'),
+        // Counted and audited as HTTP calls are: Flood's and ruTorrent's calls leave the same trail.
+        observers: [metrics.observeRequest, (summary) => runtime.audit.record(summary)],
+        audited: (summary) => runtime.audit.covers(summary),
       });
       scgiListeners.push(started);
       logger.info({ scgi: started.address, user: listener.user }, 'SCGI listener ready');

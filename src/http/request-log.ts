@@ -1,29 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { RequestSummary } from '../request-summary.js';
 import { newRequestState } from './request-state.js';
 
-/** What one finished request amounts to: the log line, and what metrics and the audit log read. */
-export interface RequestSummary {
-  /** Client address; "unix" for a Unix-socket peer when no proxy address is trusted. */
-  readonly remote: string;
-  readonly method: string;
-  readonly path: string;
-  /** The user name the client sent, whether or not the password was right. */
-  readonly user: string | undefined;
-  /** True once the password was verified: only then is `user` more than a claim. */
-  readonly authenticated: boolean;
-  readonly policy: string | undefined;
-  readonly methods: readonly string[];
-  readonly outcome: string;
-  readonly status: number;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  /** "gzip" or "br" when the gateway compressed the answer: bytesOut are compressed bytes then. */
-  readonly encoding: string | undefined;
-  readonly ms: number;
-  readonly denial: string | undefined;
-  /** For over_budget: which budget (in_flight, rate). */
-  readonly budget: string | undefined;
-}
+export type { RequestSummary } from '../request-summary.js';
 
 export interface RequestLogOptions {
   /** Called once per finished request, after the log line (metrics, the audit file). */
@@ -45,6 +24,7 @@ export function remoteOf(request: FastifyRequest): string {
 function summarise(request: FastifyRequest, reply: FastifyReply): RequestSummary {
   const state = request.gateway;
   return {
+    transport: 'http',
     remote: remoteOf(request),
     method: request.method,
     path: request.url.split('?')[0] ?? '',

@@ -17,6 +17,7 @@ import { answerTooLarge, costRefusal, decideCall, needsSizes, refusedAsUntrusted
 import { ConfigError, GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
+import type { RequestSummary } from '../request-summary.js';
 import type { ReadSource } from '../upstream/coalescer.js';
 import type { ScgiResponse, StreamedBody } from '../upstream/scgi-client.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -57,6 +58,10 @@ export interface ScgiListenerOptions {
   readonly budgetOf?: (user: string, policy: CompiledPolicy) => CallBudget;
   /** The readonly policy, to tell reads (which may share answers) from calls that change rtorrent. */
   readonly readOnlyPolicy?: () => CompiledPolicy | undefined;
+  /** Called once per finished call, as for HTTP requests (metrics, the audit file). */
+  readonly observers?: ReadonlyArray<(summary: RequestSummary) => void>;
+  /** Marks the log line as an audit record. */
+  readonly audited?: (summary: RequestSummary) => boolean;
 }
 
 export interface ScgiListener {
@@ -108,6 +113,9 @@ interface Context {
   readonly budgets: UserBudgets | undefined;
   readonly budgetOf: ((user: string, policy: CompiledPolicy) => CallBudget) | undefined;
   readonly readOnlyPolicy: (() => CompiledPolicy | undefined) | undefined;
+  readonly address: string;
+  readonly observers: ReadonlyArray<(summary: RequestSummary) => void>;
+  readonly audited: ((summary: RequestSummary) => boolean) | undefined;
 }
 
 /** One accepted connection, from the first byte to the close. */
@@ -382,17 +390,51 @@ class ScgiConnection {
       }
       this.outcome = 'incomplete';
     }
-    const line = {
+    const summary: RequestSummary = {
+      transport: 'scgi',
+      remote: this.ctx.address,
+      method: 'POST',
+      path: this.ctx.address,
       user: this.ctx.user,
+      // The socket's permissions are the login: whoever could connect is this user.
+      authenticated: true,
       policy: this.policyName ?? this.ctx.policy().name,
       methods: this.methods,
       outcome: this.outcome,
-      status: this.status,
+      status: this.status ?? 0,
       bytesIn: this.socket.bytesRead,
       bytesOut: this.socket.bytesWritten,
+      encoding: undefined,
       ms: Math.round((performance.now() - this.started) * 100) / 100,
-      ...(this.trailing > 0 ? { trailingBytes: this.trailing } : {}),
+      denial: this.problem,
+      budget: undefined,
     };
+    const line = {
+      transport: summary.transport,
+      user: summary.user,
+      policy: summary.policy,
+      methods: summary.methods,
+      outcome: summary.outcome,
+      status: this.status,
+      bytesIn: summary.bytesIn,
+      bytesOut: summary.bytesOut,
+      ms: summary.ms,
+      ...(this.trailing > 0 ? { trailingBytes: this.trailing } : {}),
+      ...(this.ctx.audited?.(summary) ? { audit: true } : {}),
+    };
+    this.writeLine(line);
+    for (const observe of this.ctx.observers) {
+      try {
+        observe(summary);
+      } catch (error) {
+        // A broken counter or a full disk under the audit file must not take the listener down.
+        log.error({ err: error }, 'request observer failed');
+      }
+    }
+  }
+
+  private writeLine(line: Record<string, unknown>): void {
+    const log = this.ctx.logger;
     switch (this.outcome) {
       case 'relayed':
         log.info(line, 'request');
@@ -441,7 +483,8 @@ export async function startScgiListener(options: ScgiListenerOptions): Promise<S
   if (!Number.isSafeInteger(maxHeaderBytes) || maxHeaderBytes < 17) throw new ConfigError(`SCGI listener: maxHeaderBytes must be an integer ≥ 17, not ${String(maxHeaderBytes)}`);
   if (!Number.isSafeInteger(options.maxBodyBytes) || options.maxBodyBytes < 1) throw new ConfigError(`SCGI listener: maxBodyBytes must be a positive integer, not ${String(options.maxBodyBytes)}`);
 
-  const logger = options.logger.child({ listener: listen.kind === 'unix' ? `unix:${listen.path}` : `tcp://${listen.host}:${listen.port}` });
+  const listenerAddress = listen.kind === 'unix' ? `unix:${listen.path}` : `tcp://${listen.host}:${listen.port}`;
+  const logger = options.logger.child({ listener: listenerAddress });
   const ctx: Context = {
     user: options.user,
     policy: typeof options.policy === 'function' ? options.policy : () => options.policy as CompiledPolicy,
@@ -454,6 +497,9 @@ export async function startScgiListener(options: ScgiListenerOptions): Promise<S
     budgets: options.budgets,
     budgetOf: options.budgetOf,
     readOnlyPolicy: options.readOnlyPolicy,
+    address: listenerAddress,
+    observers: options.observers ?? [],
+    audited: options.audited,
   };
 
   const connections = new Set<ScgiConnection>();

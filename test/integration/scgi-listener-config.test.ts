@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { basicAuth, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { sample } from '../helpers/metrics.js';
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { scgiRequest, xmlCall } from '../helpers/scgi-direct.js';
@@ -36,6 +37,8 @@ describe('[[scgi.listeners]] in the config file', { skip: !haveRtorrent && 'rtor
         `listen = "unix:${adminSocket}"`,
         'user = "admin"',
         'mode = "0600"',
+        '[audit]',
+        `file = "${join(dir, 'audit.log')}"`,
       ].join('\n'),
     });
   });
@@ -48,6 +51,23 @@ describe('[[scgi.listeners]] in the config file', { skip: !haveRtorrent && 'rtor
   it('opens each listener\'s socket with its configured mode when the gateway starts listening', () => {
     assert.equal(statSync(floodSocket).mode & 0o777, 0o660);
     assert.equal(statSync(adminSocket).mode & 0o777, 0o600);
+  });
+
+  it('logs, counts and audits a listener\'s calls as it does HTTP calls, with transport "scgi"', async () => {
+    const refused = await scgiRequest({ path: floodSocket }, xmlCall('execute.throw', ['', 'true']));
+    assert.match(refused.body.toString(), /<fault>/);
+    const allowed = await scgiRequest({ path: adminSocket }, xmlCall('system.client_version'));
+    assert.equal(allowed.status, 200);
+    const metrics = await (await fetch(gateway.url('/metrics'), { headers: { authorization: basicAuth('admin', 'admin-secret') } })).text();
+    assert.equal(sample(metrics, 'rtorrent_gateway_requests_total', { user: 'flood', method: 'execute.throw', outcome: 'denied' }), 1);
+    assert.equal(sample(metrics, 'rtorrent_gateway_denials_total', { user: 'flood', method: 'execute.throw', reason: 'denied' }), 1);
+    assert.equal(sample(metrics, 'rtorrent_gateway_requests_total', { user: 'admin', method: 'system.client_version', outcome: 'relayed' }), 1);
+    // The audit file holds denials and every call of a full user, as for HTTP.
+    const records = readFileSync(join(dir, 'audit.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.ok(records.some((r) => r.user === 'flood' && r.outcome === 'denied' && String(r.path).endsWith('flood.sock')));
+    assert.ok(records.some((r) => r.user === 'admin' && r.outcome === 'relayed'));
+    const lines = gateway.logs.filter((line) => line.transport === 'scgi');
+    assert.ok(lines.some((line) => line.user === 'flood' && line.msg === 'call denied' && line.audit === true));
   });
 
   it('relays SCGI calls with the bytes rtorrent answers directly', async () => {

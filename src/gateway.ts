@@ -21,6 +21,7 @@ import { buildRuntime, keysNeedingRestart, type Runtime } from './ops/runtime.js
 import { shutdownGracefully, type ShutdownResult } from './ops/shutdown.js';
 import type { CompiledPolicy } from './policy/index.js';
 import { startScgiListener, type ScgiListener } from './scgi-listener/server.js';
+import type { RequestSummary } from './request-summary.js';
 import type { Upstream } from './upstream/upstream.js';
 
 export interface GatewayOptions {
@@ -136,10 +137,12 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   }) as unknown as FastifyInstance;
 
   applyServerLimits(app.server, config.limits.server, logger as FastifyBaseLogger);
-  registerRequestLog(app, {
-    observers: [metrics.observeRequest, (summary) => runtime.audit.record(summary)],
-    audited: (summary) => runtime.audit.covers(summary),
-  });
+  // Every finished call, over HTTP or an SCGI listener, is counted and audited by the same two.
+  const callRecords = {
+    observers: [metrics.observeRequest, (summary: RequestSummary) => runtime.audit.record(summary)],
+    audited: (summary: RequestSummary) => runtime.audit.covers(summary),
+  };
+  registerRequestLog(app, callRecords);
   registerBodyParsers(app, config.server.bodyLimit);
   registerErrorHandlers(app, config.server.bodyLimit);
   const authenticate = await registerAuth(app, {
@@ -195,9 +198,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
         budgets,
         budgetOf,
         readOnlyPolicy: () => runtime.policies.get('readonly'),
-        // Counted and audited as HTTP calls are: Flood's and ruTorrent's calls leave the same trail.
-        observers: [metrics.observeRequest, (summary) => runtime.audit.record(summary)],
-        audited: (summary) => runtime.audit.covers(summary),
+        ...callRecords,
       });
       scgiListeners.push(started);
       logger.info({ scgi: started.address, user: listener.user }, 'SCGI listener ready');

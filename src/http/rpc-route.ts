@@ -5,7 +5,7 @@ import { GatewayError, OverBudgetError, UpstreamError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
 import { ClientGone } from '../upstream/call-signal.js';
-import type { ReadSource } from '../upstream/coalescer.js';
+import { relayOutcome } from '../upstream/coalescer.js';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { ResponseHead } from '../upstream/response-head.js';
@@ -42,9 +42,6 @@ export interface RpcRouteOptions {
 }
 
 const NO_COMPRESSION: CompressionSettings = { enabled: false, minBytes: 0 };
-
-/** How the request log tells a shared answer's origin. */
-const SHARED_OUTCOME: Record<ReadSource, string> = { called: 'relayed', joined: 'coalesced', cached: 'cached' };
 
 /** Upstream headers that describe the connection, not the answer, or that nginx hides too. */
 const NOT_RELAYED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade']);
@@ -123,30 +120,19 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
     contentType: json ? ('application/json' as const) : ('text/xml' as const),
   };
   const canonical = await requestFor(decision, upstream);
-  if (upstream.reads && decision.readOnly) {
-    // Untrusted and trusted calls are different calls to rtorrent ≥ 0.16.9, so they never share.
-    const key = `${meta.untrusted ? 'u' : 't'}${canonical.toString('latin1')}`;
-    // No abort signal: other callers may be waiting on this upstream call.
-    const { answer, source } = upstream.reads.run(key, () => upstream.call(canonical, meta));
-    const shared = await answer;
-    const tooLarge = answerTooLarge(caller, decision.methods, shared.body.length);
-    if (tooLarge !== undefined) return refuseAnswer(reply, tooLarge, decision.jsonRefusal);
-    state.outcome = SHARED_OUTCOME[source];
-    return sendWhole(reply, compression, shared.head, shared.body);
-  }
 
   // A client that leaves mid-call must not keep a queue place or rtorrent's connection (one of its 100 slots).
   const gone = new ClientGone();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.abort();
   });
-  const response = await (decision.readOnly ? upstream.call(canonical, meta, gone) : upstream.callChanging(canonical, meta, gone));
+  const { response, source } = await upstream.send(canonical, meta, { readOnly: decision.readOnly, signal: gone });
   const tooLarge = answerTooLarge(caller, decision.methods, response.kind === 'whole' ? response.body.length : response.head.contentLength);
   if (tooLarge !== undefined) {
     if (response.kind === 'streamed') response.body.destroy();
     return refuseAnswer(reply, tooLarge, decision.jsonRefusal);
   }
-  state.outcome = 'relayed';
+  state.outcome = relayOutcome(source);
   if (response.kind === 'whole') {
     if (meta.untrusted && refusedAsUntrusted(response.body)) request.log.warn({ user: caller.user, methods: decision.methods, rtorrent: upstream.version.known }, UNTRUSTED_REFUSED);
     return sendWhole(reply, compression, response.head, response.body);

@@ -18,7 +18,7 @@ import { ConfigError, GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
 import type { RequestSummary } from '../request-summary.js';
-import type { ReadSource } from '../upstream/coalescer.js';
+import { relayOutcome, type ReadSource } from '../upstream/coalescer.js';
 import type { ScgiResponse, StreamedBody } from '../upstream/scgi-client.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { faultAnswer, relayedHead, textAnswer } from './replies.js';
@@ -297,7 +297,7 @@ class ScgiConnection {
 
     let response: ScgiResponse;
     let untrusted = false;
-    let shared: ReadSource | undefined;
+    let source: ReadSource | undefined;
     try {
       const tooCostly = costRefusal(decision, caller, needsSizes(decision, caller) ? await this.ctx.upstream.shape.current() : undefined);
       if (tooCostly !== undefined) {
@@ -307,17 +307,8 @@ class ScgiConnection {
         return;
       }
       untrusted = await sendsUntrusted(decision, upstream);
-      const canonical = await requestFor(decision, upstream);
-      const meta = { ...UPSTREAM_META, untrusted };
-      if (upstream.reads && decision.readOnly) {
-        // Keyed as on the HTTP side, so Flood's polls and a browser's share one answer.
-        const run = upstream.reads.run(`${untrusted ? 'u' : 't'}${canonical.toString('latin1')}`, () => upstream.call(canonical, meta));
-        const answer = await run.answer;
-        shared = run.source;
-        response = { kind: 'whole', head: answer.head, body: answer.body };
-      } else {
-        response = await (decision.readOnly ? upstream.call(canonical, meta) : upstream.callChanging(canonical, meta));
-      }
+      // Shared with the HTTP side's identical reads: Flood's polls and a browser's get one answer.
+      ({ response, source } = await upstream.send(await requestFor(decision, upstream), { ...UPSTREAM_META, untrusted }, { readOnly: decision.readOnly }));
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       this.outcome = 'upstream_error';
@@ -339,7 +330,7 @@ class ScgiConnection {
       return;
     }
 
-    this.outcome = shared === 'joined' ? 'coalesced' : shared === 'cached' ? 'cached' : 'relayed';
+    this.outcome = relayOutcome(source);
     if (response.kind === 'whole') {
       if (untrusted && refusedAsUntrusted(response.body)) this.ctx.logger.warn({ user: this.ctx.user, methods: this.methods, rtorrent: this.ctx.upstream.version.known }, UNTRUSTED_REFUSED);
       this.answer(response.head.status, Buffer.concat([relayedHead(response.head), response.body]));
@@ -437,6 +428,8 @@ class ScgiConnection {
     const log = this.ctx.logger;
     switch (this.outcome) {
       case 'relayed':
+      case 'coalesced':
+      case 'cached':
         log.info(line, 'request');
         break;
       case 'denied':

@@ -11,6 +11,11 @@ export interface SharedAnswer {
 /** called: this caller's own rtorrent call; joined: one in flight; cached: a finished one within the TTL. */
 export type ReadSource = 'called' | 'joined' | 'cached';
 
+/** How the request log of every transport tells where an answer came from. */
+export function relayOutcome(source: ReadSource | undefined): 'relayed' | 'coalesced' | 'cached' {
+  return source === 'joined' ? 'coalesced' : source === 'cached' ? 'cached' : 'relayed';
+}
+
 export interface ReadSharingOptions {
   /** The largest answer read whole to be shared (upstream.coalesce_max_bytes). */
   readonly maxAnswerBytes: number;

@@ -1,6 +1,6 @@
 import type { SocketAddress } from '../config/address.js';
 import { UpstreamError, UpstreamRequestTooLargeError } from '../errors.js';
-import { ReadCoalescer, type ReadSharingOptions } from './coalescer.js';
+import { ReadCoalescer, type ReadSharingOptions, type ReadSource } from './coalescer.js';
 import { ConcurrencyLimiter } from './limiter.js';
 import { ConnectionPool } from './connection-pool.js';
 import { callScgi, type ScgiResponse } from './scgi-client.js';
@@ -66,12 +66,26 @@ export class Upstream {
   }
 
   /**
+   * A call the policy allowed, from any transport. A read (`readOnly`) to an rtorrent that shares
+   * answers may be answered by an identical call (same bytes, same trust) in flight or kept; it goes
+   * without the caller's abort signal, since others may be waiting on it. Any other call drops the
+   * shared answers.
+   */
+  async send(body: Buffer, meta: ScgiRequestMeta, how: { readonly readOnly: boolean; readonly signal?: CallSignal }): Promise<{ response: ScgiResponse; source: ReadSource | undefined }> {
+    const reads = this.reads;
+    if (reads === undefined) return { response: await this.call(body, meta, how.signal), source: undefined };
+    if (!how.readOnly) return { response: await this.#callChanging(reads, body, meta, how.signal), source: undefined };
+    // Untrusted and trusted calls are different calls to rtorrent ≥ 0.16.9, so they never share.
+    const run = reads.run(`${meta.untrusted ? 'u' : 't'}${body.toString('latin1')}`, () => this.call(body, meta));
+    const answer = await run.answer;
+    return { response: { kind: 'whole', head: answer.head, body: answer.body }, source: run.source };
+  }
+
+  /**
    * A call that may change rtorrent's state: answers shared before it (or while it runs) are
    * dropped when it is sent and again when it is answered, so the next read sees the change.
    */
-  async callChanging(body: Buffer, meta: ScgiRequestMeta, signal?: CallSignal): Promise<ScgiResponse> {
-    const reads = this.reads;
-    if (reads === undefined) return this.call(body, meta, signal);
+  async #callChanging(reads: ReadCoalescer, body: Buffer, meta: ScgiRequestMeta, signal?: CallSignal): Promise<ScgiResponse> {
     reads.invalidate();
     let response: ScgiResponse;
     try {

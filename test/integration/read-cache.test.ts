@@ -112,6 +112,11 @@ function suite(build: RtorrentBuild): void {
     const answer = await scgiRequest({ path: listener }, LIST);
     assert.equal(reachedRtorrent(LIST) - before, 0);
     assert.deepEqual(decodeXmlRpcResponse(answer.body), await list('viewer'));
+    // Logged as an answer, at info, like the HTTP side's.
+    const line = gateway.logs.findLast((entry) => entry.transport === 'scgi' && Array.isArray(entry.methods) && entry.methods[0] === 'd.multicall2');
+    assert.equal(line?.outcome, 'cached');
+    assert.equal(line?.level, 30);
+    assert.equal(line?.msg, 'request');
   });
 
   it('may answer with up to read_cache_ttl old state for a change made behind the gateway\'s back', async () => {

@@ -163,13 +163,24 @@ export async function compressWhole(body: Buffer, coding: ContentCoding): Promis
  * measured on a 15 MB list, 44 ms of CPU in 64 KiB writes, 27 ms in 256 KiB ones, 20 ms in one.
  */
 const GATHER_BYTES = 256 * 1024;
+const MAX_SPARE_BUFFERS = 4;
+
 /**
  * Buffers of relays that ended well, for the next ones: a new quarter MiB per answer would be
  * garbage that V8 lets pile up before it collects. One whose relay was cut short is left to the
- * collector, since zlib may still be reading it.
+ * collector, since zlib may still be reading it. One pool per gateway.
  */
-const spareBuffers: Buffer[] = [];
-const MAX_SPARE_BUFFERS = 4;
+export class GatherBuffers {
+  readonly #spare: Buffer[] = [];
+
+  take(): Buffer {
+    return this.#spare.pop() ?? Buffer.allocUnsafe(GATHER_BYTES);
+  }
+
+  give(buffer: Buffer): void {
+    if (this.#spare.length < MAX_SPARE_BUFFERS) this.#spare.push(buffer);
+  }
+}
 
 /**
  * Copies rtorrent's reads (views into a buffer the next read reuses) into one buffer of its own,
@@ -177,12 +188,13 @@ const MAX_SPARE_BUFFERS = 4;
  */
 class Gatherer extends Writable {
   readonly #encoder: Transform;
-  readonly buffer = spareBuffers.pop() ?? Buffer.allocUnsafe(GATHER_BYTES);
+  readonly buffer: Buffer;
   #filled = 0;
 
-  constructor(encoder: Transform) {
+  constructor(encoder: Transform, buffer: Buffer) {
     super();
     this.#encoder = encoder;
+    this.buffer = buffer;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -226,14 +238,16 @@ export class CompressedRelay {
   readonly #encoder: Transform;
   readonly #input: Gatherer;
   readonly #done: Promise<void>;
+  readonly #buffers: GatherBuffers;
   #bytes = 0;
 
-  constructor(response: Writable, coding: ContentCoding, sizeHint: number | undefined) {
+  constructor(response: Writable, coding: ContentCoding, sizeHint: number | undefined, buffers: GatherBuffers) {
+    this.#buffers = buffers;
     this.#encoder = coding === 'gzip' ? newGzip() : createBrotliCompress(brotliOptions(sizeHint));
     this.#encoder.on('data', (chunk: Buffer) => {
       this.#bytes += chunk.length;
     });
-    this.#input = new Gatherer(this.#encoder);
+    this.#input = new Gatherer(this.#encoder, buffers.take());
     // Its failures reach the caller through the write callbacks.
     this.#input.on('error', () => undefined);
     this.#done = pipeline(this.#encoder, response);
@@ -255,7 +269,7 @@ export class CompressedRelay {
   async finish(): Promise<void> {
     this.#input.end();
     await this.#done;
-    if (spareBuffers.length < MAX_SPARE_BUFFERS) spareBuffers.push(this.#input.buffer);
+    this.#buffers.give(this.#input.buffer);
   }
 
   /** Cut short: the coding's end is never written, so no client takes the part for the whole. */

@@ -9,7 +9,7 @@ import { relayOutcome } from '../upstream/coalescer.js';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { ResponseHead } from '../upstream/response-head.js';
-import { answerEncoding, CompressedRelay, compressWhole, varyOnAcceptEncoding, type CompressionSettings } from './compression.js';
+import { answerEncoding, CompressedRelay, compressWhole, GatherBuffers, varyOnAcceptEncoding, type CompressionSettings } from './compression.js';
 import { sendGatewayError, sendJsonRpcRefusal, sendText } from './replies.js';
 
 function isJson(contentType: string | undefined): boolean {
@@ -68,7 +68,7 @@ async function sendWhole(reply: FastifyReply, settings: CompressionSettings, hea
   return reply.code(head.status).send(sent);
 }
 
-async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+async function handleCall(options: RpcRouteOptions, buffers: GatherBuffers, route: RpcRoute, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const state = request.gateway;
   const upstream = options.boundUpstream(state.user ?? '') ?? route.upstream;
   const body = request.body;
@@ -162,7 +162,7 @@ async function handleCall(options: RpcRouteOptions, route: RpcRoute, request: Fa
       // The head goes now, as it does with rtorrent's first bytes uncompressed: the first
       // compressed bytes come only after a quarter MiB of rtorrent's.
       raw.flushHeaders();
-      compressed = new CompressedRelay(raw, encoding.coding, head.contentLength);
+      compressed = new CompressedRelay(raw, encoding.coding, head.contentLength, buffers);
       // The limit counts rtorrent's bytes, not what they compress to.
       await answer.pipeTo(compressed.input, answerLimit);
       await compressed.finish();
@@ -192,13 +192,14 @@ function refuseAnswer(reply: FastifyReply, error: GatewayError, jsonRefusal: ((e
 }
 
 export function registerRpcRoutes(app: FastifyInstance, options: RpcRouteOptions): void {
+  const buffers = new GatherBuffers();
   for (const route of options.routes) {
     const url = route.path;
     app.route({
       method: 'POST',
       url,
       onRequest: [options.crossSite, options.authenticate],
-      handler: (request, reply) => handleCall(options, route, request, reply),
+      handler: (request, reply) => handleCall(options, buffers, route, request, reply),
     });
     app.route({
       method: ['GET', 'HEAD', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { acceptedEncoding, answerEncoding, CompressedRelay, compressWhole, varyOnAcceptEncoding, type CompressionSettings } from '../../src/http/compression.js';
+import { acceptedEncoding, answerEncoding, CompressedRelay, compressWhole, GatherBuffers, varyOnAcceptEncoding, type CompressionSettings } from '../../src/http/compression.js';
 import type { ResponseHead } from '../../src/upstream/response-head.js';
 
 function head(status: number, headers: Array<[string, string]>): ResponseHead {
@@ -136,7 +136,7 @@ describe('compressing', () => {
       const out = new PassThrough();
       const chunks: Buffer[] = [];
       out.on('data', (chunk: Buffer) => chunks.push(chunk));
-      const relay = new CompressedRelay(out, coding, xml.length);
+      const relay = new CompressedRelay(out, coding, xml.length, new GatherBuffers());
       for (let i = 0; i < xml.length; i += 16 * 1024) await new Promise<void>((resolve, reject) => relay.input.write(xml.subarray(i, i + 16 * 1024), (error) => (error ? reject(error) : resolve())));
       await relay.finish();
       const sent = Buffer.concat(chunks);
@@ -149,7 +149,7 @@ describe('compressing', () => {
     // Random bytes barely compress, so nearly every byte in is a byte out waiting for the client.
     const chunk = randomBytes(64 * 1024);
     const stalled = new Writable({ highWaterMark: 16 * 1024, write: () => undefined });
-    const relay = new CompressedRelay(stalled, 'gzip', undefined);
+    const relay = new CompressedRelay(stalled, 'gzip', undefined, new GatherBuffers());
     let accepted = 0;
     const feed = async (): Promise<void> => {
       for (;;) {
@@ -172,7 +172,7 @@ describe('compressing', () => {
     const out = new PassThrough();
     const chunks: Buffer[] = [];
     out.on('data', (chunk: Buffer) => chunks.push(chunk));
-    const relay = new CompressedRelay(out, 'gzip', undefined);
+    const relay = new CompressedRelay(out, 'gzip', undefined, new GatherBuffers());
     await new Promise<void>((resolve) => relay.input.write(xml, () => resolve()));
     relay.abort();
     await new Promise((resolve) => setImmediate(resolve));

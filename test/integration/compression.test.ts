@@ -22,7 +22,7 @@ import xmlrpc from 'xmlrpc';
 import { loadConfig } from '../../src/config/load.js';
 import { WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
 import { RUTORRENT_LIST } from '../helpers/client-calls.js';
-import { startFakeScgi, type FakeScgiServer } from '../helpers/fake-scgi.js';
+import { fakePeerStack } from '../helpers/fake-stack.js';
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
 import { startNginx, type NginxInstance } from '../helpers/nginx.js';
 import { requireBinary } from '../helpers/processes.js';
@@ -218,24 +218,12 @@ function suite(build: RtorrentBuild): void {
 }
 
 describe('compressed answers: what a real rtorrent cannot be made to show (fake SCGI peer)', { timeout: 60_000 }, () => {
-  let fake: FakeScgiServer | undefined;
-  let gateway: GatewayTestInstance | undefined;
-  after(async () => {
-    await gateway?.close();
-    await fake?.close();
+  const stack = fakePeerStack({
+    users: { admin: { password: 'admin-secret', policy: 'full' }, capped: { password: 'capped-secret', policy: 'capped' } },
+    extraToml: ['[policies.capped]', 'extends = "readonly"', 'max_answer_bytes = "256KiB"'].join('\n'),
   });
-
-  async function withFake(handler: Parameters<typeof startFakeScgi>[0]): Promise<GatewayTestInstance> {
-    await gateway?.close();
-    await fake?.close();
-    fake = await startFakeScgi(handler);
-    gateway = await startGateway({
-      upstream: `unix:${fake.socketPath}`,
-      users: { admin: { password: 'admin-secret', policy: 'full' }, capped: { password: 'capped-secret', policy: 'capped' } },
-      extraToml: ['[policies.capped]', 'extends = "readonly"', 'max_answer_bytes = "256KiB"'].join('\n'),
-    });
-    return gateway;
-  }
+  after(() => stack.close());
+  const withFake = stack.start;
 
   it('holds rtorrent\'s answer back while the client reads nothing, and relays all of it once the client reads again', async () => {
     // Base64 text barely compresses, so what the gateway takes in cannot hide in a small output.

@@ -4,7 +4,8 @@ import { symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
-import { startFakeScgi, rtorrentStyleReply, type FakeScgiServer } from '../helpers/fake-scgi.js';
+import { startFakeScgi, rtorrentStyleReply } from '../helpers/fake-scgi.js';
+import { fakePeerStack } from '../helpers/fake-stack.js';
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
@@ -147,26 +148,15 @@ describe('upstream failures', { skip: !haveRtorrent && 'rtorrent not installed' 
 });
 
 describe('faults a real rtorrent cannot be made to show (fake SCGI peer)', () => {
-  let fake: FakeScgiServer | undefined;
-  let gateway: GatewayTestInstance | undefined;
-  after(async () => {
-    await gateway?.close();
-    await fake?.close();
-  });
-
-  async function withFake(handler: Parameters<typeof startFakeScgi>[0]): Promise<GatewayTestInstance> {
-    await gateway?.close();
-    await fake?.close();
-    fake = await startFakeScgi(handler);
-    gateway = await startGateway({ upstream: `unix:${fake.socketPath}`, upstreamToml: 'timeout = "2s"' });
-    return gateway;
-  }
+  const stack = fakePeerStack({ upstreamToml: 'timeout = "2s"' });
+  after(() => stack.close());
+  const withFake = stack.start;
 
   it('sends rtorrent our own canonical encoding, CONTENT_LENGTH first and CONTENT_TYPE=text/xml, never the client\'s headers', async () => {
     const gw = await withFake((socket) => socket.end(rtorrentStyleReply('<ok/>')));
     const clientBody = '<?xml version="1.0"?>\n<methodCall>\n  <methodName>system.client_version</methodName>\n</methodCall>\n';
     await post(gw.url(), clientBody, { authorization: ADMIN, 'accept-encoding': 'gzip', 'x-custom': 'yes', 'content-type': 'text/xml; charset=utf-8' });
-    const seen = fake?.requests.at(-1);
+    const seen = stack.fake?.requests.at(-1);
     assert.ok(seen);
     assert.equal(seen.headers[0]?.[0], 'CONTENT_LENGTH');
     assert.equal(Number(seen.headers[0]?.[1]), seen.body.length);

@@ -187,7 +187,8 @@ export const configFileSchema = z.strictObject({
   upstream: z.strictObject({
     scgi: upstreamAddress,
     timeout: duration.prefault('60s'),
-    // Well under rtorrent's 100 SCGI slots, which ruTorrent, cron scripts and others share.
+    // Well under the connections rtorrent holds (100 on 0.9.8; on 0.16 system.sockets.rpc.max_size,
+    // 31 at the usual 1024 open files), which ruTorrent, cron scripts and others share.
     max_connections: z.number().int().min(1).max(90).default(16),
     max_queue: z.number().int().min(0).default(512),
     // Opt-in: identical read-only calls in flight together share one upstream call.

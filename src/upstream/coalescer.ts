@@ -69,12 +69,11 @@ export class ReadCoalescer {
   #cachedBytes = 0;
   #counts = { called: 0, joined: 0, cached: 0, cachedBytesServed: 0 };
 
-  constructor(options: ReadSharingOptions | number) {
-    const resolved = typeof options === 'number' ? { maxAnswerBytes: options } : options;
-    this.#maxAnswerBytes = resolved.maxAnswerBytes;
-    this.#ttlMs = resolved.ttlMs ?? 0;
-    this.#maxCachedBytes = resolved.maxCachedBytes ?? 0;
-    this.#now = resolved.now ?? Date.now;
+  constructor(options: ReadSharingOptions) {
+    this.#maxAnswerBytes = options.maxAnswerBytes;
+    this.#ttlMs = options.ttlMs ?? 0;
+    this.#maxCachedBytes = options.maxCachedBytes ?? 0;
+    this.#now = options.now ?? Date.now;
   }
 
   get pending(): number {

@@ -23,7 +23,7 @@ function upstreamAnswer(text: string): { response: ScgiResponse; finish: () => v
 
 describe('read coalescing', () => {
   it('gives identical calls in flight together one upstream call and the same bytes', async () => {
-    const coalescer = new ReadCoalescer(1 << 20);
+    const coalescer = new ReadCoalescer({ maxAnswerBytes: 1 << 20 });
     let calls = 0;
     const { response, finish } = upstreamAnswer('<answer/>');
     const call = async () => {
@@ -42,7 +42,7 @@ describe('read coalescing', () => {
   });
 
   it('keeps nothing once the call is over: the next identical call goes upstream again', async () => {
-    const coalescer = new ReadCoalescer(1 << 20);
+    const coalescer = new ReadCoalescer({ maxAnswerBytes: 1 << 20 });
     let calls = 0;
     const call = async () => {
       calls++;
@@ -57,7 +57,7 @@ describe('read coalescing', () => {
   });
 
   it('does not share between different keys', async () => {
-    const coalescer = new ReadCoalescer(1 << 20);
+    const coalescer = new ReadCoalescer({ maxAnswerBytes: 1 << 20 });
     const one = upstreamAnswer('1');
     const two = upstreamAnswer('2');
     const a = coalescer.run('a', async () => one.response);
@@ -70,7 +70,7 @@ describe('read coalescing', () => {
   });
 
   it('fails every sharer when the answer outgrows the buffer limit, and forgets the entry', async () => {
-    const coalescer = new ReadCoalescer(4);
+    const coalescer = new ReadCoalescer({ maxAnswerBytes: 4 });
     const { response, finish } = upstreamAnswer('too long');
     const first = coalescer.run('k', async () => response);
     const second = coalescer.run('k', async () => response);

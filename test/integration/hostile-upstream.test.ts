@@ -502,10 +502,10 @@ describe('garbage and half answers (fake SCGI peer)', { timeout: 60_000 }, () =>
   it('answers 502 to binary junk that never ends a head, without waiting for the timeout', async () => {
     const junk = Buffer.alloc(64 * 1024);
     for (let i = 0; i < junk.length; i++) junk[i] = (i * 7919) & 0xfe;
-    const started = Date.now();
     const received = await against((socket) => socket.write(junk));
+    // Waiting for upstream.timeout would have answered 504; the head's bound decided instead.
     assert.equal(received.status, 502);
-    assert.ok(Date.now() - started < 1000);
+    assert.match(received.body.toString(), /sent a response head over 8192 bytes/);
   });
 
   it('answers 502 to a connection closed in the middle of the head', async () => {

@@ -7,6 +7,7 @@ import { buildGateway } from './gateway.js';
 import { parseCli, USAGE } from './cli-args.js';
 import { createLogger } from './logger.js';
 import { runHealthcheck } from './ops/healthcheck-command.js';
+import { subcommandNamed } from './commands/index.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -14,6 +15,11 @@ function packageVersion(): string {
 }
 
 async function main(): Promise<void> {
+  const subcommand = subcommandNamed(process.argv.slice(2));
+  if (subcommand !== undefined) {
+    process.exitCode = await (await subcommand.load()).run(process.argv.slice(3), process.env);
+    return;
+  }
   const request = parseCli(process.argv.slice(2), process.env);
   if (request.help) {
     process.stdout.write(USAGE);

@@ -8,6 +8,10 @@ import { acceptsUntrusted, intersectWindows, type SafeWindow } from './policy/un
 import { scgiBodyLimit } from './upstream/request-size.js';
 import type { Upstream } from './upstream/upstream.js';
 import type { UpstreamVersion } from './upstream/version.js';
+import type { TorrentOwners } from './upstream/owners.js';
+import { NO_SUCH_TORRENT } from './policy/owner-tag.js';
+import { confineTargets, type ScopedCall } from './policy/scope.js';
+import { LOAD_METHODS } from './policy/evaluators.js';
 import { encodeMethodCall } from './xmlrpc/encode.js';
 import { multicallLimitError, type XmlLimits } from './xmlrpc/call-limits.js';
 import { parseMethodCall } from './xmlrpc/parse.js';
@@ -39,6 +43,13 @@ export type CallDecision =
        * clamped to what the release behind the gateway reads (requestFor()).
        */
       readonly clampedFor?: (upstreamBodyLimit: number) => Buffer;
+      /**
+       * A scope = "own" caller's call that targets info-hashes: the ones the caller does not own
+       * are swapped for a hash no torrent has before sending (requestFor()).
+       */
+      readonly owned?: OwnedTargets;
+      /** It may add, erase or reassign torrents: who owns what is learned again afterwards. */
+      readonly changesOwners: boolean;
     }
   | {
       readonly kind: 'refuse';
@@ -51,6 +62,13 @@ export type CallDecision =
       /** JSON-RPC only: the error response to send (null: notifications only, nothing to answer). */
       readonly jsonBody?: Buffer | null;
     };
+
+export interface OwnedTargets {
+  readonly user: string;
+  readonly targets: ReadonlySet<string>;
+  /** The call to send when `notOwned` (never empty) are not the user's. */
+  readonly confined: (notOwned: ReadonlySet<string>, upstreamBodyLimit?: number) => Buffer;
+}
 
 export interface Caller {
   readonly user: string;
@@ -93,17 +111,49 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
     const error = refusalError(caller, verdict);
     return { kind: 'refuse', outcome: verdict.costly ? 'too_costly' : 'denied', methods: verdict.methods, denial: `${error.method}: ${error.reason}`, error };
   }
+  const scoped = scopedCall(call, caller);
+  if ('error' in scoped) return { kind: 'refuse', outcome: 'denied', methods: verdict.methods, denial: `${scoped.error.method}: ${scoped.error.reason}`, error: scoped.error };
   // Forward what was checked: rtorrent gets our encoding of the parsed tree, never the client's bytes.
   const readOnly = readsOnly(call, caller, options);
+  const sent = scoped.call;
+  const encode = (limit?: number, notOwned?: ReadonlySet<string>): Buffer =>
+    encodeMethodCall(caller.policy.prepare(notOwned === undefined ? sent : confineTargets(sent, notOwned, NO_SUCH_TORRENT), limit));
   return {
     kind: 'forward',
-    canonical: encodeMethodCall(caller.policy.prepare(call)),
+    canonical: encode(),
     methods: verdict.methods,
-    untrusted: verdict.untrusted,
+    untrusted: scoped.rewritten ? undefined : verdict.untrusted,
     readOnly,
     cost: verdict.cost,
-    clampedFor: setsSizeLimit(verdict.methods) ? (limit) => encodeMethodCall(caller.policy.prepare(call, limit)) : undefined,
+    clampedFor: setsSizeLimit(verdict.methods) ? (limit) => encode(limit) : undefined,
+    owned: ownedTargets(caller, scoped.targets, (notOwned, limit) => encode(limit, notOwned)),
+    changesOwners: changesOwners(verdict.methods, verdict.cost),
   };
+}
+
+/** The call as sent for the caller's scope: unchanged for scope = "all", narrowed for "own" (policy/scope.ts). */
+function scopedCall(call: MethodCall, caller: Caller): ScopedCall | { error: PolicyDeniedError } {
+  const scoped = caller.policy.scopeCall(call, caller.user);
+  if (scoped === undefined) return { call, targets: NO_TARGETS, rewritten: false };
+  if ('reason' in scoped) return { error: new PolicyDeniedError(caller.user, caller.policy.name, scoped.method, scoped.reason) };
+  return scoped;
+}
+
+const NO_TARGETS: ReadonlySet<string> = new Set();
+
+const OWNERSHIP_CHANGERS: ReadonlySet<string> = new Set(['d.erase', 'd.custom.set', ...LOAD_METHODS]);
+
+/**
+ * Adds, erases or (re)tags torrents at the top level or in system.multicall, or comes from a policy
+ * built on full (cost not bounded), which may do so anywhere. A command string that erases is not
+ * seen here; the owners' short lifetime (upstream/owners.ts) bounds that.
+ */
+function changesOwners(methods: readonly string[], cost: CostEstimate | undefined): boolean {
+  return cost === undefined || methods.some((method) => OWNERSHIP_CHANGERS.has(method));
+}
+
+function ownedTargets(caller: Caller, targets: ReadonlySet<string>, confined: OwnedTargets['confined']): OwnedTargets | undefined {
+  return targets.size === 0 ? undefined : { user: caller.user, targets, confined };
 }
 
 const SIZE_LIMIT_SETTER = 'network.xmlrpc.size_limit.set';
@@ -139,16 +189,24 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
   let readOnly = options.readOnlyPolicy !== undefined;
   let cost: CostEstimate | undefined;
   let firstRefused: PolicyDeniedError | CostLimitError | undefined;
+  const sent: MethodCall[] = [];
+  const targets = new Set<string>();
   request.calls.forEach(({ call }, index) => {
     const verdict = caller.policy.check(call);
     methods.push(...verdict.methods);
-    if (!verdict.allowed) {
-      const refused = refusalError(caller, verdict);
+    const scoped = verdict.allowed ? scopedCall(call, caller) : undefined;
+    if (!verdict.allowed || (scoped !== undefined && 'error' in scoped)) {
+      const refused = !verdict.allowed ? refusalError(caller, verdict) : (scoped as { error: PolicyDeniedError }).error;
       firstRefused ??= refused;
       refusals.push({ index, code: refused.faultCode, message: refused.message });
       return;
     }
-    untrusted = index === 0 ? verdict.untrusted : intersectWindows(untrusted, verdict.untrusted);
+    if (scoped !== undefined && !('error' in scoped)) {
+      sent[index] = scoped.call;
+      for (const target of scoped.targets) targets.add(target);
+    }
+    const window = scoped !== undefined && !('error' in scoped) && scoped.rewritten ? undefined : verdict.untrusted;
+    untrusted = index === 0 ? window : intersectWindows(untrusted, window);
     readOnly &&= readsOnly(call, caller, options);
     // A batch costs rtorrent what its calls cost together.
     if (verdict.cost !== undefined) (cost ??= new CostEstimate()).addAll(verdict.cost);
@@ -163,12 +221,19 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
       jsonBody: encodeJsonRpcRefusal(request, refusals),
     };
   }
-  const encodeFor = (limit?: number): Buffer =>
-    encodeJsonRpcRequest({ ...request, calls: request.calls.map((entry) => ({ ...entry, call: caller.policy.prepare(entry.call, limit) })) });
+  const encodeFor = (limit?: number, notOwned?: ReadonlySet<string>): Buffer =>
+    encodeJsonRpcRequest({
+      ...request,
+      calls: request.calls.map((entry, index) => {
+        const call = sent[index] ?? entry.call;
+        return { ...entry, call: caller.policy.prepare(notOwned === undefined ? call : confineTargets(call, notOwned, NO_SUCH_TORRENT), limit) };
+      }),
+    });
   const jsonRefusal = (error: GatewayError): Buffer | null =>
     encodeJsonRpcRefusal(request, request.calls.map((_call, index) => ({ index, code: error.faultCode, message: error.message })));
   const clampedFor = setsSizeLimit(methods) ? encodeFor : undefined;
-  return { kind: 'forward', canonical: encodeFor(), methods, untrusted, readOnly, cost, jsonRefusal, clampedFor };
+  const owned = ownedTargets(caller, targets, (notOwned, limit) => encodeFor(limit, notOwned));
+  return { kind: 'forward', canonical: encodeFor(), methods, untrusted, readOnly, cost, jsonRefusal, clampedFor, owned, changesOwners: changesOwners(methods, cost) };
 }
 
 /**
@@ -176,9 +241,19 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
  * limit clamped to what the release reads in one request (2 MiB before 0.10): no larger request
  * can reach it anyway. Only such a call waits for the release to be known.
  */
-export async function requestFor(decision: Forward, upstream: { readonly version: Pick<UpstreamVersion, 'current'> }): Promise<Buffer> {
-  if (decision.clampedFor === undefined) return decision.canonical;
-  return decision.clampedFor(scgiBodyLimit(await upstream.version.current()));
+export async function requestFor(
+  decision: Forward,
+  upstream: { readonly version: Pick<UpstreamVersion, 'current'>; readonly owners?: Pick<TorrentOwners, 'ownersOf'> },
+): Promise<Buffer> {
+  const limit = decision.clampedFor === undefined ? undefined : scgiBodyLimit(await upstream.version.current());
+  const owned = decision.owned;
+  if (owned !== undefined) {
+    if (upstream.owners === undefined) throw new Error('a scoped call needs the upstream\'s torrent owners');
+    const owners = await upstream.owners.ownersOf(owned.targets);
+    const notOwned = new Set([...owned.targets].filter((hash) => owners.get(hash) !== owned.user));
+    if (notOwned.size > 0) return owned.confined(notOwned, limit);
+  }
+  return limit === undefined || decision.clampedFor === undefined ? decision.canonical : decision.clampedFor(limit);
 }
 
 type Forward = Extract<CallDecision, { kind: 'forward' }>;

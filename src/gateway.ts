@@ -67,19 +67,22 @@ declare module 'fastify' {
 function listenerPolicy(runtime: Runtime, user: string): CompiledPolicy {
   const name = runtime.access.policyOf(user);
   const policy = name === undefined ? undefined : runtime.policies.get(name);
-  return (
-    policy ?? {
-      name: '(none)',
-      check: (call) => ({
-        allowed: false,
-        methods: [call.methodName],
-        method: call.methodName,
-        reason: `user "${user}" is no longer in [access.users]`,
-      }),
-      prepare: (call) => call,
-      limits: { maxAnswerCells: undefined, maxAnswerBytes: undefined, budget: { callsInFlight: undefined, callRate: undefined, callBurst: { value: 1, key: 'limits.call_burst' } } },
-    }
-  );
+  if (policy !== undefined) return policy.forUser(user);
+  const refused: CompiledPolicy = {
+    name: '(none)',
+    scope: 'all',
+    forUser: () => refused,
+    scopeCall: () => undefined,
+    check: (call) => ({
+      allowed: false,
+      methods: [call.methodName],
+      method: call.methodName,
+      reason: `user "${user}" is no longer in [access.users]`,
+    }),
+    prepare: (call) => call,
+    limits: { maxAnswerCells: undefined, maxAnswerBytes: undefined, budget: { callsInFlight: undefined, callRate: undefined, callBurst: { value: 1, key: 'limits.call_burst' } } },
+  };
+  return refused;
 }
 
 /**

@@ -85,7 +85,8 @@ async function handleCall(options: RpcRouteOptions, buffers: GatherBuffers, rout
     state.outcome = 'invalid';
     return sendText(reply, 415, `JSON-RPC is not enabled for rtorrent at ${upstream.address.label} (upstream.jsonrpc); send XML-RPC as text/xml`);
   }
-  const caller: Caller = { user: state.user ?? '', policy };
+  const user = state.user ?? '';
+  const caller: Caller = { user, policy: policy.forUser(user) };
   // Before the body is even parsed: a user past their budget costs nothing more.
   const admission = options.budgets.admit(caller.user, options.budgetOf(caller.user, policy));
   if (!admission.admitted) {
@@ -126,7 +127,7 @@ async function handleCall(options: RpcRouteOptions, buffers: GatherBuffers, rout
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.abort();
   });
-  const { response, source } = await upstream.send(canonical, meta, { readOnly: decision.readOnly, signal: gone });
+  const { response, source } = await upstream.send(canonical, meta, { readOnly: decision.readOnly, changesOwners: decision.changesOwners, signal: gone });
   const tooLarge = answerTooLarge(caller, decision.methods, response.kind === 'whole' ? response.body.length : response.head.contentLength);
   if (tooLarge !== undefined) {
     if (response.kind === 'streamed') response.body.destroy();

@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.js';
 import type { AccessTable } from '../http/auth-hook.js';
 import { crossSiteGuard } from '../http/cross-site.js';
 import type { CompressionSettings } from '../http/compression.js';
+import { SCOPED_USER_NAME } from '../policy/owner-tag.js';
 import { compilePolicies, type CompiledPolicy } from '../policy/index.js';
 import type { CallBudget, Limit } from '../policy/types.js';
 import { AuditLog, type AuditFile } from './audit.js';
@@ -76,6 +77,13 @@ function checkAccess(config: GatewayConfig, policies: ReadonlyMap<string, Compil
         `access.users.${user}: unknown policy "${access.policy}" (known: ${[...policies.keys()].join(', ')})`,
       );
     }
+    // The name goes into rtorrent command strings (the owner tag, the list filter) and paths ({user}).
+    const policy = policies.get(access.policy)!;
+    if ((policy.scope === 'own' || policy.forUser(user) !== policy) && !SCOPED_USER_NAME.test(user)) {
+      throw new ConfigError(
+        `access.users.${user}: policy "${access.policy}" keeps torrents or paths per user, so the user name may only use letters, digits, '_', '.' and '-' (at most 64, starting with a letter or digit)`,
+      );
+    }
   }
 }
 
@@ -132,7 +140,8 @@ const RESTART_KEYS: ReadonlyArray<readonly [string, (config: GatewayConfig) => u
   ['upstream.max_connections', (c) => c.upstream.maxConnections],
   ['upstream.max_queue', (c) => c.upstream.maxQueue],
   ['auth.realm', (c) => c.auth.realm],
-  ['log.pretty', (c) => c.log.pretty],
+  // The logger is built once, before the server (log.pretty is a way of writing log.format).
+  ['log.format', (c) => c.log.format],
   ['metrics.enabled', (c) => c.metrics.enabled],
   ['metrics.path', (c) => c.metrics.path],
   // [limits]'s cost and budget defaults are compiled into the policies, which a reload rebuilds.

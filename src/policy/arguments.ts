@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { RAW_LOAD_METHODS } from './evaluators.js';
+import { KEYED_CUSTOM_COMMANDS, ownerTagRefusal } from './owner-tag.js';
 
 /**
  * Rules for arguments whose value matters, not just the command name: where data may be written,
@@ -44,6 +45,8 @@ export interface ArgumentLimits {
   /** normalised absolute directories without a trailing slash; empty = none configured */
   readonly downloadRoots: readonly string[];
   readonly loadSources: ReadonlySet<LoadSource>;
+  /** scope = "own": the owner tag is out of reach (owner-tag.ts). */
+  readonly scoped: boolean;
 }
 
 /** Normalises a configured root; returns null if it is not a usable root. */
@@ -81,6 +84,7 @@ function checkConfinedPath(what: string, value: string, limits: ArgumentLimits):
 
 /** Checks the literal arguments (after the target) of a command listed in ARGUMENT_RULE_COMMANDS. */
 export function checkRuleArguments(name: string, args: readonly (string | number)[], limits: ArgumentLimits): string | null {
+  if (limits.scoped && KEYED_CUSTOM_COMMANDS.has(name)) return ownerTagRefusal(name, args.map(String));
   switch (name) {
     case 'd.directory.set':
     case 'd.directory_base.set': {
@@ -111,6 +115,32 @@ export function checkRuleArguments(name: string, args: readonly (string | number
     default:
       return null;
   }
+}
+
+/**
+ * What checkRuleArguments lets through for `name` under a policy's download roots, in words, for
+ * explaining a policy; null for commands without a rule. Keep in step with checkRuleArguments.
+ */
+export function describeRuleArguments(name: string, downloadRoots: readonly string[]): string | null {
+  switch (name) {
+    case 'd.directory.set':
+    case 'd.directory_base.set':
+      return downloadRoots.length === 0
+        ? 'refused: the policy has no download_roots'
+        : `one absolute path inside download_roots (${downloadRoots.join(', ')}), without ".." segments`;
+    case 'd.tied_to_file.set':
+      return 'only "" (untie)';
+    case 'network.xmlrpc.size_limit.set':
+      return `${MIN_XMLRPC_SIZE_LIMIT} to ${MAX_XMLRPC_SIZE_LIMIT} bytes, lowered to the gateway's body limit before it is sent`;
+    default:
+      return null;
+  }
+}
+
+/** What checkLoadSource lets a load.* source be, in words, for explaining a policy. Keep in step with it. */
+export function describeLoadSources(sources: ReadonlySet<LoadSource>, downloadRoots: readonly string[]): string {
+  const kinds = [...sources].map((kind) => (kind === 'file' ? `local files inside download_roots (${downloadRoots.join(', ')})` : kind));
+  return kinds.length === 0 ? 'nothing' : kinds.join(', ');
 }
 
 /** rtorrent reads sizes with strtoll base 0 and a k/m/g suffix (parse.cc parse_value_nothrow). */

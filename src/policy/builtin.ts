@@ -189,6 +189,18 @@ const STANDARD_ACTIONS = [
   'network.xmlrpc.size_limit.set',
 ];
 
+/**
+ * Settings that apply to every torrent of the rtorrent: a user kept to their own torrents
+ * (scope = "own") may read them but not change them for everyone else.
+ */
+const GLOBAL_SETTERS: ReadonlySet<string> = new Set([
+  ...STANDARD_ACTIONS.filter((name) => name.startsWith('throttle.')),
+  'trackers.numwant.set', 'pieces.hash.on_completion.set',
+]);
+
+/** What a tenant does with their own torrents: standard's actions minus the global settings. */
+const TENANT_ACTIONS = STANDARD_ACTIONS.filter((name) => !GLOBAL_SETTERS.has(name));
+
 /** Sonarr, Radarr, Lidarr, Readarr, Prowlarr (RTorrentProxy.cs). */
 const ARR = [
   'system.client_version', 'system.api_version', 'system.multicall', 'd.multicall2', 'd.multicall', ...DOWNLOAD_GETTERS,
@@ -237,6 +249,9 @@ export const BUILTIN_DEFINITIONS: ReadonlyMap<string, PolicyDefinition> = new Ma
   ['mobile', { allow: MOBILE, row_multicalls: ROW_MULTICALLS }],
   ['autobrr', { allow: AUTOBRR }],
   ['monitoring', { allow: MONITORING, row_multicalls: ROW_MULTICALLS }],
+  // One rtorrent shared by several people: each sees and changes only the torrents they added
+  // (docs/tenants.md). Extend it with download_roots = ["/srv/torrents/{user}"] to keep data apart too.
+  ['tenant', { allow: [...READONLY, ...TENANT_ACTIONS], row_multicalls: ROW_MULTICALLS, scope: 'own' }],
 ]);
 
 /** Commands that may follow a load.* source, in the literal shapes real clients send (§5.4). */

@@ -1,6 +1,5 @@
 import type { MethodCall, XmlRpcValue } from '../xmlrpc/types.js';
 import {
-  ARGUMENT_RULE_COMMANDS,
   type ArgumentLimits,
   checkLoadSource,
   checkRuleArguments,
@@ -29,6 +28,15 @@ export interface PolicyRules {
   readonly loadTrailing: ScanRules;
   /** what a call may cost rtorrent; undefined: not bounded (policies built on full) */
   readonly cost: CostRules | undefined;
+  /** Set only when a verdict is being explained (trace.ts): told of every top-level name and multicall call. */
+  readonly trace?: CallTracer;
+}
+
+export interface CallTracer {
+  /** A command checked as a top-level call or system.multicall call. */
+  topLevel(command: string): void;
+  /** The checks that follow are of system.multicall call `index` (1-based). */
+  enterCall(index: number): void;
 }
 
 type Denial = { method: string; reason: string };
@@ -137,6 +145,7 @@ function recordingRules(rules: PolicyRules, reached: Set<string>): PolicyRules {
  * (src/rpc/xmlrpc_tinyxml2.cc:325-358). Only the one shape both read the same way is accepted.
  */
 function checkMulticall(rules: PolicyRules, call: MethodCall): Denial | null {
+  rules.trace?.topLevel(MULTICALL);
   if (!rules.isAllowed(MULTICALL)) return notInPolicy(rules, MULTICALL);
   const [calls, ...extra] = call.params;
   if (calls?.kind !== 'array' || extra.length !== 0) {
@@ -161,6 +170,7 @@ function checkMulticall(rules: PolicyRules, call: MethodCall): Denial | null {
     members.push({ methodName: methodName.value, params: params.items });
   }
   for (const [index, member] of members.entries()) {
+    rules.trace?.enterCall(index + 1);
     const denial = checkOne(rules, member);
     if (denial !== null) return { method: denial.method, reason: `system.multicall call ${index + 1} (${member.methodName}): ${denial.reason}` };
   }
@@ -188,6 +198,7 @@ function unusableParameter(value: XmlRpcValue, depth = 0): string | null {
 
 function checkOne(rules: PolicyRules, call: MethodCall): Denial | null {
   const { methodName: name, params } = call;
+  rules.trace?.topLevel(name);
   // Before the allowlist: a policy that lists a private setter for command strings (load.* trailing
   // d.connection_seed.set) must not open it to JSON-RPC's direct calls as well.
   const hidden = privateCommandReason(name);
@@ -207,7 +218,7 @@ function checkOne(rules: PolicyRules, call: MethodCall): Denial | null {
   }
 
   if (LOAD_METHODS.has(name)) return checkLoad(rules, name, params);
-  if (ARGUMENT_RULE_COMMANDS.has(name)) {
+  if (rules.nested.hasArgumentRule(name)) {
     const literal = ruleArgumentValues(params);
     const why = literal === null ? `${name} takes plain string or integer arguments` : checkRuleArguments(name, literal, rules.limits);
     if (why !== null) return deny(name, why);
@@ -277,6 +288,7 @@ function checkEvaluatedValue(
   if (!isText(value)) return null; // integers are conditions or counts, never code
   const text = textOf(value);
   if (kind === 'name') {
+    rules.nested.reached?.(text, 'name', { method: name, argument }, text);
     return rules.nested.isAllowed(text)
       ? null
       : deny(text, `${name} argument ${argument} calls ${text}, which is not allowed in policy "${rules.name}"`);
@@ -325,7 +337,7 @@ export function ruleArgumentValues(params: readonly XmlRpcValue[]): Array<string
  * xmlrpc-c's conversion (src/rpc/xmlrpc_c.cc:196-259): one argument is passed as itself and several as
  * a list; inside, a one-element array is unwrapped and an empty one becomes "none".
  */
-function xmlrpcCArguments(rest: readonly XmlRpcValue[]): readonly XmlRpcValue[] {
+export function xmlrpcCArguments(rest: readonly XmlRpcValue[]): readonly XmlRpcValue[] {
   if (rest.length === 1) {
     const only = convert(rest[0]!);
     if (only === null) return [];

@@ -17,7 +17,9 @@ import { isKnownCommand, XMLRPC_BUILTINS } from './command-names.js';
 import { rememberingParser } from './command-string.js';
 import { ROW_MULTICALL_NAMES, type CostRules } from './cost.js';
 import { LOAD_METHODS } from './evaluators.js';
+import { KEYED_CUSTOM_COMMANDS } from './owner-tag.js';
 import type { ScanRules } from './scan.js';
+import { SCOPED_NESTED_REFUSED, scopeCall, type ScopedCall, type ScopeRefusal } from './scope.js';
 import {
   type CompiledPolicy,
   DEFAULT_POLICY_LIMITS,
@@ -25,8 +27,12 @@ import {
   type PolicyDefinition,
   type PolicyLimitDefaults,
   type PolicyLimits,
+  type PolicyScope,
   type PolicyVerdict,
 } from './types.js';
+
+/** Stands for the user's name in download_roots, e.g. /srv/torrents/{user}. */
+export const USER_PLACEHOLDER = '{user}';
 
 export const BUILTIN_POLICY_NAMES: readonly string[] = Object.freeze([FULL_POLICY, ...BUILTIN_DEFINITIONS.keys()]);
 
@@ -48,23 +54,24 @@ type LimitKey = keyof typeof LIMIT_KEYS;
 /** The estimate's bounds: they apply where the cost model does, so a policy built on full cannot set them. */
 const COST_KEYS: readonly LimitKey[] = ['max_answer_cells', 'max_answer_bytes'];
 const DEFINITION_KEYS: ReadonlySet<string> = new Set([
-  'extends', 'allow', 'deny', 'download_roots', 'load_sources', 'row_multicalls', ...Object.keys(LIMIT_KEYS),
+  'extends', 'allow', 'deny', 'download_roots', 'load_sources', 'row_multicalls', 'scope', ...Object.keys(LIMIT_KEYS),
 ]);
 const POLICY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** A definition after `extends` has been followed. */
-interface Resolved {
+export interface Resolved {
   readonly allowAll: boolean;
   readonly allow: ReadonlySet<string>;
   readonly deny: ReadonlySet<string>;
   readonly downloadRoots: readonly string[];
   readonly loadSources: readonly LoadSource[] | null;
   readonly rowMulticalls: readonly string[];
+  readonly scope: PolicyScope;
   /** Limits set by this policy or the nearest ancestor that sets them, with the key they were set at. */
   readonly limits: Readonly<Partial<Record<LimitKey, Limit>>>;
 }
 
-const FULL_RESOLVED: Resolved = { allowAll: true, allow: new Set(), deny: new Set(), downloadRoots: [], loadSources: null, rowMulticalls: [], limits: {} };
+const FULL_RESOLVED: Resolved = { allowAll: true, allow: new Set(), deny: new Set(), downloadRoots: [], loadSources: null, rowMulticalls: [], scope: 'all', limits: {} };
 
 function stringList(value: unknown, key: string): string[] {
   if (value === undefined) return [];
@@ -100,11 +107,18 @@ function validateDefinition(name: string, definition: unknown): PolicyDefinition
   if (raw.download_roots !== undefined) {
     out.download_roots = stringList(raw.download_roots, `${at}.download_roots`).map((root, index) => {
       const normalised = normaliseRoot(root);
+      if (root.replaceAll(USER_PLACEHOLDER, '').includes('{')) {
+        throw new ConfigError(`${at}.download_roots[${index}]: ${JSON.stringify(root)}: the only placeholder is ${USER_PLACEHOLDER}`);
+      }
       if (normalised === null) {
         throw new ConfigError(`${at}.download_roots[${index}]: ${JSON.stringify(root)} must be an absolute directory other than / without ".." segments`);
       }
       return normalised;
     });
+  }
+  if (raw.scope !== undefined) {
+    if (raw.scope !== 'all' && raw.scope !== 'own') throw new ConfigError(`${at}.scope: must be "all" or "own", not ${JSON.stringify(raw.scope)}`);
+    out.scope = raw.scope;
   }
   if (raw.row_multicalls !== undefined) {
     const names = stringList(raw.row_multicalls, `${at}.row_multicalls`);
@@ -148,7 +162,7 @@ function resolveAll(definitions: ReadonlyMap<string, PolicyDefinition>): Map<str
       throw new ConfigError(`policies.${resolving[0]}.extends: cycle ${[...resolving.slice(resolving.indexOf(name)), name].join(' -> ')}`);
     }
     resolving.push(name);
-    let parent: Resolved = { allowAll: false, allow: new Set(), deny: new Set(), downloadRoots: [], loadSources: null, rowMulticalls: [], limits: {} };
+    let parent: Resolved = { allowAll: false, allow: new Set(), deny: new Set(), downloadRoots: [], loadSources: null, rowMulticalls: [], scope: 'all', limits: {} };
     if (definition.extends !== undefined) {
       if (definition.extends !== FULL_POLICY && !definitions.has(definition.extends)) {
         throw new ConfigError(`policies.${name}.extends: unknown policy ${JSON.stringify(definition.extends)}`);
@@ -175,8 +189,12 @@ function resolveAll(definitions: ReadonlyMap<string, PolicyDefinition>): Map<str
       downloadRoots: definition.download_roots ?? parent.downloadRoots,
       loadSources: (definition.load_sources as LoadSource[] | undefined) ?? parent.loadSources,
       rowMulticalls: definition.row_multicalls ?? parent.rowMulticalls,
+      scope: definition.scope ?? parent.scope,
       limits,
     };
+    if (result.scope === 'own' && result.allowAll) {
+      throw new ConfigError(`policies.${name}.scope: a policy built on full may run anything, so it cannot be kept to the user's own torrents; extend "tenant" or "standard" instead`);
+    }
     if (result.loadSources?.includes('file') && result.downloadRoots.length === 0) {
       throw new ConfigError(`policies.${name}.load_sources: "file" needs download_roots to confine the paths`);
     }
@@ -211,23 +229,38 @@ function resolveLimits(policy: Resolved, defaults: PolicyLimitDefaults): PolicyL
   };
 }
 
-function buildRules(name: string, policy: Resolved, defaults: PolicyLimitDefaults): PolicyRules {
+/** `full` itself, or a policy on it that changes nothing: forwarded after the strict parse, like nginx would. */
+function isPassThrough(policy: Resolved): boolean {
+  return policy.allowAll && policy.deny.size === 0 && policy.downloadRoots.length === 0 && policy.loadSources === null;
+}
+
+/** download_roots as they apply to `user`: {user} filled in (undefined: the template itself, for a policy nobody uses yet). */
+function rootsFor(roots: readonly string[], user: string | undefined): readonly string[] {
+  return user === undefined ? roots : roots.map((root) => root.replaceAll(USER_PLACEHOLDER, user));
+}
+
+function buildRules(name: string, policy: Resolved, defaults: PolicyLimitDefaults, user?: string): PolicyRules {
   const { allowAll, allow, deny } = policy;
+  const scoped = policy.scope === 'own';
   const isAllowed = allowAll ? (command: string) => !deny.has(command) : (command: string) => allow.has(command) && !deny.has(command);
   const limits: ArgumentLimits = {
     policy: name,
-    downloadRoots: policy.downloadRoots,
+    downloadRoots: rootsFor(policy.downloadRoots, user),
     loadSources: new Set(policy.loadSources ?? DEFAULT_LOAD_SOURCES),
+    scoped,
   };
   const parse = rememberingParser();
   const argumentRules = {
-    hasArgumentRule: (command: string) => ARGUMENT_RULE_COMMANDS.has(command),
+    hasArgumentRule: scoped
+      ? (command: string) => ARGUMENT_RULE_COMMANDS.has(command) || KEYED_CUSTOM_COMMANDS.has(command)
+      : (command: string) => ARGUMENT_RULE_COMMANDS.has(command),
     checkArguments: (command: string, args: readonly string[]) => checkRuleArguments(command, args, limits),
     parse,
   };
   const nested: ScanRules = {
     policy: name,
-    isAllowed: (command) => isAllowed(command) && !TOP_LEVEL_ONLY.has(command),
+    // A list inside a command string would walk every torrent, past the scope's filter.
+    isAllowed: (command) => isAllowed(command) && !TOP_LEVEL_ONLY.has(command) && !(scoped && SCOPED_NESTED_REFUSED.has(command)),
     literalOnly: false,
     ...argumentRules,
   };
@@ -235,7 +268,7 @@ function buildRules(name: string, policy: Resolved, defaults: PolicyLimitDefault
   const loadTrailing: ScanRules = allowAll
     ? nested
     : { policy: name, isAllowed: (command) => LOAD_TRAILING.has(command) && !deny.has(command), literalOnly: true, ...argumentRules };
-  const passThrough = allowAll && deny.size === 0 && policy.downloadRoots.length === 0 && policy.loadSources === null;
+  const passThrough = isPassThrough(policy);
   // Policies built on full keep full's freedom of cost as of commands; every other one is bounded.
   const cost: CostRules | undefined = allowAll
     ? undefined
@@ -252,16 +285,42 @@ function buildRules(name: string, policy: Resolved, defaults: PolicyLimitDefault
 }
 
 class Policy implements CompiledPolicy {
+  /** One specialisation per user, for download_roots that name {user}. */
+  readonly #perUser = new Map<string, Policy>();
+
   constructor(
     private readonly rules: PolicyRules,
     private readonly bodyLimit: number,
     readonly limits: PolicyLimits,
+    private readonly resolved: Resolved,
+    private readonly defaults: PolicyLimitDefaults,
+    private readonly user?: string,
   ) {}
   get name(): string {
     return this.rules.name;
   }
+  get scope(): PolicyScope {
+    return this.resolved.scope;
+  }
+  forUser(user: string): CompiledPolicy {
+    if (this.user !== undefined || !this.resolved.downloadRoots.some((root) => root.includes(USER_PLACEHOLDER))) return this;
+    let policy = this.#perUser.get(user);
+    if (policy === undefined) {
+      policy = new Policy(buildRules(this.rules.name, this.resolved, this.defaults, user), this.bodyLimit, this.limits, this.resolved, this.defaults, user);
+      this.#perUser.set(user, policy);
+    }
+    return policy;
+  }
+  scopeCall(call: MethodCall, user: string): ScopedCall | ScopeRefusal | undefined {
+    if (this.resolved.scope !== 'own') return undefined;
+    return scopeCall(call, { user, directory: this.rules.limits.downloadRoots[0] });
+  }
   check(call: MethodCall): PolicyVerdict {
     return checkCall(this.rules, call);
+  }
+  /** A policy's compiled rules, for explaining it (trace.ts, describe.ts). */
+  static rulesOf(policy: CompiledPolicy): PolicyRules | undefined {
+    return policy instanceof Policy ? policy.rules : undefined;
   }
   prepare(call: MethodCall, upstreamBodyLimit = Infinity): MethodCall {
     return this.rules.passThrough ? call : clampForUpstream(call, Math.min(this.bodyLimit, upstreamBodyLimit));
@@ -269,13 +328,59 @@ class Policy implements CompiledPolicy {
 }
 
 /**
+ * The rules a compiled policy checks calls with, for explaining it offline (trace.ts, describe.ts).
+ * Kept off CompiledPolicy: the request path never needs them.
+ */
+export function compiledRules(policy: CompiledPolicy): PolicyRules {
+  const rules = Policy.rulesOf(policy);
+  if (rules === undefined) throw new TypeError(`policy "${policy.name}" was not built by compilePolicies`);
+  return rules;
+}
+
+/** A policy as written and as `extends` made it: what compiling and describing it start from. */
+export interface ResolvedPolicy {
+  /** the validated definition; empty for full */
+  readonly definition: PolicyDefinition;
+  readonly resolved: Resolved;
+  readonly limits: PolicyLimits;
+  readonly passThrough: boolean;
+}
+
+interface PolicyOptions {
+  bodyLimit?: number;
+  limits?: PolicyLimitDefaults;
+}
+
+/**
+ * Validates the built-in policies and the configured ones and follows every `extends`. Throws
+ * ConfigError naming the policy and the key for anything it cannot use.
+ */
+export function resolvePolicies(custom: Record<string, PolicyDefinition>, opts: PolicyOptions = {}): Map<string, ResolvedPolicy> {
+  const { definitions, defaults } = validatePolicies(custom, opts);
+  const out = new Map<string, ResolvedPolicy>();
+  for (const [name, resolved] of resolveAll(definitions)) {
+    out.set(name, { definition: definitions.get(name) ?? {}, resolved, limits: resolveLimits(resolved, defaults), passThrough: isPassThrough(resolved) });
+  }
+  return out;
+}
+
+/**
  * Compiles the built-in policies and the configured ones into lookup tables, once, at start-up or
  * reload. Throws ConfigError naming the policy and the key for anything it cannot use.
  */
-export function compilePolicies(
+export function compilePolicies(custom: Record<string, PolicyDefinition>, opts: PolicyOptions = {}): Map<string, CompiledPolicy> {
+  const { bodyLimit, defaults, definitions } = validatePolicies(custom, opts);
+  const compiled = new Map<string, CompiledPolicy>();
+  for (const [name, policy] of resolveAll(definitions)) {
+    compiled.set(name, new Policy(buildRules(name, policy, defaults), bodyLimit, resolveLimits(policy, defaults), policy, defaults));
+  }
+  return compiled;
+}
+
+function validatePolicies(
   custom: Record<string, PolicyDefinition>,
-  opts: { bodyLimit?: number; limits?: PolicyLimitDefaults } = {},
-): Map<string, CompiledPolicy> {
+  opts: PolicyOptions,
+): { bodyLimit: number; defaults: PolicyLimitDefaults; definitions: Map<string, PolicyDefinition> } {
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const defaults = opts.limits ?? DEFAULT_POLICY_LIMITS;
   if (!Number.isSafeInteger(bodyLimit) || bodyLimit <= 0) throw new ConfigError(`bodyLimit: must be a positive number of bytes, not ${String(bodyLimit)}`);
@@ -290,10 +395,5 @@ export function compilePolicies(
     if (!POLICY_NAME.test(name)) throw new ConfigError(`policies.${name}: a policy name uses letters, digits, '_', '.' and '-' (at most 64)`);
     definitions.set(name, validateDefinition(name, definition));
   }
-
-  const compiled = new Map<string, CompiledPolicy>();
-  for (const [name, policy] of resolveAll(definitions)) {
-    compiled.set(name, new Policy(buildRules(name, policy, defaults), bodyLimit, resolveLimits(policy, defaults)));
-  }
-  return compiled;
+  return { bodyLimit, defaults, definitions };
 }

@@ -30,6 +30,11 @@ export interface ScanRules {
   readonly literalOnly: boolean;
   /** The command-string parser; a policy passes its memo of parseCommandString. */
   readonly parse?: (text: string) => ParseResult;
+  /**
+   * Told of every command name the scan reaches, before it is judged; set only when a verdict is
+   * being explained (trace.ts), so checking calls pays nothing for it.
+   */
+  readonly reached?: (command: string, how: Reach, origin: Origin, text: string) => void;
 }
 
 export interface Origin {
@@ -54,6 +59,8 @@ function snippet(text: string): string {
 }
 
 type Where = 'command' | 'inline command' | 'function';
+/** How a command string reaches a command: as one of its commands, a $… inline call, a (…) function, or by name. */
+export type Reach = Where | 'name';
 
 class Scanner {
   constructor(
@@ -88,6 +95,7 @@ class Scanner {
 
   private command(command: CsCommand, shown: string, where: Where, depth: number): Finding | null {
     const { name, args } = command;
+    this.rules.reached?.(name, where, this.origin, shown);
     if (!this.rules.isAllowed(name)) return this.refuse(name, shown, this.notAllowed(where, name));
     if (this.rules.literalOnly) {
       const literal = literalArguments(args);
@@ -125,6 +133,7 @@ class Scanner {
         }
         return null;
       case 'function': {
+        this.rules.reached?.(object.name, 'function', this.origin, shown);
         if (!this.rules.isAllowed(object.name)) return this.refuse(object.name, shown, this.notAllowed('function', object.name));
         const args = object.args ?? [];
         if (this.rules.hasArgumentRule(object.name)) {
@@ -166,6 +175,7 @@ class Scanner {
           return this.refuse(owner, shown, `${owner} would run the result of "${snippet(arg.value)}", which is only known at run time`);
         }
         if (range.kind === 'name') {
+          this.rules.reached?.(arg.value, 'name', this.origin, shown);
           return this.rules.isAllowed(arg.value)
             ? null
             : this.refuse(arg.value, shown, `${owner} calls ${arg.value}, which is not allowed in policy "${this.rules.policy}"`);

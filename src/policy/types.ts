@@ -1,5 +1,6 @@
 import type { MethodCall } from '../xmlrpc/types.js';
 import type { CostEstimate } from './cost-estimate.js';
+import type { ScopedCall, ScopeRefusal } from './scope.js';
 import type { SafeWindow } from './untrusted-safe.data.js';
 
 /** One entry of the `policies` table in the gateway configuration. */
@@ -22,6 +23,11 @@ export interface PolicyDefinition {
   max_answer_bytes?: number;
   /** the user's calls in flight at once; 0: no limit */
   calls_in_flight?: number;
+  /**
+   * "own": the user sees and touches only the torrents they added (lists narrowed, other torrents
+   * answer as unknown hashes); "all" (default): every torrent
+   */
+  scope?: 'all' | 'own';
   /** the user's sustained calls per second; 0: no limit */
   call_rate?: number;
   /** calls a user may make at once after being idle */
@@ -106,8 +112,19 @@ export type PolicyVerdict =
       costly?: true;
     };
 
+export type PolicyScope = 'all' | 'own';
+
 export interface CompiledPolicy {
   readonly name: string;
+  /** "own": calls are narrowed to the caller's torrents (scopeCall) before they are sent. */
+  readonly scope: PolicyScope;
+  /**
+   * The policy as it applies to one user: itself, unless its download_roots name {user}, which are
+   * then filled in with the user's name.
+   */
+  forUser(user: string): CompiledPolicy;
+  /** A scope = "own" policy's narrowing of an allowed call for `user` (scope.ts); undefined for scope = "all". */
+  scopeCall(call: MethodCall, user: string): ScopedCall | ScopeRefusal | undefined;
   /** Bounds on cost and rate. */
   readonly limits: PolicyLimits;
   check(call: MethodCall): PolicyVerdict;

@@ -274,7 +274,7 @@ class ScgiConnection {
       this.answer(400, textAnswer(400, 'empty request body: expected an XML-RPC <methodCall>'));
       return;
     }
-    const policy = this.ctx.policy();
+    const policy = this.ctx.policy().forUser(this.ctx.user);
     this.policyName = policy.name;
     const caller: Caller = { user: this.ctx.user, policy };
     const admission = this.ctx.budgets?.admit(caller.user, this.ctx.budgetOf?.(caller.user, policy) ?? policy.limits.budget);
@@ -308,7 +308,7 @@ class ScgiConnection {
       }
       untrusted = await sendsUntrusted(decision, upstream);
       // Shared with the HTTP side's identical reads: Flood's polls and a browser's get one answer.
-      ({ response, source } = await upstream.send(await requestFor(decision, upstream), { ...UPSTREAM_META, untrusted }, { readOnly: decision.readOnly }));
+      ({ response, source } = await upstream.send(await requestFor(decision, upstream), { ...UPSTREAM_META, untrusted }, { readOnly: decision.readOnly, changesOwners: decision.changesOwners }));
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       this.outcome = 'upstream_error';
@@ -522,7 +522,7 @@ export async function startScgiListener(options: ScgiListenerOptions): Promise<S
   }
   // After listening, errors are accept() failures (EMFILE…): worth a line, not a crash of the gateway.
   server.on('error', (error) => logger.error({ err: error }, 'SCGI listener error'));
-  logger.info({ address, user: options.user, policy: ctx.policy().name }, 'SCGI listener ready');
+  // "SCGI listener ready" is the caller's line (gateway.ts): one here as well printed each listener twice.
 
   let closing: Promise<void> | undefined;
   return {

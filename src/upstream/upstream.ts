@@ -6,6 +6,7 @@ import { ConnectionPool } from './connection-pool.js';
 import { callScgi, type ScgiResponse } from './scgi-client.js';
 import type { ScgiRequestMeta } from './scgi-request.js';
 import type { CallSignal } from './call-signal.js';
+import { TorrentOwners } from './owners.js';
 import { UpstreamShape } from './shape.js';
 import { scgiBodyLimit, SMALLEST_SCGI_BODY_LIMIT } from './request-size.js';
 import { UpstreamVersion } from './version.js';
@@ -36,6 +37,8 @@ export class Upstream {
   readonly version: UpstreamVersion;
   /** Answers shared by identical read-only calls to this rtorrent, when configured. */
   readonly reads: ReadCoalescer | undefined;
+  /** Who owns which torrent, for users whose policy keeps them to their own (scope = "own"). */
+  readonly owners: TorrentOwners;
 
   constructor(
     readonly address: SocketAddress,
@@ -46,6 +49,7 @@ export class Upstream {
     this.version = new UpstreamVersion(this);
     this.shape = new UpstreamShape(this, { onVersion: (version) => this.version.note(version) });
     this.reads = options.sharedReads === undefined ? undefined : new ReadCoalescer(options.sharedReads);
+    this.owners = new TorrentOwners(this);
   }
 
   /** Whether calls may be marked untrusted at all (upstream.untrusted). */
@@ -71,7 +75,33 @@ export class Upstream {
    * without the caller's abort signal, since others may be waiting on it. Any other call drops the
    * shared answers.
    */
-  async send(body: Buffer, meta: ScgiRequestMeta, how: { readonly readOnly: boolean; readonly signal?: CallSignal }): Promise<{ response: ScgiResponse; source: ReadSource | undefined }> {
+  async send(
+    body: Buffer,
+    meta: ScgiRequestMeta,
+    how: { readonly readOnly: boolean; readonly changesOwners?: boolean; readonly signal?: CallSignal },
+  ): Promise<{ response: ScgiResponse; source: ReadSource | undefined }> {
+    if (how.changesOwners === true) return { response: await this.#callChangingOwners(body, meta, how.signal), source: undefined };
+    return this.#send(body, meta, how);
+  }
+
+  /**
+   * A call that may add, erase or reassign torrents: the owners learned before it (or while it runs)
+   * are forgotten when it is sent and again when it is answered, like shared answers.
+   */
+  async #callChangingOwners(body: Buffer, meta: ScgiRequestMeta, signal?: CallSignal): Promise<ScgiResponse> {
+    this.owners.invalidate();
+    try {
+      const { response } = await this.#send(body, meta, { readOnly: false, signal });
+      if (response.kind === 'whole') this.owners.invalidate();
+      else response.body.onSettled(() => this.owners.invalidate());
+      return response;
+    } catch (error) {
+      this.owners.invalidate();
+      throw error;
+    }
+  }
+
+  async #send(body: Buffer, meta: ScgiRequestMeta, how: { readonly readOnly: boolean; readonly signal?: CallSignal }): Promise<{ response: ScgiResponse; source: ReadSource | undefined }> {
     const reads = this.reads;
     if (reads === undefined) return { response: await this.call(body, meta, how.signal), source: undefined };
     if (!how.readOnly) return { response: await this.#callChanging(reads, body, meta, how.signal), source: undefined };

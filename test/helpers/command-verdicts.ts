@@ -19,7 +19,7 @@ import { compilePolicies } from '../../src/policy/index.js';
 import type { MethodCall, XmlRpcValue } from '../../src/xmlrpc/types.js';
 
 /** The built-in policies whose decisions are recorded here: all but full, which runs anything. */
-export const CLASSIFIED_POLICIES = ['standard', 'flood', 'rutorrent', 'readonly', 'mobile', 'monitoring', 'arr', 'autobrr'] as const;
+export const CLASSIFIED_POLICIES = ['standard', 'flood', 'rutorrent', 'tenant', 'readonly', 'mobile', 'monitoring', 'arr', 'autobrr'] as const;
 export type ClassifiedPolicy = (typeof CLASSIFIED_POLICIES)[number];
 
 const H = '0123456789ABCDEF0123456789ABCDEF01234567';
@@ -45,6 +45,13 @@ function probes(name: string): MethodCall[] {
       return [call(name, H, ''), inRow(`${name}=""`)];
     case 'network.xmlrpc.size_limit.set':
       return [call(name, '', '524288')];
+    // Keyed: a policy kept to its own torrents refuses them without a key, or with the owner tag's.
+    case 'd.custom':
+    case 'd.custom_throw':
+    case 'd.custom.if_z':
+      return [call(name, H, 'probe'), inRow(`${name}=probe`)];
+    case 'd.custom.set':
+      return [call(name, H, 'probe', 'value'), inRow(`${name}=probe,value`)];
     default:
       return [call(name), inRow(`${name}=`)];
   }
@@ -103,15 +110,15 @@ const words = (text: string): readonly string[] => text.split(/\s+/).filter((wor
 
 /** Each group: the built-ins that allow its names. Names are sorted; groups run from most to least open. */
 export const VERDICT_GROUPS: ReadonlyArray<readonly [allowedBy: readonly ClassifiedPolicy[], names: readonly string[]]> = [
-  [['standard', 'flood', 'rutorrent', 'readonly', 'mobile', 'monitoring', 'arr', 'autobrr'], words(`
+  [['standard', 'flood', 'rutorrent', 'tenant', 'readonly', 'mobile', 'monitoring', 'arr', 'autobrr'], words(`
     d.complete d.completed_bytes d.creation_date d.custom1 d.down.rate d.hash d.is_active d.multicall
     d.multicall2 d.name d.ratio d.size_bytes d.timestamp.finished d.timestamp.started d.up.rate
     system.api_version system.client_version system.multicall
   `)],
-  [['standard', 'flood', 'rutorrent', 'readonly', 'mobile', 'arr', 'autobrr'], words(`
+  [['standard', 'flood', 'rutorrent', 'tenant', 'readonly', 'mobile', 'arr', 'autobrr'], words(`
     d.base_path d.directory
   `)],
-  [['standard', 'flood', 'rutorrent', 'readonly', 'mobile', 'monitoring', 'arr'], words(`
+  [['standard', 'flood', 'rutorrent', 'tenant', 'readonly', 'mobile', 'monitoring', 'arr'], words(`
     d.accepting_seeders d.bitfield d.bytes_done d.chunk_size d.chunks_hashed d.chunks_seen
     d.completed_chunks d.connection_current d.connection_leech d.connection_seed d.custom d.custom.if_z
     d.custom.items d.custom.keys d.custom2 d.custom3 d.custom4 d.custom5 d.custom_throw
@@ -129,20 +136,20 @@ export const VERDICT_GROUPS: ReadonlyArray<readonly [allowedBy: readonly Classif
     d.tracker_focus d.tracker_numwant d.tracker_size d.up.choke_heuristics d.up.choke_heuristics.leech
     d.up.choke_heuristics.seed d.up.total d.uploads_max d.uploads_min d.views d.views.has d.wanted_chunks
   `)],
-  [['standard', 'flood', 'rutorrent', 'readonly', 'mobile', 'monitoring', 'autobrr'], words(`
+  [['standard', 'flood', 'rutorrent', 'tenant', 'readonly', 'mobile', 'monitoring', 'autobrr'], words(`
     system.hostname throttle.global_down.rate throttle.global_down.total throttle.global_up.rate
     throttle.global_up.total
   `)],
-  [['standard', 'flood', 'rutorrent', 'mobile', 'arr', 'autobrr'], words(`
+  [['standard', 'flood', 'rutorrent', 'tenant', 'mobile', 'arr', 'autobrr'], words(`
     load.normal load.raw load.raw_start load.start
   `)],
-  [['standard', 'flood', 'rutorrent', 'readonly', 'mobile', 'arr'], words(`
+  [['standard', 'flood', 'rutorrent', 'tenant', 'readonly', 'mobile', 'arr'], words(`
     d.base_filename d.directory_base
   `)],
-  [['standard', 'flood', 'rutorrent', 'readonly', 'mobile', 'autobrr'], words(`
+  [['standard', 'flood', 'rutorrent', 'tenant', 'readonly', 'mobile', 'autobrr'], words(`
     f.multicall f.path f.size_bytes network.bind_address
   `)],
-  [['standard', 'flood', 'rutorrent', 'readonly', 'mobile', 'monitoring'], words(`
+  [['standard', 'flood', 'rutorrent', 'tenant', 'readonly', 'mobile', 'monitoring'], words(`
     and branch cat choke_group.down.heuristics choke_group.down.max choke_group.down.max.unlimited
     choke_group.down.queued choke_group.down.rate choke_group.down.total choke_group.down.unchoked
     choke_group.general.size choke_group.index_of choke_group.list choke_group.size choke_group.tracker.mode
@@ -204,10 +211,10 @@ export const VERDICT_GROUPS: ReadonlyArray<readonly [allowedBy: readonly Classif
     throttle.unchoked_downloads throttle.unchoked_uploads throttle.up.max throttle.up.rate
     trackers.delay_scrape trackers.numwant trackers.use_udp value view.list view.size view.size_not_visible
   `)],
-  [['standard', 'flood', 'rutorrent', 'mobile', 'arr'], words(`
+  [['standard', 'flood', 'rutorrent', 'tenant', 'mobile', 'arr'], words(`
     d.custom1.set d.erase d.views.push_back_unique
   `)],
-  [['standard', 'flood', 'rutorrent', 'readonly', 'mobile'], words(`
+  [['standard', 'flood', 'rutorrent', 'tenant', 'readonly', 'mobile'], words(`
     d.base_filename.as_binary d.base_filename.base64 d.base_filename.base64_as_binary d.base_filename.hex
     d.base_filename.or_as_binary d.base_filename.or_base64 d.base_path.as_binary d.base_path.base64
     d.base_path.base64_as_binary d.base_path.hex d.base_path.or_as_binary d.base_path.or_base64
@@ -230,11 +237,14 @@ export const VERDICT_GROUPS: ReadonlyArray<readonly [allowedBy: readonly Classif
     p.is_snubbed p.is_unwanted p.multicall p.options_str p.peer_rate p.peer_total p.port p.snubbed p.up_rate
     p.up_total session.path session.path.realpath.or_empty session.path.realpath.or_throw system.pid
   `)],
-  [['standard', 'flood', 'rutorrent', 'mobile'], words(`
+  [['standard', 'flood', 'rutorrent', 'tenant', 'mobile'], words(`
     d.check_hash d.close d.custom5.set d.delete_tied d.open d.start d.stop f.priority.set
-    network.xmlrpc.size_limit.set throttle.global_down.max_rate.set throttle.global_up.max_rate.set
+    network.xmlrpc.size_limit.set
   `)],
-  [['standard', 'flood', 'rutorrent'], words(`
+  [['standard', 'flood', 'rutorrent', 'mobile'], words(`
+    throttle.global_down.max_rate.set throttle.global_up.max_rate.set
+  `)],
+  [['standard', 'flood', 'rutorrent', 'tenant'], words(`
     d.accepting_seeders.disable d.accepting_seeders.enable d.close.directly d.connection_current.set
     d.connection_seed.set d.custom.set d.custom2.set d.custom3.set d.custom4.set d.directory.set
     d.directory_base.set d.disconnect.seeders d.down.choke_heuristics.set d.down.sequential.set
@@ -242,17 +252,20 @@ export const VERDICT_GROUPS: ReadonlyArray<readonly [allowedBy: readonly Classif
     d.message.set d.pause d.peer_exchange.set d.peers_max.set d.peers_min.set d.priority.set d.resume
     d.save_full_session d.save_resume d.throttle_name.set d.tied_to_file.set d.tracker.insert
     d.tracker.send_scrape d.tracker_announce d.tracker_announce.force d.tracker_numwant.set d.try_close
-    d.try_start d.try_stop d.up.choke_heuristics.set d.update_priorities d.uploads_max.set d.uploads_min.set
-    d.views.push_back d.views.remove f.prioritize_first.disable f.prioritize_first.enable
-    f.prioritize_last.disable f.prioritize_last.enable load.raw_start_verbose load.raw_verbose
-    load.start_throw load.start_verbose load.throw load.verbose p.banned.set p.disconnect
-    p.disconnect_delayed p.snubbed.set pieces.hash.on_completion.set t.disable t.enable t.is_enabled.set
-    throttle.global_down.max_rate.set_kb throttle.global_up.max_rate.set_kb throttle.max_downloads.div.set
-    throttle.max_downloads.global.set throttle.max_downloads.set throttle.max_peers.normal.set
-    throttle.max_peers.seed.set throttle.max_uploads.div.set throttle.max_uploads.global.set
-    throttle.max_uploads.set throttle.min_downloads.set throttle.min_peers.normal.set
-    throttle.min_peers.seed.set throttle.min_uploads.set trackers.numwant.set view.set_not_visible
-    view.set_visible
+    d.try_start d.try_stop d.up.choke_heuristics.set d.update_priorities d.uploads_max.set
+    d.uploads_min.set d.views.push_back d.views.remove f.prioritize_first.disable
+    f.prioritize_first.enable f.prioritize_last.disable f.prioritize_last.enable load.raw_start_verbose
+    load.raw_verbose load.start_throw load.start_verbose load.throw load.verbose p.banned.set
+    p.disconnect p.disconnect_delayed p.snubbed.set t.disable t.enable t.is_enabled.set
+    view.set_not_visible view.set_visible
+  `)],
+  [['standard', 'flood', 'rutorrent'], words(`
+    pieces.hash.on_completion.set throttle.global_down.max_rate.set_kb
+    throttle.global_up.max_rate.set_kb throttle.max_downloads.div.set throttle.max_downloads.global.set
+    throttle.max_downloads.set throttle.max_peers.normal.set throttle.max_peers.seed.set
+    throttle.max_uploads.div.set throttle.max_uploads.global.set throttle.max_uploads.set
+    throttle.min_downloads.set throttle.min_peers.normal.set throttle.min_peers.seed.set
+    throttle.min_uploads.set trackers.numwant.set
   `)],
   [[], words(`
     add_peer argument.0 argument.1 argument.2 argument.3 bind catch check_hash

@@ -69,7 +69,14 @@ interface FloodResponse {
   readonly json: unknown;
 }
 
-describe(`Flood ${flood?.version ?? ''} through the SCGI listener`, { skip }, () => {
+describe(`Flood ${flood?.version ?? ''} through the SCGI listener`, { skip }, () => floodSuite({ tenant: false }));
+describe(`Flood ${flood?.version ?? ''} for one tenant of a shared rtorrent (policy extending tenant)`, { skip }, () => floodSuite({ tenant: true }));
+
+/**
+ * tenant: the listener's user is kept to its own torrents (scope = "own"); half the preloaded
+ * torrents are tagged as its own, the rest as another user's.
+ */
+function floodSuite({ tenant }: { tenant: boolean }): void {
   let rtorrent: RtorrentInstance;
   let dir: string;
   let downloads: string;
@@ -80,6 +87,8 @@ describe(`Flood ${flood?.version ?? ''} through the SCGI listener`, { skip }, ()
   let base: string;
   let cookie = '';
   const logs: Array<Record<string, unknown>> = [];
+  /** The torrents the listener's user sees: every one, or a tenant's own. */
+  let own: string[] = [];
 
   async function api(method: string, path: string, body?: unknown): Promise<FloodResponse> {
     const response = await fetch(`${base}/api${path}`, {
@@ -128,7 +137,11 @@ describe(`Flood ${flood?.version ?? ''} through the SCGI listener`, { skip }, ()
     dir = makeTempDir('flood');
     socketPath = join(dir, 'flood.sock');
     // The proposed `flood` preset: standard, plus the roots Flood's destinations must stay in.
-    const policy = compilePolicies({ 'flood-test': { extends: 'standard', download_roots: [downloads] } }).get('flood-test')!;
+    const policy = compilePolicies({ 'flood-test': { extends: tenant ? 'tenant' : 'standard', download_roots: [downloads] } }).get('flood-test')!;
+    if (tenant) {
+      own = rtorrent.infoHashes.slice(0, 6);
+      for (const hash of rtorrent.infoHashes) await rtorrent.call('d.custom.set', [hash, 'gateway.owner', own.includes(hash) ? 'flood' : 'someone-else']);
+    }
     const logger = pino(
       { level: 'info' },
       new Writable({
@@ -188,12 +201,26 @@ describe(`Flood ${flood?.version ?? ''} through the SCGI listener`, { skip }, ()
     if (dir) await removeTempDir(dir);
   });
 
-  it('lists every torrent of the real rtorrent', async () => {
+  it(tenant ? 'lists exactly the tenant\'s own torrents' : 'lists every torrent of the real rtorrent', async () => {
     const torrents = await floodTorrents();
-    assert.deepEqual(Object.keys(torrents).sort(), [...rtorrent.infoHashes].sort());
+    assert.deepEqual(Object.keys(torrents).sort(), [...(tenant ? own : rtorrent.infoHashes)].sort());
     const names = (await rtorrent.call('d.multicall2', ['', 'main', 'd.hash=', 'd.name='])) as string[][];
-    for (const [hash, name] of names) assert.equal(torrents[hash as string]?.name, name);
+    for (const [hash, name] of names) if (!tenant || own.includes(hash as string)) assert.equal(torrents[hash as string]?.name, name);
   });
+
+  if (tenant) {
+    it('tags what it adds as the tenant\'s own, and cannot start another user\'s torrent', async () => {
+      const bytes = makeTorrentBytes(503, { seed: 'flood-add' });
+      const hash = infoHashOf(bytes);
+      const added = await api('POST', '/torrents/add-files', { files: [bytes.toString('base64')], destination: join(downloads, 'own'), start: false });
+      assert.ok(added.status === 200 || added.status === 202, JSON.stringify(added.json));
+      assert.equal(await eventually(async () => ((await rtorrentRow(hash)) ? rtorrent.call('d.custom', [hash, 'gateway.owner']) : undefined)), 'flood');
+      await eventually(async () => (await floodTorrents())[hash]);
+      const foreign = rtorrent.infoHashes[8]!;
+      await api('POST', '/torrents/start', { hashes: [foreign] });
+      assert.equal((await rtorrentRow(foreign))?.[3], '0', 'another user\'s torrent stays stopped');
+    });
+  }
 
   it('falls back from JSON-RPC to XML-RPC, so nothing but checked XML reaches rtorrent', () => {
     const probe = logs.find((line) => line.outcome === 'bad_scgi' && /JSON-RPC/.test(String(line.problem)));
@@ -265,6 +292,13 @@ describe(`Flood ${flood?.version ?? ''} through the SCGI listener`, { skip }, ()
     assert.deepEqual(await rtorrent.call('dht.statistics', ['']), before);
     const denial = await eventually(async () => logs.find((line) => line.msg === 'call denied' && (line.methods as string[]).includes('dht.mode.set')));
     assert.equal(denial.level, 40);
+    if (tenant) {
+      // A global throttle is everyone's: a tenant may not change it.
+      const rate = await rtorrent.call('throttle.global_down.max_rate', ['']);
+      assert.equal((await api('PATCH', '/client/settings', { throttleGlobalDownSpeed: 1048576 })).status, 500);
+      assert.equal(await rtorrent.call('throttle.global_down.max_rate', ['']), rate);
+      return;
+    }
     // Throttles are ordinary user settings and go through.
     assert.equal((await api('PATCH', '/client/settings', { throttleGlobalDownSpeed: 1048576 })).status, 200);
     assert.equal(await rtorrent.call('throttle.global_down.max_rate', ['']), 1048576);
@@ -285,4 +319,4 @@ describe(`Flood ${flood?.version ?? ''} through the SCGI listener`, { skip }, ()
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(existsSync(marker), false);
   });
-});
+}

@@ -29,8 +29,8 @@ function compileError(custom: Record<string, unknown>, opts?: { bodyLimit?: numb
 }
 
 describe('built-in policies', () => {
-  test('are exactly full, standard, readonly, arr, mobile, autobrr, monitoring, flood and rutorrent', () => {
-    assert.deepEqual([...BUILTIN_POLICY_NAMES].sort(), ['arr', 'autobrr', 'flood', 'full', 'mobile', 'monitoring', 'readonly', 'rutorrent', 'standard']);
+  test('are exactly full, standard, readonly, arr, mobile, autobrr, monitoring, flood, rutorrent and tenant', () => {
+    assert.deepEqual([...BUILTIN_POLICY_NAMES].sort(), ['arr', 'autobrr', 'flood', 'full', 'mobile', 'monitoring', 'readonly', 'rutorrent', 'standard', 'tenant']);
     assert.deepEqual([...compilePolicies({}).keys()].sort(), [...BUILTIN_POLICY_NAMES].sort());
   });
 

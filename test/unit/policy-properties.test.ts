@@ -109,10 +109,16 @@ describe('the scanner against grammar-shaped command strings', () => {
     const methods = ['d.multicall2', 'branch', 'load.start', 'f.multicall', 'and'];
     fc.assert(
       fc.property(fc.constantFrom(...methods), fc.array(hostile, { minLength: 1, maxLength: 4 }), (method, rows) => {
-        const started = process.hrtime.bigint();
-        const verdict = policies.get('standard')!.check({ methodName: method, params: [text(''), text(method === 'load.start' ? 'magnet:?x' : 'main'), ...rows.map(text)] });
-        assert.equal(typeof verdict.allowed, 'boolean');
-        assert.ok(Number(process.hrtime.bigint() - started) / 1e6 < 50);
+        const call = { methodName: method, params: [text(''), text(method === 'load.start' ? 'magnet:?x' : 'main'), ...rows.map(text)] };
+        // The fastest of up to three runs: a slow input is slow every time, a busy machine's pause is not.
+        let fastestMs = Number.POSITIVE_INFINITY;
+        for (let attempt = 0; attempt < 3 && fastestMs >= 50; attempt++) {
+          const started = process.hrtime.bigint();
+          const verdict = policies.get('standard')!.check(call);
+          fastestMs = Math.min(fastestMs, Number(process.hrtime.bigint() - started) / 1e6);
+          assert.equal(typeof verdict.allowed, 'boolean');
+        }
+        assert.ok(fastestMs < 50, `took ${fastestMs} ms`);
       }),
       { numRuns: 1500 },
     );

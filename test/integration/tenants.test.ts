@@ -1,0 +1,289 @@
+/**
+ * Many users, one rtorrent (policy scope = "own", the built-in `tenant`): two tenants and an admin on
+ * a real rtorrent of each release. Each tenant adds torrents over HTTP, an SCGI listener and (on
+ * releases that speak it) JSON-RPC, sees only those, and every attempt on the other's torrents
+ * answers exactly as a hash rtorrent does not hold, changing nothing.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { encodeMethodCall } from '../../src/xmlrpc/encode.js';
+import type { MethodCall } from '../../src/xmlrpc/types.js';
+import { call as treeCall, multicall } from '../helpers/call-tree.js';
+import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
+import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { decodeXmlRpcResponse, scgiRequest, xmlCall, XmlRpcFault, type XmlParam } from '../helpers/scgi-direct.js';
+import { infoHashOf, makeTorrentBytes } from '../helpers/torrents.js';
+import { until } from '../helpers/wait.js';
+
+const execFileAsync = promisify(execFile);
+// Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
+const haveRtorrent = requireBinary('rtorrent') !== undefined;
+const OWNER_KEY = 'gateway.owner';
+const UNKNOWN_HASH = 'F00DF00DF00DF00DF00DF00DF00DF00DF00DF00D';
+
+for (const build of haveRtorrent ? rtorrentBuilds() : []) describe(`tenants on one rtorrent ${build.version} (scope = "own")`, { timeout: 120_000 }, () => suite(build));
+
+function suite(build: RtorrentBuild): void {
+  const jsonrpc = build.version !== '0.9.8';
+  let rtorrent: RtorrentInstance;
+  let gateway: GatewayTestInstance;
+  let dir: string;
+  let listener: string;
+  let roots: string;
+  const torrent = (index: number): { bytes: Buffer; hash: string } => {
+    const bytes = makeTorrentBytes(index, { seed: `tenants-${build.version}` });
+    return { bytes, hash: infoHashOf(bytes) };
+  };
+  const aliceHttp = torrent(1);
+  const bobHttp = torrent(2);
+  const aliceScgi = torrent(3);
+  const aliceJson = torrent(4);
+  let untagged: string;
+
+  const USERS = {
+    alice: { password: 'alice-secret', policy: 'tenant-roots' },
+    bob: { password: 'bob-secret', policy: 'tenant-roots' },
+    admin: { password: 'admin-secret', policy: 'full' },
+  };
+  type User = keyof typeof USERS;
+  const auth = (user: User): string => basicAuth(user, USERS[user].password);
+
+  async function call(user: User, method: string, params: readonly XmlParam[] = []): Promise<unknown> {
+    const response = await post(gateway.url(), xmlCall(method, params), { authorization: auth(user) });
+    return decodeXmlRpcResponse(response.body);
+  }
+  async function fault(user: User, method: string, params: readonly XmlParam[] = []): Promise<XmlRpcFault> {
+    try {
+      await call(user, method, params);
+    } catch (error) {
+      if (error instanceof XmlRpcFault) return error;
+      throw error;
+    }
+    assert.fail(`${user}'s ${method} was answered, not refused`);
+  }
+  async function multicallOf(user: User, ...calls: MethodCall[]): Promise<unknown[]> {
+    const response = await post(gateway.url(), encodeMethodCall(multicall(...calls)), { authorization: auth(user) });
+    return decodeXmlRpcResponse(response.body) as unknown[];
+  }
+  const listOf = async (user: User): Promise<string[]> => ((await call(user, 'd.multicall2', ['', 'main', 'd.hash='])) as string[][]).map(([hash]) => hash as string).sort();
+  /** What rtorrent itself answers for a hash it does not hold, asked directly. */
+  async function unknownHashFault(method: string, params: readonly XmlParam[]): Promise<XmlRpcFault> {
+    try {
+      await rtorrent.call(method, params);
+    } catch (error) {
+      if (error instanceof XmlRpcFault) return error;
+      throw error;
+    }
+    assert.fail(`rtorrent answered ${method} for an unknown hash`);
+  }
+  const held = async (): Promise<string[]> => ((await rtorrent.call('download_list', ['', 'main'])) as string[]).sort();
+
+  before(async () => {
+    dir = makeTempDir('tenants');
+    roots = join(dir, 'data');
+    for (const user of ['alice', 'bob']) mkdirSync(join(roots, user), { recursive: true });
+    listener = join(dir, 'alice-flood.sock');
+    rtorrent = await startRtorrent({ build, torrents: 1, name: 'tenants' });
+    [untagged] = rtorrent.infoHashes as [string];
+    gateway = await startGateway({
+      upstream: `unix:${rtorrent.socketPath}`,
+      users: USERS,
+      upstreamToml: `timeout = "10s"${jsonrpc ? '\njsonrpc = true' : ''}`,
+      extraToml: [
+        '[policies.tenant-roots]',
+        'extends = "tenant"',
+        `download_roots = ["${roots}/{user}"]`,
+        '[[scgi.listeners]]',
+        `listen = "unix:${listener}"`,
+        'user = "alice"',
+        'mode = "0600"',
+        '[limits]',
+        'call_rate = 0',
+      ].join('\n'),
+    });
+    // Each tenant adds through a different door; stopped loads, so nothing announces.
+    await call('alice', 'load.raw', ['', aliceHttp.bytes]);
+    await call('bob', 'load.raw', ['', bobHttp.bytes, 'd.custom1.set=bobs']);
+    const viaListener = await scgiRequest({ path: listener }, xmlCall('load.raw', ['', aliceScgi.bytes]));
+    decodeXmlRpcResponse(viaListener.body);
+    if (jsonrpc) {
+      const response = await post(
+        gateway.url(),
+        // JSON strings cannot carry a .torrent's bytes; clients add by magnet there.
+        JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'load.normal', params: ['', `magnet:?xt=urn:btih:${aliceJson.hash}`] }),
+        { authorization: auth('alice'), 'content-type': 'application/json' },
+      );
+      assert.equal(response.status, 200, response.body.toString());
+    }
+    const expected = 1 + 3 + (jsonrpc ? 1 : 0);
+    let count = 0;
+    const counting = setInterval(() => void held().then((hashes) => (count = hashes.length), () => undefined), 50);
+    try {
+      assert.ok(await until(() => count === expected, 10_000), 'every load reached rtorrent');
+    } finally {
+      clearInterval(counting);
+    }
+  });
+  after(async () => {
+    await gateway?.close();
+    await rtorrent?.stop();
+    if (dir !== undefined) await removeTempDir(dir);
+  });
+
+  describe('ownership', () => {
+    it('tags every torrent a tenant adds with its owner, whichever door it came through', async () => {
+      for (const [hash, owner] of [
+        [aliceHttp.hash, 'alice'],
+        [bobHttp.hash, 'bob'],
+        [aliceScgi.hash, 'alice'],
+        ...(jsonrpc ? [[aliceJson.hash, 'alice']] : []),
+      ] as [string, string][]) {
+        assert.equal(await rtorrent.call('d.custom', [hash, OWNER_KEY]), owner, hash);
+      }
+      assert.equal(await rtorrent.call('d.custom', [untagged, OWNER_KEY]), '', 'a torrent from before belongs to no tenant');
+    });
+
+    it('cannot claim another tenant\'s torrent by adding the same torrent again', async () => {
+      await call('alice', 'load.raw', ['', bobHttp.bytes]).catch(() => undefined);
+      await call('alice', 'load.normal', ['', `magnet:?xt=urn:btih:${bobHttp.hash}`]).catch(() => undefined);
+      // A load is answered before rtorrent has finished with it; a read through the same socket
+      // queues behind it.
+      await rtorrent.call('system.client_version');
+      assert.equal(await rtorrent.call('d.custom', [bobHttp.hash, OWNER_KEY]), 'bob');
+      assert.deepEqual(await listOf('bob'), [bobHttp.hash]);
+      assert.equal((await listOf('alice')).includes(bobHttp.hash), false);
+    });
+
+    it('puts a tenant\'s downloads under their own download root when the load names none', async () => {
+      assert.equal(await rtorrent.call('d.directory', [aliceHttp.hash]), join(roots, 'alice'));
+      assert.equal(await rtorrent.call('d.directory', [bobHttp.hash]), join(roots, 'bob'));
+    });
+
+    it('keeps the tag out of a tenant\'s reach: reading, writing or setting it on load is refused', async () => {
+      assert.match((await fault('alice', 'd.custom', [aliceHttp.hash, OWNER_KEY])).faultString, /owner tag/);
+      assert.match((await fault('alice', 'd.custom.set', [aliceHttp.hash, OWNER_KEY, 'bob'])).faultString, /owner tag/);
+      assert.match((await fault('alice', 'd.custom.keys', [aliceHttp.hash])).faultString, /covers every user's torrents|d\.custom/);
+      assert.match((await fault('alice', 'load.raw', ['', torrent(9).bytes, `d.custom.set=${OWNER_KEY},bob`])).faultString, /owner tag/);
+      assert.match(
+        (await fault('alice', 'd.multicall2', ['', 'main', `d.custom.set=${OWNER_KEY},bob`])).faultString,
+        /owner tag/,
+      );
+      assert.equal(await rtorrent.call('d.custom', [aliceHttp.hash, OWNER_KEY]), 'alice');
+      assert.equal((await held()).includes(torrent(9).hash), false);
+    });
+  });
+
+  describe('lists', () => {
+    it('shows each tenant only their own torrents, and the admin every torrent', async () => {
+      const alice = [aliceHttp.hash, aliceScgi.hash, ...(jsonrpc ? [aliceJson.hash] : [])].sort();
+      assert.deepEqual(await listOf('alice'), alice);
+      assert.deepEqual(await listOf('bob'), [bobHttp.hash]);
+      assert.deepEqual(await listOf('admin'), await held());
+    });
+
+    it('narrows a list inside system.multicall and over the SCGI listener the same way', async () => {
+      const [[rows]] = (await multicallOf('bob', treeCall('d.multicall2', '', 'main', 'd.hash=', 'd.custom1='))) as [[string[][]]];
+      assert.deepEqual(rows, [[bobHttp.hash, 'bobs']]);
+      const overScgi = decodeXmlRpcResponse((await scgiRequest({ path: listener }, xmlCall('d.multicall2', ['', 'main', 'd.hash=']))).body) as string[][];
+      assert.deepEqual(overScgi.map(([hash]) => hash).sort(), await listOf('alice'));
+    });
+
+    it('refuses the lists it cannot narrow, saying what to use instead', async () => {
+      for (const [method, params] of [
+        ['download_list', ['', 'main']],
+        ['view.size', ['', 'main']],
+        ['d.multicall.filtered', ['', 'main', 'd.complete=', 'd.hash=']],
+      ] as [string, XmlParam[]][]) {
+        assert.match((await fault('alice', method, params)).faultString, /d\.multicall2/, method);
+      }
+      // A list inside a command string would walk every torrent past the filter.
+      assert.match((await fault('alice', 'd.multicall2', ['', 'main', 'cat="$d.multicall2=main,d.hash="'])).faultString, /d\.multicall2 is not allowed/);
+    });
+  });
+
+  describe('another tenant\'s torrents', () => {
+    it('answers every per-torrent call on them exactly as rtorrent answers for a hash it does not hold', async () => {
+      for (const [method, params] of [
+        ['d.name', [bobHttp.hash]],
+        ['d.custom1', [bobHttp.hash]],
+        ['f.multicall', [bobHttp.hash, '', 'f.path=']],
+        ['t.multicall', [bobHttp.hash, '', 't.url=']],
+        ['p.multicall', [bobHttp.hash, '', 'p.address=']],
+        ['f.path', [`${bobHttp.hash}:f0`]],
+        ['d.name', [untagged]],
+      ] as [string, XmlParam[]][]) {
+        const expected = await unknownHashFault(method, [UNKNOWN_HASH + (params[0] as string).slice(40), ...params.slice(1)]);
+        const got = await fault('alice', method, params);
+        assert.deepEqual([got.faultCode, got.faultString], [expected.faultCode, expected.faultString], method);
+      }
+    });
+
+    it('changes nothing when a tenant tries to stop, relabel or erase them', async () => {
+      for (const [method, params] of [
+        ['d.custom1.set', [bobHttp.hash, 'stolen']],
+        ['d.erase', [bobHttp.hash]],
+        ['d.start', [bobHttp.hash]],
+        ['d.directory.set', [bobHttp.hash, join(roots, 'alice')]],
+      ] as [string, XmlParam[]][]) {
+        await fault('alice', method, params);
+      }
+      assert.equal(await rtorrent.call('d.custom1', [bobHttp.hash]), 'bobs');
+      assert.equal(await rtorrent.call('d.state', [bobHttp.hash]), 0);
+      assert.ok((await held()).includes(bobHttp.hash));
+    });
+
+    it('refuses only the foreign member of a system.multicall, as rtorrent would', async () => {
+      const answers = await multicallOf('alice', treeCall('d.name', aliceHttp.hash), treeCall('d.name', bobHttp.hash));
+      assert.deepEqual(answers[0], [await rtorrent.call('d.name', [aliceHttp.hash])]);
+      assert.ok(typeof answers[1] === 'object' && answers[1] !== null && 'faultCode' in answers[1], JSON.stringify(answers[1]));
+    });
+
+    it('refuses the foreign entries of a JSON-RPC batch the same way', { skip: !jsonrpc && 'rtorrent 0.9.8 has no JSON-RPC' }, async () => {
+      const response = await post(
+        gateway.url(),
+        JSON.stringify([
+          { jsonrpc: '2.0', id: 1, method: 'd.name', params: [aliceHttp.hash] },
+          { jsonrpc: '2.0', id: 2, method: 'd.name', params: [bobHttp.hash] },
+        ]),
+        { authorization: auth('alice'), 'content-type': 'application/json' },
+      );
+      const [own, foreign] = JSON.parse(response.body.toString()) as { id: number; result?: unknown; error?: { message: string } }[];
+      assert.equal(own?.result, await rtorrent.call('d.name', [aliceHttp.hash]));
+      assert.match(foreign?.error?.message ?? '', /info-hash/);
+    });
+  });
+
+  describe('global state', () => {
+    it('refuses a tenant the settings that apply to everyone', async () => {
+      assert.match((await fault('alice', 'throttle.global_down.max_rate.set', ['', 1024])).faultString, /not in policy "tenant-roots"/);
+      // Reading them is fine.
+      assert.equal(typeof (await call('alice', 'throttle.global_down.max_rate')), 'number');
+    });
+  });
+
+  describe('an admin', () => {
+    it('moves a torrent to another tenant with d.custom.set, and the tenants see it at once', async () => {
+      assert.equal((await listOf('alice')).includes(bobHttp.hash), false);
+      // The line docs/tenants.md gives, run as written but for the address, password and hash.
+      const documented = readFileSync(new URL('../../docs/tenants.md', import.meta.url), 'utf8').split('\n').find((line) => line.startsWith('python3 -c') && line.includes('gateway.owner'));
+      assert.ok(documented, 'docs/tenants.md shows how an admin moves a torrent');
+      const command = documented
+        .replace('http://admin:PASSWORD@127.0.0.1:8000/RPC2', gateway.url().replace('://', `://admin:${USERS.admin.password}@`))
+        .replace('INFOHASH', bobHttp.hash);
+      assert.notEqual(command, documented);
+      // Not spawnSync: the gateway answering it runs in this process.
+      await execFileAsync('sh', ['-c', command], { timeout: 30_000 });
+      assert.ok((await listOf('alice')).includes(bobHttp.hash));
+      assert.equal(await call('alice', 'd.custom1', [bobHttp.hash]), 'bobs');
+      assert.deepEqual(await listOf('bob'), []);
+      await fault('bob', 'd.name', [bobHttp.hash]);
+      await call('admin', 'd.custom.set', [bobHttp.hash, OWNER_KEY, 'bob']);
+      assert.deepEqual(await listOf('bob'), [bobHttp.hash]);
+    });
+  });
+}

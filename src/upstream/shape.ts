@@ -27,10 +27,11 @@ export interface ShapeOptions {
 
 /**
  * The largest value of one download getter over every torrent, computed inside rtorrent: one number
- * comes back instead of a row per torrent. The 0 keeps math.max from failing on an empty view.
+ * comes back instead of a row per torrent. math.max fails on an empty list ("Wrong argument count in
+ * apply_arith_basic", 0.9.8 and 0.16.20 alike), so an empty view answers 0 without asking it.
  */
 function largest(getter: string): string {
-  return `<value><struct><member><name>methodName</name><value><string>branch</string></value></member><member><name>params</name><value><array><data><value><string></string></value><value><string>cat=1</string></value><value><string>math.max=0,"$d.multicall2=main,${getter}="</string></value></data></array></value></member></struct></value>`;
+  return `<value><struct><member><name>methodName</name><value><string>branch</string></value></member><member><name>params</name><value><array><data><value><string></string></value><value><string>view.size=main</string></value><value><string>math.max=0,"$d.multicall2=main,${getter}="</string></value><value><string>cat=0</string></value></data></array></value></member></struct></value>`;
 }
 
 function plain(method: string, ...args: string[]): string {

@@ -13,6 +13,7 @@ import { XmlRpcFault, type XmlRpcDecoded } from '../test/helpers/scgi-direct.js'
 import { infoHashOf, makeTorrentBytes } from '../test/helpers/torrents.js';
 import { RUTORRENT_LIST } from '../test/helpers/client-calls.js';
 import { listAnswer } from './lib/list-answer.js';
+import { TENANT_AUTHORIZATION, TENANT_TORRENTS, TENANT_USER } from './lib/logins.js';
 import type { OwnStackOptions } from './lib/setup.js';
 import { multicall, xmlCall, type Call } from './lib/xml.js';
 
@@ -38,9 +39,11 @@ export interface Scenario {
   /** Puts rtorrent into the state every run starts from. Not timed. */
   beforeRun?(): Promise<void>;
   /** Problem with the decoded answer to the first body, or undefined when it is what we expect. */
-  check(answer: XmlRpcDecoded): string | undefined;
+  check(answer: XmlRpcDecoded, target: 'nginx' | 'gateway' | 'direct'): string | undefined;
   /** The clients' Accept-Encoding (wrk sends none otherwise); answers are compared once decoded. */
   readonly acceptEncoding?: string;
+  /** The gateway's login for this scenario (nginx ignores it); the bench user's when absent. */
+  readonly authorization?: string;
   /** Runs against an nginx and a gateway of its own, in front of a peer that answers its call (lib/setup.ts). */
   readonly ownStack?: OwnStackOptions;
 }
@@ -241,5 +244,28 @@ export function createScenarios(ctx: BenchContext): Scenario[] {
     check: (answer) => (Array.isArray(answer) && answer.length >= gzipRows ? undefined : `expected a list of at least ${gzipRows} torrents`),
   };
 
-  return [small, latency, big, multi, load, bigX8, gzip];
+  // MANY USERS, ONE RTORRENT: a tenant (policy tenant, scope = "own") lists its 100 torrents among
+  // all of them. The gateway sends d.multicall.filtered on the owner tag, so rtorrent still walks
+  // every torrent but builds rows for the tenant's only; nginx and direct SCGI get the unscoped
+  // list of every torrent, the cost a tenant's list replaces.
+  const tenantList: Scenario = {
+    name: 'tenant-list',
+    description: `a tenant's d.multicall2 (${LIST_FIELDS.length} fields) of its ${TENANT_TORRENTS} torrents among ${ctx.torrents}; nginx and direct list all, 4 connections`,
+    connections: 4,
+    identicalAnswers: false,
+    authorization: TENANT_AUTHORIZATION,
+    prepare: async () => {
+      for (const [index, hash] of hashes.entries()) {
+        await rt.call('d.custom.set', [hash, 'gateway.owner', index < TENANT_TORRENTS ? TENANT_USER : 'someone-else']);
+      }
+      return [await writeBody(workDir, 'tenant-list.xml', xmlCall('d.multicall2', ['', 'main', ...LIST_FIELDS]))];
+    },
+    check: (answer, target) => {
+      if (!Array.isArray(answer)) return 'd.multicall2 did not answer an array';
+      const expected = target === 'gateway' ? Math.min(TENANT_TORRENTS, ctx.torrents) : ctx.torrents;
+      return answer.length === expected ? undefined : `listed ${answer.length} torrents, expected ${expected}`;
+    },
+  };
+
+  return [small, latency, big, multi, load, bigX8, gzip, tenantList];
 }

@@ -17,6 +17,8 @@ export interface GatewayProcessOptions {
   readonly user: string;
   readonly password: string;
   readonly policy: string;
+  /** More logins, e.g. a tenant kept to its own torrents; their budgets are lifted too. */
+  readonly extraUsers?: ReadonlyArray<{ readonly user: string; readonly password: string; readonly policy: string }>;
   /** Appended to the gateway's command line (BENCH_GATEWAY_ARGS), e.g. a future coalescing flag. */
   readonly extraArgs?: readonly string[];
   /** Before the script, e.g. --cpu-prof. */
@@ -45,11 +47,12 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
   const htpasswdPath = join(dir, 'htpasswd');
   // Cost 10 as `htpasswd -B` makes it: the first request pays a real bcrypt verify, later ones hit
   // the gateway's verified-credential cache, which is the path a busy client actually takes.
-  writeFileSync(htpasswdPath, `${options.user}:${bcrypt.hashSync(options.password, 10)}\n`);
+  const users = [{ user: options.user, password: options.password, policy: options.policy }, ...(options.extraUsers ?? [])];
+  writeFileSync(htpasswdPath, users.map(({ user, password }) => `${user}:${bcrypt.hashSync(password, 10)}\n`).join(''));
   // One bench user stands in for a crowd of clients, so its own call budget (20 calls a second by
   // default) is lifted; every other setting is the default an operator gets.
   const configPath = join(dir, 'gateway.toml');
-  writeFileSync(configPath, `[access.users.${options.user}]\npolicy = "${options.policy}"\ncalls_in_flight = 0\ncall_rate = 0\n`);
+  writeFileSync(configPath, users.map(({ user, policy }) => `[access.users.${user}]\npolicy = "${policy}"\ncalls_in_flight = 0\ncall_rate = 0\n`).join(''));
   const logPath = join(dir, 'gateway.log');
 
   for (let attempt = 1; ; attempt++) {
@@ -133,7 +136,8 @@ function sizeOf(path: string): number {
 }
 
 /** An info line (one per call at the default level) is passed over without parsing it. */
-const INFO_LINE = '{"level":30,';
+const INFO_LINE = '{"level":"info",';
+const PROBLEM_LEVELS: ReadonlySet<unknown> = new Set(['warn', 'error', 'fatal']);
 
 /**
  * Lines at warn or above written since `fromByte`. At the default log level a run writes a line per
@@ -170,7 +174,7 @@ function problemLines(path: string, fromByte: number): string[] {
 function isProblem(line: string): boolean {
   if (line.trim() === '' || line.startsWith(INFO_LINE)) return false;
   try {
-    return Number((JSON.parse(line) as { level?: unknown }).level) >= 40;
+    return PROBLEM_LEVELS.has((JSON.parse(line) as { level?: unknown }).level);
   } catch {
     // Not a pino line: a crash trace or a Node warning, which is a problem in itself.
     return true;

@@ -80,8 +80,8 @@ function countLines(lines: readonly string[]): Record<string, number> {
  */
 function isClientAbortLine(line: string, from: number): boolean {
   try {
-    const parsed = JSON.parse(line) as { time?: number; err?: { code?: string } };
-    return parsed.err?.code === 'ERR_STREAM_PREMATURE_CLOSE' && (parsed.time ?? 0) >= from;
+    const parsed = JSON.parse(line) as { time?: string; err?: { code?: string } };
+    return parsed.err?.code === 'ERR_STREAM_PREMATURE_CLOSE' && Date.parse(parsed.time ?? '') >= from;
   } catch {
     return false;
   }
@@ -133,7 +133,7 @@ export async function measureRun(
     load =
       target === 'direct'
         ? await runScgiLoad(stack.upstream.socketPath, loadSpec)
-        : await runWrk(target === 'gateway' ? stack.gateway.url() : stack.nginx.url(), AUTHORIZATION, loadSpec);
+        : await runWrk(target === 'gateway' ? stack.gateway.url() : stack.nginx.url(), scenario.authorization ?? AUTHORIZATION, loadSpec);
   } catch (error) {
     sampler.stop();
     throw error;
@@ -226,7 +226,7 @@ export async function preflight(stack: Stack, scenario: Scenario, files: readonl
       } else {
         const url = target === 'gateway' ? stack.gateway.url() : stack.nginx.url();
         // What wrk sends: no Accept-Encoding, unless the scenario names one.
-        const res = await httpPost(url, first, { authorization: AUTHORIZATION, ...(scenario.acceptEncoding === undefined ? {} : { 'accept-encoding': scenario.acceptEncoding }) }, timeoutS * 1000);
+        const res = await httpPost(url, first, { authorization: scenario.authorization ?? AUTHORIZATION, ...(scenario.acceptEncoding === undefined ? {} : { 'accept-encoding': scenario.acceptEncoding }) }, timeoutS * 1000);
         wire[target] = res.body.length;
         const coding = res.headers['content-encoding'];
         if (coding !== undefined) encodings[target] = coding;
@@ -242,7 +242,7 @@ export async function preflight(stack: Stack, scenario: Scenario, files: readonl
     }
     answers[target] = body;
     try {
-      const problem = scenario.check(decodeXmlRpcResponse(body));
+      const problem = scenario.check(decodeXmlRpcResponse(body), target);
       if (problem) problems.push(`${target}: ${problem}`);
     } catch (error) {
       problems.push(`${target}: ${(error as Error).message}`);

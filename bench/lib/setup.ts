@@ -12,6 +12,7 @@ import { startNginx, type NginxInstance } from '../../test/helpers/nginx.js';
 import { makeTempDir, removeTempDir, requireBinary } from '../../test/helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../../test/helpers/rtorrent.js';
 import { TORRENT_NAME_PREFIX } from '../scenarios.js';
+import { TENANT_PASSWORD, TENANT_USER } from './logins.js';
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.js';
 import { startScgiPeer } from './scgi-peer-process.js';
 
@@ -92,6 +93,7 @@ export async function startGatewayForBench(
     user: BENCH_USER,
     password: BENCH_PASSWORD,
     policy: BENCH_POLICY,
+    extraUsers: [{ user: TENANT_USER, password: TENANT_PASSWORD, policy: 'tenant' }],
     extraArgs,
     nodeArgs,
   });

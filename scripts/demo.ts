@@ -93,7 +93,7 @@ ${Object.entries(DEMO_USERS)
 file = "${join(dir, 'audit.log')}"
 
 [log]
-pretty = true
+format = "text"
 `;
 }
 

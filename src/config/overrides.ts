@@ -38,6 +38,7 @@ export const OVERRIDABLE_KEYS: readonly Leaf[] = [
   { path: ['auth', 'realm'], kind: 'string', flag: 'realm' },
   { path: ['access', 'users'], kind: 'users', flag: 'user' },
   { path: ['log', 'level'], kind: 'string', flag: 'log-level' },
+  { path: ['log', 'format'], kind: 'string', flag: 'log-format' },
   { path: ['log', 'pretty'], kind: 'boolean', flag: 'pretty' },
   { path: ['metrics', 'enabled'], kind: 'boolean' },
   { path: ['metrics', 'path'], kind: 'string' },

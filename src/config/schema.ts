@@ -220,9 +220,16 @@ export const configFileSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      format: z.enum(['json', 'text']).optional(),
+      // Deprecated: the name of format = "text" before there was a format, kept so those files still load.
       pretty: z.boolean().default(false),
     })
-    .default({ level: 'info', pretty: false }),
+    .default({ level: 'info', pretty: false })
+    .superRefine((log, ctx) => {
+      if (log.pretty && log.format === 'json') {
+        ctx.addIssue({ code: 'custom', path: ['pretty'], message: 'true means log.format = "text", which contradicts log.format = "json"; keep only log.format' });
+      }
+    }),
   metrics: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -373,7 +380,8 @@ export interface GatewayConfig {
   /** Every rtorrent behind the gateway, the [upstream] one first (named "default"). */
   readonly upstreams: readonly NamedUpstreamConfig[];
   readonly policies: Readonly<Record<string, PolicyDefinitionConfig>>;
-  readonly log: { readonly level: string; readonly pretty: boolean };
+  /** "json": an object per line for machines; "text": a line per call for people (log.pretty = true is "text"). */
+  readonly log: { readonly level: string; readonly format: 'json' | 'text' };
   readonly metrics: {
     readonly enabled: boolean;
     readonly path: string;
@@ -466,7 +474,7 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
       })),
     ],
     policies: parsed.policies,
-    log: parsed.log,
+    log: { level: parsed.log.level, format: parsed.log.format ?? (parsed.log.pretty ? 'text' : 'json') },
     metrics: parsed.metrics,
     audit: { file: parsed.audit.file },
     limits: resolveLimits(parsed.limits, { upstreamTimeoutMs: longestUpstreamTimeout(parsed), bodyLimit: parsed.server.body_limit }),

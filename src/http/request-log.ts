@@ -21,6 +21,15 @@ export function remoteOf(request: FastifyRequest): string {
   return request.ip ?? 'unix';
 }
 
+/**
+ * A 401 that is the protocol at work, not a failed login: a request without credentials (every
+ * Basic and Digest client's first, and all of the Sonarr family's and Transdroid's), or Digest
+ * with the right password and an expired nonce. At warn, every client would leave a warning a call.
+ */
+function isChallenge(request: FastifyRequest): boolean {
+  return request.headers.authorization === undefined || request.gateway.digestStale === true;
+}
+
 function summarise(request: FastifyRequest, reply: FastifyReply): RequestSummary {
   const state = request.gateway;
   return {
@@ -45,9 +54,10 @@ function summarise(request: FastifyRequest, reply: FastifyReply): RequestSummary
 }
 
 /**
- * One JSON line per request, written when the response is done: who, which methods, what
- * happened, how many bytes and how long. Refusals are at warn so they stand out (and feed
- * fail2ban-style tooling); everything else at info.
+ * One line per request, written when the response is done: who, which methods, what happened, how
+ * many bytes and how long. Refusals and failed logins are at warn so they stand out (and feed
+ * fail2ban-style tooling); a 401 asking for credentials and health probes at debug; everything
+ * else at info.
  */
 export function registerRequestLog(app: FastifyInstance, options: RequestLogOptions = {}): void {
   const observers = options.observers ?? [];
@@ -63,6 +73,7 @@ export function registerRequestLog(app: FastifyInstance, options: RequestLogOpti
     else if (LIMITED_OUTCOMES.has(state.outcome)) request.log.warn({ ...line, problem: denial, ...(budget ? { budget } : {}) }, 'call over a limit');
     else if (state.outcome === 'invalid' || state.outcome === 'cross_site') request.log.warn({ ...line, problem: denial }, 'request refused');
     else if (reply.statusCode >= 500 && !QUIET_OUTCOMES.has(state.outcome)) request.log.error({ ...line, problem: denial }, 'request failed');
+    else if (reply.statusCode === 401 && isChallenge(request)) request.log.debug(line, 'credentials requested');
     else if (reply.statusCode === 401 && state.user !== undefined) request.log.warn(line, 'authentication failed');
     else if (reply.statusCode >= 400 && !QUIET_OUTCOMES.has(state.outcome)) request.log.warn(line, 'request refused');
     else if (QUIET_OUTCOMES.has(state.outcome)) request.log.debug(line, 'request');

@@ -67,7 +67,7 @@ describe('SIGHUP reloads the configuration and the htpasswd file', { skip: !have
     writeFileSync(configPath, '[server\nlisten = "127.0.0.1:0"\n');
     const outcome = await hangUp();
     assert.equal(outcome.msg, 'reload failed: still serving the previous configuration');
-    assert.equal(outcome.level, 50);
+    assert.equal(outcome.level, 'error');
     assert.match(String((outcome.err as { message: string }).message), new RegExp(`${configPath}:1:\\d+: TOML syntax error`));
     assert.equal((await version('bob', 'bob-secret')).status, 200);
     assert.equal((await version('admin', 'admin-secret')).status, 200);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { describeIssues } from './issue-text.js';
 import { applyOverrides, type Override } from './overrides.js';
 import { configFileSchema, normaliseConfig, type GatewayConfig } from './schema.js';
 
@@ -31,44 +31,41 @@ function readToml(file: string): Record<string, unknown> {
   }
 }
 
+export type ConfigValidation =
+  | { readonly ok: true; readonly config: GatewayConfig }
+  /** One line per problem, each naming where it came from and the key. */
+  | { readonly ok: false; readonly problems: readonly string[] };
+
 /**
- * A value that may be written two ways (a user as "policy" or as a table) fails as a whole; the
- * branch that got furthest says what is wrong, at its own key.
+ * Reads, merges and validates the configuration, collecting every problem the schema finds at once
+ * (unknown keys next to a missing one), so one edit can fix them all.
  */
-function innermost(issue: z.core.$ZodIssue): z.core.$ZodIssue {
-  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return issue;
-  let best: z.core.$ZodIssue | undefined;
-  for (const branch of issue.errors) {
-    const first = branch[0];
-    if (first !== undefined && (best === undefined || first.path.length > best.path.length)) best = first;
+export function validateConfig(sources: ConfigSources): ConfigValidation {
+  let raw: Record<string, unknown>;
+  let overrideSources: Map<string, string>;
+  try {
+    raw = sources.file ? readToml(sources.file) : {};
+    overrideSources = applyOverrides(raw, sources.overrides ?? []);
+  } catch (error) {
+    if (error instanceof ConfigError) return { ok: false, problems: [error.message] };
+    throw error;
   }
-  if (best === undefined || best.path.length === 0) return issue;
-  return innermost({ ...best, path: [...issue.path, ...best.path] } as z.core.$ZodIssue);
+  // The input goes into the issues, so a message can show what was written.
+  const result = configFileSchema.safeParse(raw, { reportInput: true });
+  if (result.success) return { ok: true, config: normaliseConfig(result.data) };
+  const problems = describeIssues(result.error.issues, { schema: configFileSchema, file: sources.file, sources: overrideSources });
+  return { ok: false, problems: problems.length > 0 ? problems : ['invalid configuration'] };
 }
 
-function describeIssue(found: z.core.$ZodIssue, file: string | undefined, sources: Map<string, string>): string {
-  const issue = innermost(found);
-  let key = issue.path.map(String).join('.');
-  let message = issue.message;
-  if (issue.code === 'unrecognized_keys') {
-    key = [...issue.path.map(String), issue.keys[0]].join('.');
-    message = 'unknown key';
-  } else if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) {
-    message = 'required key is missing';
-  }
-  const source = sources.get(key) ?? sources.get(issue.path.slice(0, 2).map(String).join('.'));
-  const where = source ?? file ?? 'configuration (no --config file given)';
-  return `${where}: ${key || '(top level)'}: ${message}`;
+/** One problem stays one line, as the journal shows it; several get a line each under a count. */
+export function configProblemsMessage(problems: readonly string[]): string {
+  if (problems.length === 1) return problems[0] as string;
+  return [`${problems.length} problems in the configuration:`, ...problems.map((problem) => `  ${problem}`)].join('\n');
 }
 
-/** Reads, merges and validates the configuration; throws ConfigError with one line naming the key and where it came from. */
+/** Reads, merges and validates the configuration; throws ConfigError naming every problem, its key and where it came from. */
 export function loadConfig(sources: ConfigSources): GatewayConfig {
-  const raw = sources.file ? readToml(sources.file) : {};
-  const overrideSources = applyOverrides(raw, sources.overrides ?? []);
-  const result = configFileSchema.safeParse(raw);
-  if (!result.success) {
-    const first = result.error.issues[0];
-    throw new ConfigError(first ? describeIssue(first, sources.file, overrideSources) : 'invalid configuration');
-  }
-  return normaliseConfig(result.data);
+  const validation = validateConfig(sources);
+  if (!validation.ok) throw new ConfigError(configProblemsMessage(validation.problems));
+  return validation.config;
 }

@@ -55,8 +55,8 @@ describe('operations configuration', () => {
   });
 
   it('refuses an RPC path that is the health or metrics endpoint', () => {
-    assertConfigError(() => load(`[server]\npaths = ["/RPC2", "/healthz"]\n${BASE}`), /server\.paths\.1: "\/healthz" is already the health endpoint/);
-    assertConfigError(() => load(`[server]\npaths = ["/metrics"]\n${BASE}`), /server\.paths\.0: "\/metrics" is already metrics\.path/);
+    assertConfigError(() => load(`[server]\npaths = ["/RPC2", "/healthz"]\n${BASE}`), /server\.paths\[1\]: "\/healthz" is already the health endpoint/);
+    assertConfigError(() => load(`[server]\npaths = ["/metrics"]\n${BASE}`), /server\.paths\[0\]: "\/metrics" is already metrics\.path/);
     assert.deepEqual(load(`[server]\npaths = ["/metrics"]\n[metrics]\nenabled = false\n${BASE}`).server.paths, ['/metrics']);
   });
 

@@ -1,7 +1,7 @@
 /**
- * No Docker engine runs here, so the image itself is not built (README: "Docker" has the manual
- * check). What can be tested is tested: the Dockerfile's shape, and its ENTRYPOINT, ENV and
- * HEALTHCHECK commands run as written, from the directory layout the image has (/app = checkout).
+ * No Docker engine runs here, so the image itself is not built (docs/deployment.md, "Docker", has
+ * the manual check). What can be tested is tested: the Dockerfile's shape, and its ENTRYPOINT, ENV
+ * and HEALTHCHECK commands run as written, from the directory layout the image has (/app = checkout).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { parseDuration } from '../../src/config/units.js';
 import { basicAuth, post } from '../helpers/gateway.js';
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
@@ -16,6 +17,10 @@ import { xmlCall } from '../helpers/scgi-direct.js';
 import { freePort, REPO_ROOT, runCli, stopCli, writeHtpasswd } from './ops-support.js';
 
 const run = promisify(execFile);
+/** What docker stop, podman stop and compose wait between SIGTERM and SIGKILL unless told otherwise. */
+const DOCKER_STOP_GRACE_MS = 10_000;
+/** Time left after server.shutdown_timeout to cut the remaining calls, flush the log and exit. */
+const SHUTDOWN_MARGIN_MS = 2_000;
 const DOCKERFILE = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
 
 interface Stage {
@@ -80,6 +85,17 @@ describe('the Dockerfile', () => {
     assert.match(env.RTORRENT_GATEWAY_SERVER_LISTEN ?? '', /^0\.0\.0\.0:\d+$/);
   });
 
+  it('builds and runs on Node 22, a supported LTS (Node 20 reached its end of life in April 2026)', () => {
+    for (const stage of stages) assert.match(stage.from, /^node:22-bookworm-slim( |$)/i, stage.from);
+  });
+
+  it('stops on SIGTERM within the 10 s docker stop waits before SIGKILL, with time to spare', () => {
+    assert.deepEqual(instruction('STOPSIGNAL'), ['SIGTERM']);
+    const timeoutMs = parseDuration(envOfImage().RTORRENT_GATEWAY_SERVER_SHUTDOWN_TIMEOUT ?? '');
+    assert.ok(timeoutMs !== undefined, 'the image sets RTORRENT_GATEWAY_SERVER_SHUTDOWN_TIMEOUT');
+    assert.ok(timeoutMs + SHUTDOWN_MARGIN_MS <= DOCKER_STOP_GRACE_MS, `${timeoutMs} ms + ${SHUTDOWN_MARGIN_MS} ms margin`);
+  });
+
   it('keeps the build context small (.dockerignore)', () => {
     const ignored = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n');
     for (const entry of ['node_modules', 'dist', '.git']) assert.ok(ignored.includes(entry), entry);
@@ -137,6 +153,8 @@ describe('the Dockerfile', () => {
         await stopCli(cli);
       }
       assert.equal((await cli.exited).code, 0);
+      const shuttingDown = cli.lines().find((line) => line.signal === 'SIGTERM');
+      assert.equal(shuttingDown?.timeoutMs, parseDuration(env.RTORRENT_GATEWAY_SERVER_SHUTDOWN_TIMEOUT ?? ''), "the image's shutdown timeout reaches the gateway");
     });
   });
 });

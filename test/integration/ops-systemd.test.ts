@@ -95,6 +95,19 @@ describe('the systemd units', () => {
     assert.ok(stopSeconds > 10, 'longer than the default server.shutdown_timeout of 10 s');
   });
 
+  it('reload through the gateway itself (no /bin/kill): the same program and config options as ExecStart', () => {
+    const [start] = values(service, 'ExecStart');
+    const reloads = values(service, 'ExecReload');
+    assert.equal(reloads.length, 1, 'one command: the check and the signal cannot be split');
+    const words = (line: string | undefined): string[] => (line ?? '').split(' ');
+    const startWords = words(start);
+    const cliAt = startWords.findIndex((word) => word.endsWith('/dist/cli.js'));
+    assert.ok(cliAt > 0, start);
+    const [node, cli] = [startWords[0], startWords[cliAt]];
+    const configOptions = startWords.slice(cliAt + 1);
+    assert.deepEqual(words(reloads[0]), [node, cli, 'reload', '--pid', '$MAINPID', ...configOptions]);
+  });
+
   it('hand one listening socket to the service', () => {
     assert.equal(values(socket, 'ListenStream').length, 1);
     assert.deepEqual(values(socket, 'Service'), ['rtorrent-gateway.service']);
@@ -110,7 +123,7 @@ describe('the systemd units', () => {
       await rtorrent?.stop();
     });
 
-    it('start the gateway, and reload it (check, then SIGHUP to $MAINPID)', async () => {
+    it('start the gateway, and reload it (checked, then SIGHUP to $MAINPID)', async () => {
       const config = join(dir, 'gateway.toml');
       const htpasswd = join(dir, 'htpasswd');
       writeHtpasswd(htpasswd, { admin: 'admin-secret' });
@@ -133,6 +146,22 @@ describe('the systemd units', () => {
         await cli.waitForLine((entry) => entry.msg === 'configuration reloaded', { from });
         const answer = await post(`${base}/RPC2`, xmlCall('system.client_version'), { authorization: basicAuth('bob', 'bob-secret') });
         assert.equal(answer.status, 200);
+
+        // A broken file: systemctl reload fails with the reason, and the gateway is not even signalled.
+        writeFileSync(config, '[server\n');
+        const brokenFrom = cli.lines().length;
+        for (const line of values(unit, 'ExecReload')) {
+          const [file, ...rest] = line.replaceAll('$MAINPID', mainPid).split(' ');
+          const failed = await run(file as string, rest).then(
+            () => ({ code: 0, stderr: '' }),
+            (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }),
+          );
+          assert.equal(failed.code, 78);
+          assert.match(failed.stderr, /TOML syntax error/);
+        }
+        const bobAgain = await post(`${base}/RPC2`, xmlCall('system.client_version'), { authorization: basicAuth('bob', 'bob-secret') });
+        assert.equal(bobAgain.status, 200);
+        assert.deepEqual(cli.lines().slice(brokenFrom).filter((entry) => entry.signal === 'SIGHUP'), []);
       } finally {
         await stopCli(cli);
       }

@@ -33,11 +33,18 @@ Options (each also settable as [section] key in the TOML file and as ${ENV_PREFI
   --tls-key FILE         server.tls.key: PEM private key
   --audit-file FILE      audit.file: JSON-lines audit trail (denials, calls by full users)
   --log-level LEVEL      log.level: fatal|error|warn|info|debug|trace|silent (default info)
-  --pretty               log.pretty: human-readable logs instead of JSON
+  --log-format FORMAT    log.format: json (default) or text (one readable line per call)
+  --pretty               log.pretty: deprecated, the same as --log-format text
   --check                validate the configuration and the htpasswd file, then exit
   --healthcheck          ask the running gateway's /healthz; exit 0 if rtorrent answers (Docker HEALTHCHECK)
   --help, --version
 Every key can also be given by its dotted name, e.g. --upstream.timeout 2s.
+
+Subcommands:
+  passwd USER            add USER to the htpasswd file or change their password (see passwd --help)
+  reload --pid PID       check the configuration, then send SIGHUP to the gateway PID (see reload --help)
+  explain CALL           judge CALL (a file or -) for --user USER offline and say why (see explain --help)
+  policies [NAME]        list the policies, or show what NAME allows, refuses and confines
 
 Signals: SIGHUP reloads the config, htpasswd and TLS files (a bad one is logged and the old one
 kept); SIGTERM finishes the calls in flight (server.shutdown_timeout) and exits 0.

@@ -1,17 +1,26 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=50
 import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';
 import { GatewayError } from './errors.js';
 import { buildGateway } from './gateway.js';
 import { parseCli, USAGE } from './cli-args.js';
 import { createLogger } from './logger.js';
+import { runCheck, writeCheckReport } from './ops/check-command.js';
 import { runHealthcheck } from './ops/healthcheck-command.js';
 import { subcommandNamed } from './commands/index.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
+}
+
+/** Where the server is bound, e.g. http://0.0.0.0:8000, or the socket's path: systemd's socket too. */
+function boundAddress(address: AddressInfo | string | null, tls: boolean): string {
+  if (address === null || typeof address === 'string') return address ?? '';
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${tls ? 'https' : 'http'}://${host}:${address.port}`;
 }
 
 async function main(): Promise<void> {
@@ -31,6 +40,12 @@ async function main(): Promise<void> {
   }
   // Kept for SIGHUP: the file is read again; flags and environment cannot change meanwhile.
   const sources = { file: request.configFile, overrides: request.overrides };
+  if (request.check) {
+    const report = await runCheck(sources);
+    writeCheckReport(report, process.stdout, process.stderr);
+    process.exitCode = report.exitCode;
+    return;
+  }
   const config = loadConfig(sources);
   if (request.healthcheck) {
     const result = await runHealthcheck(config);
@@ -39,12 +54,7 @@ async function main(): Promise<void> {
     return;
   }
   const logger = createLogger(config.log);
-  const app = await buildGateway(config, { logger, processMetrics: !request.check });
-  if (request.check) {
-    await app.close();
-    process.stdout.write('configuration OK\n');
-    return;
-  }
+  const app = await buildGateway(config, { logger, processMetrics: true });
 
   let closing = false;
   let reloads = Promise.resolve();
@@ -104,9 +114,17 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
-  const address = await app.gateway.listen();
+  // Fastify logs a "Server listening at" line of its own, one per interface and 127.0.0.1 first
+  // when bound to 0.0.0.0; the gateway's one line below names the socket really bound instead.
+  const fastifyLog = app.log;
+  app.log = fastifyLog.child({}, { level: 'warn' });
+  try {
+    await app.gateway.listen();
+  } finally {
+    app.log = fastifyLog;
+  }
   logger.info(
-    { listen: address, upstream: config.upstream.scgi.label, paths: config.server.paths, users: config.access.users.size },
+    { listen: boundAddress(app.server.address(), config.server.tls !== undefined), upstream: config.upstream.scgi.label, paths: config.server.paths, users: config.access.users.size },
     'rtorrent-gateway listening',
   );
 }

@@ -11,7 +11,12 @@ export interface Subcommand {
 
 type SubcommandLoader = () => Promise<Subcommand>;
 
-export const SUBCOMMANDS: ReadonlyMap<string, SubcommandLoader> = new Map<string, SubcommandLoader>([]);
+export const SUBCOMMANDS: ReadonlyMap<string, SubcommandLoader> = new Map<string, SubcommandLoader>([
+  ['passwd', async () => (await import('./passwd.js')).passwd],
+  ['reload', async () => (await import('./reload.js')).reload],
+  ['explain', async () => (await import('./explain.js')).explainCommand],
+  ['policies', async () => (await import('./policies.js')).policiesCommand],
+]);
 
 export function subcommandNamed(argv: readonly string[]): { name: string; load: SubcommandLoader } | undefined {
   const name = argv[0];

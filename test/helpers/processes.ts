@@ -2,7 +2,7 @@
  * Registry of everything a test spawns or creates on disk, so a failing or forgotten test cannot
  * leave rtorrent, nginx or temp dirs behind for the next run (or for a parallel test process).
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, mkdtempSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -204,3 +204,25 @@ export function requireBinary(name: string): string | undefined {
   }
   return undefined;
 }
+
+export interface Exited {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs a command to its end and collects what it printed, with `input` on standard input (none: an
+ * empty one) and only PATH from this environment unless `env` adds more.
+ */
+export function runToEnd(command: string, args: readonly string[], options: { input?: string | Buffer; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Exited> {
+  const child = track(spawn(command, args, { cwd: options.cwd, env: { PATH: process.env.PATH, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] }));
+  child.ref();
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.end(options.input ?? '');
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+

@@ -4,7 +4,6 @@
  * would.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,29 +12,11 @@ import { compilePolicies } from '../../src/policy/index.js';
 import { encodeMethodCall } from '../../src/xmlrpc/encode.js';
 import type { MethodCall } from '../../src/xmlrpc/types.js';
 import { call, multicall } from '../helpers/call-tree.js';
-import { makeTempDir, removeTempDir, track } from '../helpers/processes.js';
+import { makeTempDir, removeTempDir, runToEnd as run, type Exited } from '../helpers/processes.js';
 
 const CLI = new URL('../../dist/cli.js', import.meta.url).pathname;
 const DOC = new URL('../../docs/policies.md', import.meta.url).pathname;
 const H = '0123456789ABCDEF0123456789ABCDEF01234567';
-
-interface Exited {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to its end, with `input` on standard input (none: an empty one). */
-function run(command: string, args: readonly string[], options: { input?: string | Buffer; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Exited> {
-  const child = track(spawn(command, args, { cwd: options.cwd, env: { PATH: process.env.PATH, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] }));
-  child.ref();
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin.end(options.input ?? '');
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
 
 const xml = (methodCall: MethodCall): Buffer => encodeMethodCall(methodCall);
 

@@ -4,32 +4,19 @@
  * must be what `explain` (and so the gateway) allows.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BUILTIN_POLICY_NAMES, compilePolicies } from '../../src/policy/index.js';
 import { encodeMethodCall } from '../../src/xmlrpc/encode.js';
 import { call, multicall } from '../helpers/call-tree.js';
-import { makeTempDir, removeTempDir, track } from '../helpers/processes.js';
+import { makeTempDir, removeTempDir, runToEnd, type Exited } from '../helpers/processes.js';
 
 const CLI = new URL('../../dist/cli.js', import.meta.url).pathname;
 const H = '0123456789ABCDEF0123456789ABCDEF01234567';
 
-interface Exited {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function cli(args: readonly string[]): Promise<Exited> {
-  const child = track(spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] }));
-  child.ref();
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return runToEnd(process.execPath, [CLI, ...args]);
 }
 
 /** What `policies NAME --json` says, in the parts these tests read. */

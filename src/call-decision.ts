@@ -79,6 +79,19 @@ export interface DecideOptions {
   readonly limits?: XmlLimits;
   /** When given, forwarded calls are also classified read-only or not by this policy (for coalescing). */
   readonly readOnlyPolicy?: CompiledPolicy;
+  /**
+   * false: the upstream shares no answers, so only the calls of policies built on full are classified
+   * (a read by full leaves the torrents' owners known). Default true.
+   */
+  readonly sharesReads?: boolean;
+}
+
+/**
+ * Whether to weigh the call against the readonly policy: for sharing answers, and for a caller
+ * built on full (cost not bounded), whose calls otherwise make the gateway forget who owns what.
+ */
+function weighsReading(options: DecideOptions, cost: CostEstimate | undefined): boolean {
+  return options.readOnlyPolicy !== undefined && (options.sharesReads !== false || cost === undefined);
 }
 
 /** A call the readonly policy would allow changes nothing, whoever sends it. */
@@ -114,7 +127,7 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
   const scoped = scopedCall(call, caller);
   if ('error' in scoped) return { kind: 'refuse', outcome: 'denied', methods: verdict.methods, denial: `${scoped.error.method}: ${scoped.error.reason}`, error: scoped.error };
   // Forward what was checked: rtorrent gets our encoding of the parsed tree, never the client's bytes.
-  const readOnly = readsOnly(call, caller, options);
+  const readOnly = weighsReading(options, verdict.cost) && readsOnly(call, caller, options);
   const sent = scoped.call;
   const encode = (limit?: number, notOwned?: ReadonlySet<string>): Buffer =>
     encodeMethodCall(caller.policy.prepare(notOwned === undefined ? sent : confineTargets(sent, notOwned, NO_SUCH_TORRENT), limit));
@@ -127,7 +140,7 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
     cost: verdict.cost,
     clampedFor: setsSizeLimit(verdict.methods) ? (limit) => encode(limit) : undefined,
     owned: ownedTargets(caller, scoped.targets, (notOwned, limit) => encode(limit, notOwned)),
-    changesOwners: changesOwners(verdict.methods, verdict.cost),
+    changesOwners: changesOwners(verdict.methods, verdict.cost, readOnly),
   };
 }
 
@@ -144,12 +157,12 @@ const NO_TARGETS: ReadonlySet<string> = new Set();
 const OWNERSHIP_CHANGERS: ReadonlySet<string> = new Set(['d.erase', 'd.custom.set', ...LOAD_METHODS]);
 
 /**
- * Adds, erases or (re)tags torrents at the top level or in system.multicall, or comes from a policy
- * built on full (cost not bounded), which may do so anywhere. A command string that erases is not
- * seen here; the owners' short lifetime (upstream/owners.ts) bounds that.
+ * Adds, erases or (re)tags torrents at the top level or in system.multicall, or is a call that is not
+ * a plain read from a policy built on full (cost not bounded), which may do so anywhere. A command
+ * string that erases is not seen here; the owners' short lifetime (upstream/owners.ts) bounds that.
  */
-function changesOwners(methods: readonly string[], cost: CostEstimate | undefined): boolean {
-  return cost === undefined || methods.some((method) => OWNERSHIP_CHANGERS.has(method));
+function changesOwners(methods: readonly string[], cost: CostEstimate | undefined, readOnly: boolean): boolean {
+  return (cost === undefined && !readOnly) || methods.some((method) => OWNERSHIP_CHANGERS.has(method));
 }
 
 function ownedTargets(caller: Caller, targets: ReadonlySet<string>, confined: OwnedTargets['confined']): OwnedTargets | undefined {
@@ -187,6 +200,7 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
   const refusals: JsonRpcRefusal[] = [];
   let untrusted: SafeWindow | undefined;
   let readOnly = options.readOnlyPolicy !== undefined;
+  let unbounded = false;
   let cost: CostEstimate | undefined;
   let firstRefused: PolicyDeniedError | CostLimitError | undefined;
   const sent: MethodCall[] = [];
@@ -207,7 +221,8 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
     }
     const window = scoped !== undefined && !('error' in scoped) && scoped.rewritten ? undefined : verdict.untrusted;
     untrusted = index === 0 ? window : intersectWindows(untrusted, window);
-    readOnly &&= readsOnly(call, caller, options);
+    unbounded ||= verdict.cost === undefined;
+    readOnly &&= weighsReading(options, verdict.cost) && readsOnly(call, caller, options);
     // A batch costs rtorrent what its calls cost together.
     if (verdict.cost !== undefined) (cost ??= new CostEstimate()).addAll(verdict.cost);
   });
@@ -233,7 +248,7 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
     encodeJsonRpcRefusal(request, request.calls.map((_call, index) => ({ index, code: error.faultCode, message: error.message })));
   const clampedFor = setsSizeLimit(methods) ? encodeFor : undefined;
   const owned = ownedTargets(caller, targets, (notOwned, limit) => encodeFor(limit, notOwned));
-  return { kind: 'forward', canonical: encodeFor(), methods, untrusted, readOnly, cost, jsonRefusal, clampedFor, owned, changesOwners: changesOwners(methods, cost) };
+  return { kind: 'forward', canonical: encodeFor(), methods, untrusted, readOnly, cost, jsonRefusal, clampedFor, owned, changesOwners: changesOwners(methods, unbounded ? undefined : cost, readOnly) };
 }
 
 /**

@@ -96,7 +96,7 @@ async function handleCall(options: RpcRouteOptions, buffers: GatherBuffers, rout
   }
   reply.raw.once('close', admission.release);
   const decide = json ? decideJsonRpcCall : decideCall;
-  const decision = decide(body, caller, { limits: options.limits, readOnlyPolicy: upstream.reads ? options.policyNamed('readonly') : undefined });
+  const decision = decide(body, caller, { limits: options.limits, readOnlyPolicy: options.policyNamed('readonly'), sharesReads: upstream.reads !== undefined });
   state.methods = decision.methods;
   if (decision.kind === 'refuse') {
     state.outcome = decision.outcome;

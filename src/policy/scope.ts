@@ -41,7 +41,6 @@ const FILTERED = 'd.multicall.filtered';
  * the same answer for one's own torrents.
  */
 const UNSCOPED_LISTS: ReadonlyMap<string, string> = new Map([
-  ['d.multicall', 'use d.multicall2, which lists only your own torrents'],
   [FILTERED, 'use d.multicall2, which lists only your own torrents'],
   ['download_list', 'use d.multicall2 with d.hash=, which lists only your own torrents'],
   ['view.size', 'count the rows of d.multicall2, which lists only your own torrents'],
@@ -51,7 +50,10 @@ const UNSCOPED_LISTS: ReadonlyMap<string, string> = new Map([
 ]);
 
 /** Commands a scoped user may not reach from a command string: each walks or counts every torrent, or lists the tag. */
-export const SCOPED_NESTED_REFUSED: ReadonlySet<string> = new Set([...UNSCOPED_LISTS.keys(), 'd.multicall2']);
+export const SCOPED_NESTED_REFUSED: ReadonlySet<string> = new Set([...UNSCOPED_LISTS.keys(), 'd.multicall2', 'd.multicall']);
+
+/** The lists narrowed by rewriting: d.multicall is 0.16's name for d.multicall2, with the same arguments. */
+const NARROWED_LISTS: ReadonlySet<string> = new Set(['d.multicall2', 'd.multicall']);
 
 const HASH_PREFIX = /^[0-9A-Fa-f]{40}/;
 const DIRECTORY_SETTERS = ['d.directory.set=', 'd.directory_base.set='];
@@ -85,7 +87,7 @@ function scopeOne(call: MethodCall, owner: ScopeOwner, targets: Set<string>): Me
   const { methodName: name, params } = call;
   const instead = UNSCOPED_LISTS.get(name);
   if (instead !== undefined) return { method: name, reason: `${name} covers every user's torrents; ${instead}` };
-  if (name === 'd.multicall2') return ownList(call, owner);
+  if (NARROWED_LISTS.has(name)) return ownList(call, owner);
   if (LOAD_METHODS.has(name)) return ownLoad(call, owner);
   const target = params[0];
   const hasTarget = !XMLRPC_BUILTINS.has(name) && !NO_TARGET_IN_0_9_8.has(name);
@@ -94,9 +96,9 @@ function scopeOne(call: MethodCall, owner: ScopeOwner, targets: Set<string>): Me
 }
 
 /**
- * d.multicall2(target, view, rows…) → d.multicall.filtered(target, view, filter, rows…): the same
- * rows, for the torrents tagged with the user's name. Present since 0.9.8; the target is ignored by
- * both, as before.
+ * d.multicall2 or d.multicall(target, view, rows…) → d.multicall.filtered(target, view, filter,
+ * rows…): the same rows, for the torrents tagged with the user's name. Present since 0.9.8; the
+ * target is ignored by all three.
  */
 function ownList(call: MethodCall, owner: ScopeOwner): MethodCall | ScopeRefusal {
   const [target, view, ...rows] = call.params;

@@ -286,7 +286,7 @@ class ScgiConnection {
     }
     if (admission !== undefined) this.socket.once('close', admission.release);
     const upstream = this.ctx.upstream;
-    const decision = decideCall(body, caller, { limits: this.ctx.callLimits, readOnlyPolicy: upstream.reads ? this.ctx.readOnlyPolicy?.() : undefined });
+    const decision = decideCall(body, caller, { limits: this.ctx.callLimits, readOnlyPolicy: this.ctx.readOnlyPolicy?.(), sharesReads: upstream.reads !== undefined });
     this.methods = decision.methods;
     if (decision.kind === 'refuse') {
       this.outcome = decision.outcome;

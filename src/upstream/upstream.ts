@@ -80,7 +80,7 @@ export class Upstream {
     meta: ScgiRequestMeta,
     how: { readonly readOnly: boolean; readonly changesOwners?: boolean; readonly signal?: CallSignal },
   ): Promise<{ response: ScgiResponse; source: ReadSource | undefined }> {
-    if (how.changesOwners === true) return { response: await this.#callChangingOwners(body, meta, how.signal), source: undefined };
+    if (how.changesOwners === true) return this.#callChangingOwners(body, meta, how);
     return this.#send(body, meta, how);
   }
 
@@ -88,13 +88,13 @@ export class Upstream {
    * A call that may add, erase or reassign torrents: the owners learned before it (or while it runs)
    * are forgotten when it is sent and again when it is answered, like shared answers.
    */
-  async #callChangingOwners(body: Buffer, meta: ScgiRequestMeta, signal?: CallSignal): Promise<ScgiResponse> {
+  async #callChangingOwners(body: Buffer, meta: ScgiRequestMeta, how: { readonly readOnly: boolean; readonly signal?: CallSignal }): Promise<{ response: ScgiResponse; source: ReadSource | undefined }> {
     this.owners.invalidate();
     try {
-      const { response } = await this.#send(body, meta, { readOnly: false, signal });
-      if (response.kind === 'whole') this.owners.invalidate();
-      else response.body.onSettled(() => this.owners.invalidate());
-      return response;
+      const sent = await this.#send(body, meta, how);
+      if (sent.response.kind === 'whole') this.owners.invalidate();
+      else sent.response.body.onSettled(() => this.owners.invalidate());
+      return sent;
     } catch (error) {
       this.owners.invalidate();
       throw error;

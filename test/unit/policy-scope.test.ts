@@ -46,6 +46,10 @@ describe('a tenant\'s lists (scope = "own")', () => {
     assert.equal(rewritten, true);
   });
 
+  it('are narrowed the same way when sent as d.multicall, 0.16\'s name for d.multicall2', () => {
+    assert.deepEqual(scoped(call('d.multicall', '', 'main', 'd.hash=')).call, call('d.multicall.filtered', '', 'main', 'equal={d.custom=gateway.owner,cat=alice}', 'd.hash='));
+  });
+
   it('are narrowed inside system.multicall too, leaving the other calls as they were', () => {
     const { call: sent } = scoped(multicall(call('system.client_version'), call('d.multicall2', '', 'main', 'd.hash=')));
     assert.deepEqual(sent, multicall(call('system.client_version'), call('d.multicall.filtered', '', 'main', 'equal={d.custom=gateway.owner,cat=alice}', 'd.hash=')));

@@ -155,6 +155,8 @@ function runLine(command: string, input?: string, timeoutMs = 30_000): Promise<R
       void terminate(child);
       resolve({ code, stdout, stderr });
     });
+    // A command that never reads its input may exit first; its closed pipe is no failure.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(input ?? '');
   });
 }

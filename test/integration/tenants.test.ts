@@ -18,6 +18,7 @@ import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.
 import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, scgiRequest, xmlCall, XmlRpcFault, type XmlParam } from '../helpers/scgi-direct.js';
 import { infoHashOf, makeTorrentBytes } from '../helpers/torrents.js';
+import { RUTORRENT_LIST, RUTORRENT_SETTINGS_GETTERS } from '../helpers/client-calls.js';
 import { until } from '../helpers/wait.js';
 
 const execFileAsync = promisify(execFile);
@@ -255,6 +256,38 @@ function suite(build: RtorrentBuild): void {
       const [own, foreign] = JSON.parse(response.body.toString()) as { id: number; result?: unknown; error?: { message: string } }[];
       assert.equal(own?.result, await rtorrent.call('d.name', [aliceHttp.hash]));
       assert.match(foreign?.error?.message ?? '', /info-hash/);
+    });
+  });
+
+  describe('clients', () => {
+    /** The rows a list gives a tenant: the same cells as the admin's list, for the tenant's torrents only. */
+    async function sameRowsAsAdmin(user: User, fields: readonly string[], view = 'main'): Promise<void> {
+      const mine = (await call(user, 'd.multicall2', ['', view, 'd.hash=', ...fields])) as unknown[][];
+      const own = new Set(await listOf(user));
+      const everyone = (await call('admin', 'd.multicall2', ['', view, 'd.hash=', ...fields])) as unknown[][];
+      const sortRows = (rows: unknown[][]): unknown[][] => [...rows].sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+      assert.deepEqual(sortRows(mine), sortRows(everyone.filter(([hash]) => own.has(hash as string))));
+    }
+
+    it('give ruTorrent its torrent list and settings dialog', async () => {
+      // d.free_diskspace can move between the two lists; the rest are stopped torrents' fixed values.
+      await sameRowsAsAdmin('alice', RUTORRENT_LIST.filter((field) => field !== 'd.hash=' && field !== 'd.free_diskspace='));
+      const settings = await multicallOf('alice', ...RUTORRENT_SETTINGS_GETTERS.map((getter) => treeCall(getter, '')));
+      assert.equal(settings.length, RUTORRENT_SETTINGS_GETTERS.length);
+      // Each getter reached rtorrent: answered, or unknown to this release (ruTorrent asks for both releases' names).
+      const unanswered = settings.filter((answer) => !Array.isArray(answer) && !/not defined/i.test(JSON.stringify(answer)));
+      assert.deepEqual(unanswered, []);
+    });
+
+    it('give Sonarr its list (view "") and its label on the torrents it added', async () => {
+      await sameRowsAsAdmin('bob', ['d.name=', 'd.base_path=', 'd.custom1=', 'd.size_bytes=', 'd.left_bytes=', 'd.ratio=', 'd.is_open=', 'd.complete='], '');
+      const added = torrent(7);
+      await call('bob', 'load.raw', ['', added.bytes, 'd.custom1.set=tv-sonarr', 'd.priority.set=2']);
+      await rtorrent.call('system.client_version');
+      assert.equal(await call('bob', 'd.custom1', [added.hash]), 'tv-sonarr');
+      await call('bob', 'd.erase', [added.hash]);
+      await rtorrent.call('system.client_version');
+      assert.equal((await held()).includes(added.hash), false, 'Sonarr removes what it imported');
     });
   });
 

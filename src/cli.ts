@@ -1,14 +1,9 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=50
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';
 import { GatewayError } from './errors.js';
-import { buildGateway } from './gateway.js';
 import { parseCli, USAGE } from './cli-args.js';
-import { createLogger } from './logger.js';
-import { runCheck, writeCheckReport } from './ops/check-command.js';
-import { runHealthcheck } from './ops/healthcheck-command.js';
 import { subcommandNamed } from './commands/index.js';
 
 function packageVersion(): string {
@@ -41,18 +36,23 @@ async function main(): Promise<void> {
   // Kept for SIGHUP: the file is read again; flags and environment cannot change meanwhile.
   const sources = { file: request.configFile, overrides: request.overrides };
   if (request.check) {
+    const { runCheck, writeCheckReport } = await import('./ops/check-command.js');
     const report = await runCheck(sources);
     writeCheckReport(report, process.stdout, process.stderr);
     process.exitCode = report.exitCode;
     return;
   }
+  // Loaded here, not at the top: subcommands and --help start without the server's modules.
+  const { loadConfig } = await import('./config/load.js');
   const config = loadConfig(sources);
   if (request.healthcheck) {
+    const { runHealthcheck } = await import('./ops/healthcheck-command.js');
     const result = await runHealthcheck(config);
     (result.ok ? process.stdout : process.stderr).write(`${result.message}\n`);
     process.exitCode = result.ok ? 0 : 1;
     return;
   }
+  const [{ createLogger }, { buildGateway }] = await Promise.all([import('./logger.js'), import('./gateway.js')]);
   const logger = createLogger(config.log);
   const app = await buildGateway(config, { logger, processMetrics: true });
 

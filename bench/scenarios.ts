@@ -262,8 +262,12 @@ export function createScenarios(ctx: BenchContext): Scenario[] {
     },
     check: (answer, target) => {
       if (!Array.isArray(answer)) return 'd.multicall2 did not answer an array';
-      const expected = target === 'gateway' ? Math.min(TENANT_TORRENTS, ctx.torrents) : ctx.torrents;
-      return answer.length === expected ? undefined : `listed ${answer.length} torrents, expected ${expected}`;
+      if (target === 'gateway') {
+        const own = Math.min(TENANT_TORRENTS, ctx.torrents);
+        return answer.length === own ? undefined : `the tenant was listed ${answer.length} torrents, not its ${own}`;
+      }
+      // The load scenario, when it ran first, leaves half its pool behind (untagged: no tenant's).
+      return answer.length >= ctx.torrents ? undefined : `listed ${answer.length} torrents, expected at least ${ctx.torrents}`;
     },
   };
 

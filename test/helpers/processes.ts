@@ -215,8 +215,12 @@ export interface Exited {
  * Runs a command to its end and collects what it printed, with `input` on standard input (none: an
  * empty one) and only PATH from this environment unless `env` adds more.
  */
-export function runToEnd(command: string, args: readonly string[], options: { input?: string | Buffer; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Exited> {
-  const child = track(spawn(command, args, { cwd: options.cwd, env: { PATH: process.env.PATH, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] }));
+export function runToEnd(
+  command: string,
+  args: readonly string[],
+  options: { input?: string | Buffer; cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {},
+): Promise<Exited> {
+  const child = track(spawn(command, args, { cwd: options.cwd, env: { PATH: process.env.PATH, ...options.env }, uid: options.uid, gid: options.gid, stdio: ['pipe', 'pipe', 'pipe'] }));
   child.ref();
   let stdout = '';
   let stderr = '';

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { basicAuth, post } from '../helpers/gateway.js';
-import { makeTempDir, removeTempDir, requireBinary, track } from '../helpers/processes.js';
+import { makeTempDir, removeTempDir, requireBinary, runToEnd, track, type Exited } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
 import { until } from '../helpers/wait.js';
@@ -17,26 +17,9 @@ const scriptBin = requireBinary('script');
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
 const isRoot = process.getuid?.() === 0;
 
-interface Exited {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** `rtorrent-gateway passwd ARGS` with `stdin` piped in (an empty, closed pipe when not given): never a terminal. */
 function passwd(args: readonly string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {}): Promise<Exited> {
-  const child = track(
-    spawn(process.execPath, [CLI, 'passwd', ...args], { env: { PATH: process.env.PATH, ...options.env }, uid: options.uid, gid: options.gid, stdio: 'pipe' }),
-  );
-  child.ref();
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  // The command may exit before reading stdin at all (a refused name); that is not the test's failure.
-  child.stdin.on('error', () => undefined);
-  child.stdin.end(options.stdin ?? '');
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return runToEnd(process.execPath, [CLI, 'passwd', ...args], { input: options.stdin, env: options.env, uid: options.uid, gid: options.gid });
 }
 
 function shellWord(word: string): string {

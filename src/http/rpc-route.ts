@@ -9,7 +9,7 @@ import { relayOutcome } from '../upstream/coalescer.js';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { ResponseHead } from '../upstream/response-head.js';
-import { answerEncoding, CompressedRelay, compressWhole, GatherBuffers, varyOnAcceptEncoding, type CompressionSettings } from './compression.js';
+import { answerEncoding, CompressedRelay, compressWhole, GatherBuffers, SharedAnswerEncodings, varyOnAcceptEncoding, type CompressionSettings } from './compression.js';
 import { sendGatewayError, sendJsonRpcRefusal, sendText } from './replies.js';
 
 function isJson(contentType: string | undefined): boolean {
@@ -55,11 +55,12 @@ function relayHeaders(reply: FastifyReply, headers: ReadonlyArray<readonly [stri
 }
 
 /** An answer read whole: relayed as it is, or compressed for a client that asked, with its length either way. */
-async function sendWhole(reply: FastifyReply, settings: CompressionSettings, head: ResponseHead, body: Buffer): Promise<FastifyReply> {
+/** `shared`: the answer is shared with other callers, and so is its compressed copy. */
+async function sendWhole(reply: FastifyReply, settings: CompressionSettings, head: ResponseHead, body: Buffer, shared?: SharedAnswerEncodings): Promise<FastifyReply> {
   const encoding = answerEncoding(settings, reply.request.headers['accept-encoding'], head, body.length);
   relayHeaders(reply, head.headers);
   if (encoding.vary) reply.header('vary', varyOnAcceptEncoding(reply.getHeader('vary')));
-  const sent = encoding.coding === undefined ? body : await compressWhole(body, encoding.coding);
+  const sent = encoding.coding === undefined ? body : await (shared?.compress(body, encoding.coding) ?? compressWhole(body, encoding.coding));
   if (encoding.coding !== undefined) {
     reply.header('content-encoding', encoding.coding);
     reply.request.gateway.encoding = encoding.coding;
@@ -68,7 +69,13 @@ async function sendWhole(reply: FastifyReply, settings: CompressionSettings, hea
   return reply.code(head.status).send(sent);
 }
 
-async function handleCall(options: RpcRouteOptions, buffers: GatherBuffers, route: RpcRoute, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+/** What one gateway's calls share: gather buffers for compressing streamed answers, compressed copies of shared ones. */
+interface RouteShared {
+  readonly buffers: GatherBuffers;
+  readonly encodings: SharedAnswerEncodings;
+}
+
+async function handleCall(options: RpcRouteOptions, { buffers, encodings }: RouteShared, route: RpcRoute, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const state = request.gateway;
   const upstream = options.boundUpstream(state.user ?? '') ?? route.upstream;
   const body = request.body;
@@ -136,7 +143,7 @@ async function handleCall(options: RpcRouteOptions, buffers: GatherBuffers, rout
   state.outcome = relayOutcome(source);
   if (response.kind === 'whole') {
     if (meta.untrusted && refusedAsUntrusted(response.body)) request.log.warn({ user: caller.user, methods: decision.methods, rtorrent: upstream.version.known }, UNTRUSTED_REFUSED);
-    return sendWhole(reply, compression, response.head, response.body);
+    return sendWhole(reply, compression, response.head, response.body, source === undefined ? undefined : encodings);
   }
   const { head, body: answer } = response;
   gone.addEventListener('abort', () => answer.destroy());
@@ -193,14 +200,14 @@ function refuseAnswer(reply: FastifyReply, error: GatewayError, jsonRefusal: ((e
 }
 
 export function registerRpcRoutes(app: FastifyInstance, options: RpcRouteOptions): void {
-  const buffers = new GatherBuffers();
+  const shared: RouteShared = { buffers: new GatherBuffers(), encodings: new SharedAnswerEncodings() };
   for (const route of options.routes) {
     const url = route.path;
     app.route({
       method: 'POST',
       url,
       onRequest: [options.crossSite, options.authenticate],
-      handler: (request, reply) => handleCall(options, buffers, route, request, reply),
+      handler: (request, reply) => handleCall(options, shared, route, request, reply),
     });
     app.route({
       method: ['GET', 'HEAD', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { acceptedEncoding, answerEncoding, CompressedRelay, compressWhole, GatherBuffers, varyOnAcceptEncoding, type CompressionSettings } from '../../src/http/compression.js';
+import { acceptedEncoding, answerEncoding, CompressedRelay, compressWhole, GatherBuffers, SharedAnswerEncodings, varyOnAcceptEncoding, type CompressionSettings } from '../../src/http/compression.js';
 import type { ResponseHead } from '../../src/upstream/response-head.js';
 
 function head(status: number, headers: Array<[string, string]>): ResponseHead {
@@ -177,5 +177,22 @@ describe('compressing', () => {
     relay.abort();
     await new Promise((resolve) => setImmediate(resolve));
     assert.throws(() => gunzipSync(Buffer.concat(chunks)), /unexpected end of file/);
+  });
+});
+
+describe('answers shared between callers (SharedAnswerEncodings)', () => {
+  it('compress a kept answer once per coding, however many callers receive it', async () => {
+    const encodings = new SharedAnswerEncodings();
+    const answer = Buffer.from('<methodResponse>'.padEnd(4096, 'x'));
+    const first = encodings.compress(answer, 'gzip');
+    assert.equal(encodings.compress(answer, 'gzip'), first, 'the second caller gets the same copy');
+    assert.notEqual(encodings.compress(answer, 'br'), first, 'another coding is another copy');
+    assert.deepEqual(gunzipSync(await first), answer);
+  });
+
+  it('keep copies per answer: equal bytes in another answer are compressed on their own', () => {
+    const encodings = new SharedAnswerEncodings();
+    const one = Buffer.from('a'.repeat(2048));
+    assert.notEqual(encodings.compress(one, 'gzip'), encodings.compress(Buffer.from(one), 'gzip'));
   });
 });

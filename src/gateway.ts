@@ -7,7 +7,7 @@ import { DEFAULT_UPSTREAM, type GatewayConfig } from './config/schema.js';
 import { GatewayError } from './errors.js';
 import { registerAuth } from './http/auth-hook.js';
 import { registerErrorHandlers } from './http/error-handler.js';
-import { registerOpsRoutes } from './http/ops-routes.js';
+import { registerOpsRoutes } from './ops/routes.js';
 import { registerRequestLog } from './http/request-log.js';
 import { registerRpcRoutes } from './http/rpc-route.js';
 import { registerBodyParsers } from './http/body-parsers.js';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseListenAddress, parseUpstreamAddress, type SocketAddress } from './address.js';
 import { parseDuration, parseSize } from './units.js';
-import { DEFAULT_SERVER_LIMITS, limitsIssues, resolveLimits, type ResolvedLimits } from '../http/server-limits.js';
+import { DEFAULT_SERVER_LIMITS, limitsIssues, resolveLimits, type ResolvedLimits } from './limits.js';
 import { DEFAULT_XML_LIMITS } from '../xmlrpc/call-limits.js';
 import { DEFAULT_POLICY_LIMITS } from '../policy/types.js';
 

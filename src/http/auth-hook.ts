@@ -4,14 +4,9 @@ import type { Authenticator } from '../auth/authenticator.js';
 import { ConnectionCredentials } from '../auth/connection-credentials.js';
 import { parseDigestCredentials, type DigestAuthenticator } from '../auth/digest.js';
 import { LoginThrottle, type LoginThrottleOptions, type ThrottleBlock } from '../auth/login-throttle.js';
+import type { AccessTable } from '../auth/access.js';
 import { GatewayError, LoginThrottledError } from '../errors.js';
 
-export interface AccessTable {
-  /** Policy name for each user allowed in; a user missing here is authenticated but refused (403). */
-  policyOf(user: string): string | undefined;
-  /** The upstream a user is bound to, if any. */
-  upstreamOf(user: string): string | undefined;
-}
 
 /**
  * Ten wrong passwords a minute for one name from one address, fifty for one name from anywhere,

@@ -7,7 +7,7 @@ import type { VerifiedCredentialCache } from '../auth/credential-cache.js';
 import { loadHtpasswd } from '../auth/htpasswd.js';
 import { DEFAULT_UPSTREAM, type GatewayConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
-import type { AccessTable } from '../http/auth-hook.js';
+import type { AccessTable } from '../auth/access.js';
 import { crossSiteGuard } from '../http/cross-site.js';
 import type { CompressionSettings } from '../http/compression.js';
 import { SCOPED_USER_NAME } from '../policy/owner-tag.js';

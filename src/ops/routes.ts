@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { HEALTH_PATH } from '../config/schema.js';
-import type { HealthCheck } from '../ops/health.js';
-import type { GatewayMetrics } from '../ops/metrics.js';
-import { sendText } from './replies.js';
+import type { HealthCheck } from './health.js';
+import type { GatewayMetrics } from './metrics.js';
+import { sendText } from '../http/replies.js';
 
 export interface MetricsAccess {
   /** Read per request, so a reload can open or close the endpoint. */

@@ -6,13 +6,9 @@
 import { refusedCharacter } from './parse.js';
 import type { JsonRpcId, JsonRpcRequest } from './types.js';
 import type { XmlRpcValue } from '../xmlrpc/types.js';
+import { I4_MAX, I4_MIN, I8_MAX, I8_MIN, METHOD_NAME_RE } from '../xmlrpc/wire-rules.js';
 
-const METHOD_NAME_RE = /^[A-Za-z0-9_.:/]+$/;
 const LONE_SURROGATE_RE = /\p{Cs}/gu;
-const I4_MIN = -2147483648;
-const I4_MAX = 2147483647;
-const I8_MIN = -(1n << 63n);
-const I8_MAX = (1n << 63n) - 1n;
 
 /** JSON-RPC's "Internal error", for a code that cannot be written as a JSON integer. */
 const FALLBACK_ERROR_CODE = -32603;

@@ -15,6 +15,7 @@ import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../xmlrpc/parse.js';
 import type { XmlRpcValue } from '../xmlrpc/types.js';
 import type { JsonRpcCall, JsonRpcId, JsonRpcRequest } from './types.js';
 import { clip, quoted } from '../text-snippet.js';
+import { I8_MAX, I8_MIN, METHOD_NAME_RE } from '../xmlrpc/wire-rules.js';
 
 export interface JsonRpcParseLimits extends ParseLimits {
   /** Most calls in one batch. Each one is checked and run, so this bounds the work per request. */
@@ -37,13 +38,10 @@ const ENVELOPE_LEVELS = 3;
 const ENVELOPE_KEYS: ReadonlySet<string> = new Set(['jsonrpc', 'method', 'params', 'id']);
 // As on the XML side: rtorrent looks the name up with c_str(), so an embedded NUL would cut it
 // short, and whitespace makes it a different (undefined) command. Refusing beats normalising.
-const METHOD_NAME_RE = /^[A-Za-z0-9_.:/]+$/;
 const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
 // Characters a JSON string may hold unescaped: everything but the quote, backslash and C0.
 const PLAIN_RE = /[^"\\\x00-\x1f]*/y;
 const HEX4_RE = /^[0-9A-Fa-f]{4}$/;
-const I8_MIN = -(1n << 63n);
-const I8_MAX = (1n << 63n) - 1n;
 
 /**
  * Characters refused in every string: exactly those XML 1.0 cannot carry (C0 controls other than

@@ -8,15 +8,11 @@
  * would have to be escaped by hand anyway.
  */
 import type { MethodCall, XmlRpcValue } from './types.js';
+import { I4_MAX, I4_MIN, I8_MAX, I8_MIN, METHOD_NAME_RE } from './wire-rules.js';
 
-const METHOD_NAME_RE = /^[A-Za-z0-9_.:/]+$/;
 // Characters that need escaping (& < > CR) or that XML 1.0 cannot carry at all (C0 controls
 // other than tab/LF/CR, surrogates, U+FFFE/U+FFFF). One test keeps the common case a single scan.
 const SPECIAL_RE = /[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]/;
-const I4_MIN = -2147483648;
-const I4_MAX = 2147483647;
-const I8_MIN = -(1n << 63n);
-const I8_MAX = (1n << 63n) - 1n;
 
 /**
  * Escapes character data. `strict` throws on characters XML cannot carry (a request must not be

@@ -8,6 +8,8 @@ import { SaxesParser, type XMLDecl } from 'saxes';
 import { XmlRpcParseError, XmlRpcUnsupportedError } from '../errors.js';
 import type { MethodCall, XmlRpcValue } from './types.js';
 import { clip, quoted } from '../text-snippet.js';
+import { I4_MAX, I4_MIN, I8_MAX, I8_MIN, METHOD_NAME_RE } from './wire-rules.js';
+import { DEFAULT_XML_LIMITS } from './call-limits.js';
 
 export interface ParseLimits {
   /** Deepest nesting of <array>/<struct> values (xmlrpc-c's own limit is 64). */
@@ -18,15 +20,13 @@ export interface ParseLimits {
   readonly maxStringBytes?: number;
 }
 
+/** The [limits] defaults (call-limits.ts), so a parser used without a configuration holds the same bounds. */
 export const DEFAULT_PARSE_LIMITS: Readonly<Required<ParseLimits>> = Object.freeze({
-  maxDepth: 32,
-  maxValues: 1_000_000,
+  maxDepth: DEFAULT_XML_LIMITS.maxDepth,
+  maxValues: DEFAULT_XML_LIMITS.maxValues,
   maxStringBytes: Number.POSITIVE_INFINITY,
 });
 
-// The XML-RPC spec's method name alphabet. rtorrent treats whitespace as part of the name, so
-// ' d.name' is a different (undefined) command: refusing it beats trimming it into a checked one.
-const METHOD_NAME_RE = /^[A-Za-z0-9_.:/]+$/;
 // The same shape xmlrpc-c accepts via strtol/strtoll once it has refused leading whitespace;
 // trailing whitespace is "non-numerical junk" there too.
 const INTEGER_RE = /^[+-]?[0-9]+$/;
@@ -34,10 +34,6 @@ const XML_SPACE_ONLY_RE = /^[ \t\r\n]*$/;
 const BASE64_SPACE_RE = /[ \t\r\n]/;
 const BASE64_SPACES_RE = /[ \t\r\n]+/g;
 const BASE64_BAD_CHAR_RE = /[^A-Za-z0-9+/=]/;
-const I4_MIN = -2147483648;
-const I4_MAX = 2147483647;
-const I8_MIN = -(1n << 63n);
-const I8_MAX = (1n << 63n) - 1n;
 
 const enum Kind {
   Doc,

@@ -32,10 +32,16 @@ export type GatewayErrorCode = keyof typeof ERROR_TABLE;
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;
+  /**
+   * The HTTP status, under the name Fastify and its plugins read (@fastify/basic-auth sends its
+   * challenge for a 401): every error carries its own, so no caller patches one on.
+   */
+  readonly statusCode: number;
   constructor(code: GatewayErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
+    this.statusCode = ERROR_TABLE[code].status;
   }
   get status(): number {
     return ERROR_TABLE[this.code].status;

@@ -55,7 +55,7 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
     request.gateway.outcome = 'throttled';
     const seconds = Math.ceil(verdict.retryAfterMs / 1000);
     const what = verdict.scope === 'user' ? `user "${user}"` : `user "${user}" from address ${request.ip}`;
-    return Object.assign(new LoginThrottledError(`too many failed logins for ${what}; retry in ${seconds} s`, seconds), { statusCode: 429 });
+    return new LoginThrottledError(`too many failed logins for ${what}; retry in ${seconds} s`, seconds);
   };
 
   const wrongCredentials = (request: FastifyRequest, user: string): GatewayError => {
@@ -69,7 +69,7 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
     if (policy === undefined) {
       request.gateway.outcome = 'forbidden';
       const error = new GatewayError('GW_FORBIDDEN_USER', `user "${user}" has no access: add it to [access.users] in the gateway config`);
-      throw Object.assign(error, { statusCode: 403 });
+      throw error;
     }
     request.gateway.policy = policy;
   };
@@ -175,7 +175,7 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
         if (!result.ok) {
           request.gateway.digestStale = true;
           request.gateway.outcome = 'unauthenticated';
-          throw Object.assign(new GatewayError('GW_UNAUTHENTICATED', 'Digest nonce expired; retry with the new one'), { statusCode: 401 });
+          throw new GatewayError('GW_UNAUTHENTICATED', 'Digest nonce expired; retry with the new one');
         }
         admit(request, user);
         done();
@@ -188,7 +188,7 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
       if (attempt.blocked) throw throttled(request, user, attempt);
       attempt.settle(false);
       request.log.debug({ user, reason: result.reason }, 'Digest authentication failed');
-      throw Object.assign(wrongCredentials(request, user), { statusCode: 401 });
+      throw wrongCredentials(request, user);
     } catch (error) {
       done(error as Error);
     }

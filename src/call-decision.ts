@@ -11,6 +11,7 @@ import type { UpstreamVersion } from './upstream/version.js';
 import type { TorrentOwners } from './upstream/owners.js';
 import { NO_SUCH_TORRENT } from './policy/owner-tag.js';
 import { confineTargets, type ScopedCall } from './policy/scope.js';
+import type { AnswerShape } from './answer-reshape.js';
 import { LOAD_METHODS } from './policy/evaluators.js';
 import { encodeMethodCall } from './xmlrpc/encode.js';
 import { multicallLimitError, type XmlLimits } from './xmlrpc/call-limits.js';
@@ -50,6 +51,8 @@ export type CallDecision =
       readonly owned?: OwnedTargets;
       /** It may add, erase or reassign torrents: who owns what is learned again afterwards. */
       readonly changesOwners: boolean;
+      /** A tenant's download_list or view.size, sent as rows: the answer is turned back (answer-reshape.ts). */
+      readonly answer?: AnswerShape;
     }
   | {
       readonly kind: 'refuse';
@@ -141,6 +144,7 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
     clampedFor: setsSizeLimit(verdict.methods) ? (limit) => encode(limit) : undefined,
     owned: ownedTargets(caller, scoped.targets, (notOwned, limit) => encode(limit, notOwned)),
     changesOwners: changesOwners(verdict.methods, verdict.cost, readOnly),
+    ...(scoped.answer === undefined ? {} : { answer: scoped.answer }),
   };
 }
 
@@ -203,6 +207,7 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
   let unbounded = false;
   let cost: CostEstimate | undefined;
   let firstRefused: PolicyDeniedError | CostLimitError | undefined;
+  let answer: AnswerShape | undefined;
   const sent: MethodCall[] = [];
   const targets = new Set<string>();
   request.calls.forEach(({ call }, index) => {
@@ -215,8 +220,15 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
       refusals.push({ index, code: refused.faultCode, message: refused.message });
       return;
     }
+    if (scoped !== undefined && !('error' in scoped) && scoped.answer !== undefined && request.batch) {
+      const refused = new PolicyDeniedError(caller.user, caller.policy.name, call.methodName, `${call.methodName} is narrowed to your own torrents only as a request of its own, not inside a batch; use d.multicall2`);
+      firstRefused ??= refused;
+      refusals.push({ index, code: refused.faultCode, message: refused.message });
+      return;
+    }
     if (scoped !== undefined && !('error' in scoped)) {
       sent[index] = scoped.call;
+      answer = scoped.answer;
       for (const target of scoped.targets) targets.add(target);
     }
     const window = scoped !== undefined && !('error' in scoped) && scoped.rewritten ? undefined : verdict.untrusted;
@@ -248,7 +260,19 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
     encodeJsonRpcRefusal(request, request.calls.map((_call, index) => ({ index, code: error.faultCode, message: error.message })));
   const clampedFor = setsSizeLimit(methods) ? encodeFor : undefined;
   const owned = ownedTargets(caller, targets, (notOwned, limit) => encodeFor(limit, notOwned));
-  return { kind: 'forward', canonical: encodeFor(), methods, untrusted, readOnly, cost, jsonRefusal, clampedFor, owned, changesOwners: changesOwners(methods, unbounded ? undefined : cost, readOnly) };
+  return {
+    kind: 'forward',
+    canonical: encodeFor(),
+    methods,
+    untrusted,
+    readOnly,
+    cost,
+    jsonRefusal,
+    clampedFor,
+    owned,
+    changesOwners: changesOwners(methods, unbounded ? undefined : cost, readOnly),
+    ...(answer === undefined ? {} : { answer }),
+  };
 }
 
 /**

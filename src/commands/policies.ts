@@ -173,7 +173,7 @@ function details(about: PolicyDescription, described: Described): string {
   if (about.scope === 'own') {
     lines.push(
       'scope: own — lists show the torrents the user added only; other torrents answer as unknown hashes;',
-      '  download_list, view.size, d.multicall.filtered and the owner tag are refused (docs/tenants.md)',
+      '  d.multicall.filtered, view.size_not_visible and the owner tag are refused (docs/tenants.md)',
     );
   }
   if (about.argumentRules.length > 0) {

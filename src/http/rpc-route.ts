@@ -5,6 +5,7 @@ import { GatewayError, OverBudgetError, UpstreamError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
 import { ClientGone } from '../upstream/call-signal.js';
+import { reshapedAnswer } from '../answer-reshape.js';
 import { relayOutcome } from '../upstream/coalescer.js';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -134,7 +135,9 @@ async function handleCall(options: RpcRouteOptions, { buffers, encodings }: Rout
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.abort();
   });
-  const { response, source } = await upstream.send(canonical, meta, { readOnly: decision.readOnly, changesOwners: decision.changesOwners, signal: gone });
+  const sent = await upstream.send(canonical, meta, { readOnly: decision.readOnly, changesOwners: decision.changesOwners, signal: gone });
+  const { source } = sent;
+  const response = decision.answer === undefined ? sent.response : await reshapedAnswer(sent.response, decision.answer, json, upstream.address.label);
   const tooLarge = answerTooLarge(caller, decision.methods, response.kind === 'whole' ? response.body.length : response.head.contentLength);
   if (tooLarge !== undefined) {
     if (response.kind === 'streamed') response.body.destroy();

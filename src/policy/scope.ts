@@ -2,6 +2,7 @@ import type { MethodCall, XmlRpcValue } from '../xmlrpc/types.js';
 import { xmlrpcCArguments } from './check.js';
 import { NO_TARGET_IN_0_9_8, XMLRPC_BUILTINS } from './command-names.js';
 import { LOAD_METHODS } from './evaluators.js';
+import type { AnswerShape } from '../answer-reshape.js';
 import { ownerTagCommand, ownTorrentsFilter } from './owner-tag.js';
 
 /**
@@ -20,6 +21,11 @@ export interface ScopedCall {
    * of them was not weighed, so such a call is sent trusted, as checked.
    */
   readonly rewritten: boolean;
+  /**
+   * Set when a list the client asked for as hashes or a count (download_list, view.size) was sent as
+   * rows of d.hash=: the answer must be turned back (answer-reshape.ts).
+   */
+  readonly answer?: AnswerShape;
 }
 
 export interface ScopeOwner {
@@ -42,8 +48,8 @@ const FILTERED = 'd.multicall.filtered';
  */
 const UNSCOPED_LISTS: ReadonlyMap<string, string> = new Map([
   [FILTERED, 'use d.multicall2, which lists only your own torrents'],
-  ['download_list', 'use d.multicall2 with d.hash=, which lists only your own torrents'],
-  ['view.size', 'count the rows of d.multicall2, which lists only your own torrents'],
+  ['download_list', 'use d.multicall2 with d.hash=, which lists only your own torrents (download_list is narrowed only as a call of its own)'],
+  ['view.size', 'count the rows of d.multicall2, which lists only your own torrents (view.size is narrowed only as a call of its own)'],
   ['view.size_not_visible', 'count the rows of d.multicall2, which lists only your own torrents'],
   ['d.custom.keys', 'read the keys you set by name with d.custom'],
   ['d.custom.items', 'read the keys you set by name with d.custom'],
@@ -58,8 +64,19 @@ const NARROWED_LISTS: ReadonlySet<string> = new Set(['d.multicall2', 'd.multical
 const HASH_PREFIX = /^[0-9A-Fa-f]{40}/;
 const DIRECTORY_SETTERS = ['d.directory.set=', 'd.directory_base.set='];
 
+/** Lists answered with hashes or a count, narrowed when sent as a call of their own. */
+const COUNTED_LISTS: ReadonlyMap<string, AnswerShape> = new Map([
+  ['download_list', 'hashes'],
+  ['view.size', 'count'],
+]);
+
 export function scopeCall(call: MethodCall, owner: ScopeOwner): ScopedCall | ScopeRefusal {
   const targets = new Set<string>();
+  const shape = COUNTED_LISTS.get(call.methodName);
+  if (shape !== undefined) {
+    const rows = ownHashRows(call, owner);
+    return 'reason' in rows ? rows : { call: rows, targets, rewritten: true, answer: shape };
+  }
   if (call.methodName !== MULTICALL) {
     const scoped = scopeOne(call, owner, targets);
     return 'reason' in scoped ? scoped : { call: scoped, targets, rewritten: scoped !== call };
@@ -111,6 +128,20 @@ function ownList(call: MethodCall, owner: ScopeOwner): MethodCall | ScopeRefusal
     methodName: FILTERED,
     params: [target ?? text(''), view ?? text(''), text(ownTorrentsFilter(owner.user)), ...rows],
   };
+}
+
+/**
+ * download_list(target, view) and view.size(target, view) as d.multicall.filtered(target, view,
+ * filter, "d.hash="): the user's own torrents of the view, one row each.
+ */
+function ownHashRows(call: MethodCall, owner: ScopeOwner): MethodCall | ScopeRefusal {
+  const { methodName: name, params } = call;
+  if (params.length > 2 || !params.every((param) => param.kind === 'string')) {
+    return { method: name, reason: `${name} takes a target and a view name ("", "main") from a user whose policy lists only their own torrents` };
+  }
+  const [target, view] = params;
+  const text = (value: string): XmlRpcValue => ({ kind: 'string', value });
+  return { methodName: FILTERED, params: [target ?? text(''), view ?? text(''), text(ownTorrentsFilter(owner.user)), text('d.hash=')] };
 }
 
 /**

@@ -13,6 +13,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { UserBudgets } from '../budget/user-budgets.js';
+import { reshapedAnswer } from '../answer-reshape.js';
 import { answerTooLarge, costRefusal, decideCall, needsSizes, refusedAsUntrusted, requestFor, sendsUntrusted, UNTRUSTED_REFUSED, type Caller } from '../call-decision.js';
 import { ConfigError, GatewayError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
@@ -309,6 +310,7 @@ class ScgiConnection {
       untrusted = await sendsUntrusted(decision, upstream);
       // Shared with the HTTP side's identical reads: Flood's polls and a browser's get one answer.
       ({ response, source } = await upstream.send(await requestFor(decision, upstream), { ...UPSTREAM_META, untrusted }, { readOnly: decision.readOnly, changesOwners: decision.changesOwners }));
+      if (decision.answer !== undefined) response = await reshapedAnswer(response, decision.answer, false, upstream.address.label);
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
       this.outcome = 'upstream_error';

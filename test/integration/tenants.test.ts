@@ -194,14 +194,29 @@ function suite(build: RtorrentBuild): void {
       assert.deepEqual(overScgi.map(([hash]) => hash).sort(), await listOf('alice'));
     });
 
+    it('answers download_list and view.size with the tenant\'s own torrents, over HTTP and the SCGI listener', async () => {
+      const own = await listOf('alice');
+      assert.deepEqual(((await call('alice', 'download_list', ['', 'main'])) as string[]).sort(), own);
+      assert.equal(await call('alice', 'view.size', ['', 'main']), own.length);
+      assert.equal(await call('bob', 'view.size', ['', 'main']), (await listOf('bob')).length);
+      const overScgi = decodeXmlRpcResponse((await scgiRequest({ path: listener }, xmlCall('download_list', ['', 'main']))).body) as string[];
+      assert.deepEqual(overScgi.sort(), own);
+      assert.deepEqual(((await call('admin', 'download_list', ['', 'main'])) as string[]).sort(), await held(), 'the admin still sees every torrent');
+    });
+
+    it('answers a JSON-RPC download_list the same way, and refuses one inside a batch', { skip: !jsonrpc && 'rtorrent 0.9.8 has no JSON-RPC' }, async () => {
+      const send = async (body: unknown): Promise<unknown> =>
+        JSON.parse((await post(gateway.url(), JSON.stringify(body), { authorization: auth('alice'), 'content-type': 'application/json' })).body.toString());
+      const single = (await send({ jsonrpc: '2.0', id: 'l', method: 'download_list', params: ['', 'main'] })) as { id: string; result: string[] };
+      assert.equal(single.id, 'l');
+      assert.deepEqual([...single.result].sort(), await listOf('alice'));
+      const batch = (await send([{ jsonrpc: '2.0', id: 1, method: 'download_list', params: ['', 'main'] }])) as { error?: { message: string } }[];
+      assert.match(batch[0]?.error?.message ?? '', /only as a request of its own/);
+    });
+
     it('refuses the lists it cannot narrow, saying what to use instead', async () => {
-      for (const [method, params] of [
-        ['download_list', ['', 'main']],
-        ['view.size', ['', 'main']],
-        ['d.multicall.filtered', ['', 'main', 'd.complete=', 'd.hash=']],
-      ] as [string, XmlParam[]][]) {
-        assert.match((await fault('alice', method, params)).faultString, /d\.multicall2/, method);
-      }
+      assert.match((await fault('alice', 'd.multicall.filtered', ['', 'main', 'd.complete=', 'd.hash='])).faultString, /d\.multicall2/);
+      await assert.rejects(multicallOf('alice', treeCall('download_list', '', 'main')), (error: unknown) => error instanceof XmlRpcFault && /only as a call of its own/.test(error.faultString));
       // A list inside a command string would walk every torrent past the filter.
       assert.match((await fault('alice', 'd.multicall2', ['', 'main', 'cat="$d.multicall2=main,d.hash="'])).faultString, /d\.multicall2 is not allowed/);
     });

@@ -55,8 +55,19 @@ describe('a tenant\'s lists (scope = "own")', () => {
     assert.deepEqual(sent, multicall(call('system.client_version'), call('d.multicall.filtered', '', 'main', 'equal={d.custom=gateway.owner,cat=alice}', 'd.hash=')));
   });
 
+  it('send download_list and view.size as the rows of the user\'s own torrents, to be counted or listed', () => {
+    const listed = scoped(call('download_list', '', 'main'));
+    assert.deepEqual(listed.call, call('d.multicall.filtered', '', 'main', 'equal={d.custom=gateway.owner,cat=alice}', 'd.hash='));
+    assert.equal(listed.answer, 'hashes');
+    assert.equal(scoped(call('view.size', '', 'seeding')).answer, 'count');
+  });
+
   it('refuse the lists that cannot be narrowed, naming d.multicall2 instead', () => {
-    for (const sent of [call('download_list', '', 'main'), call('view.size', '', 'main'), call('d.multicall.filtered', '', 'main', 'd.complete=', 'd.hash=')]) {
+    for (const sent of [
+      call('d.multicall.filtered', '', 'main', 'd.complete=', 'd.hash='),
+      call('view.size_not_visible', '', 'main'),
+      multicall(call('download_list', '', 'main')),
+    ]) {
       assert.match(refusal(sent), /every user's torrents; .*d\.multicall2/, sent.methodName);
     }
   });

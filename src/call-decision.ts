@@ -9,7 +9,6 @@ import { scgiBodyLimit } from './upstream/request-size.js';
 import type { Upstream } from './upstream/upstream.js';
 import type { UpstreamVersion } from './upstream/version.js';
 import type { TorrentOwners } from './upstream/owners.js';
-import { NO_SUCH_TORRENT } from './policy/owner-tag.js';
 import { confineTargets, type ScopedCall } from './policy/scope.js';
 import type { AnswerShape } from './answer-reshape.js';
 import { LOAD_METHODS } from './policy/evaluators.js';
@@ -40,15 +39,17 @@ export type CallDecision =
       /** JSON-RPC only: the error response for a refusal made after this decision (null: notifications only). */
       readonly jsonRefusal?: (error: GatewayError) => Buffer | null;
       /**
-       * Set when the call raises rtorrent's XML size limit: the canonical form with that limit
-       * clamped to what the release behind the gateway reads (requestFor()).
+       * The call raises rtorrent's XML size limit: that limit is clamped to what the release behind
+       * the gateway reads (requestFor()).
        */
-      readonly clampedFor?: (upstreamBodyLimit: number) => Buffer;
+      readonly clampsSizeLimit: boolean;
       /**
        * A scope = "own" caller's call that targets info-hashes: the ones the caller does not own
        * are swapped for a hash no torrent has before sending (requestFor()).
        */
       readonly owned?: OwnedTargets;
+      /** The canonical form again, with the size limit clamped and foreign targets swapped as requestFor() finds. */
+      readonly encodeFor: (upstreamBodyLimit: number | undefined, notOwned: ReadonlySet<string> | undefined) => Buffer;
       /** It may add, erase or reassign torrents: who owns what is learned again afterwards. */
       readonly changesOwners: boolean;
       /** A tenant's download_list or view.size, sent as rows: the answer is turned back (answer-reshape.ts). */
@@ -69,8 +70,6 @@ export type CallDecision =
 export interface OwnedTargets {
   readonly user: string;
   readonly targets: ReadonlySet<string>;
-  /** The call to send when `notOwned` (never empty) are not the user's. */
-  readonly confined: (notOwned: ReadonlySet<string>, upstreamBodyLimit?: number) => Buffer;
 }
 
 export interface Caller {
@@ -131,27 +130,35 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
   if ('error' in scoped) return { kind: 'refuse', outcome: 'denied', methods: verdict.methods, denial: `${scoped.error.method}: ${scoped.error.reason}`, error: scoped.error };
   // Forward what was checked: rtorrent gets our encoding of the parsed tree, never the client's bytes.
   const readOnly = weighsReading(options, verdict.cost) && readsOnly(call, caller, options);
-  const sent = scoped.call;
-  const encode = (limit?: number, notOwned?: ReadonlySet<string>): Buffer =>
-    encodeMethodCall(caller.policy.prepare(notOwned === undefined ? sent : confineTargets(sent, notOwned, NO_SUCH_TORRENT), limit));
+  const encodeFor = (limit: number | undefined, notOwned: ReadonlySet<string> | undefined): Buffer => encodeMethodCall(prepared(caller, scoped.call, limit, notOwned));
   return {
     kind: 'forward',
-    canonical: encode(),
+    canonical: encodeFor(undefined, undefined),
     methods: verdict.methods,
-    untrusted: scoped.rewritten ? undefined : verdict.untrusted,
+    untrusted: scoped.call === call ? verdict.untrusted : undefined,
     readOnly,
     cost: verdict.cost,
-    clampedFor: setsSizeLimit(verdict.methods) ? (limit) => encode(limit) : undefined,
-    owned: ownedTargets(caller, scoped.targets, (notOwned, limit) => encode(limit, notOwned)),
-    changesOwners: changesOwners(verdict.methods, verdict.cost, readOnly),
+    clampsSizeLimit: setsSizeLimit(verdict.methods),
+    owned: ownedTargets(caller, scoped.targets),
+    encodeFor,
+    changesOwners: changesOwners(verdict.methods, verdict.cost === undefined, readOnly),
     ...(scoped.answer === undefined ? {} : { answer: scoped.answer }),
   };
 }
 
-/** The call as sent for the caller's scope: unchanged for scope = "all", narrowed for "own" (policy/scope.ts). */
+/** The call as sent: foreign targets swapped, the size limit clamped (policy.prepare). */
+function prepared(caller: Caller, call: MethodCall, limit: number | undefined, notOwned: ReadonlySet<string> | undefined): MethodCall {
+  return caller.policy.prepare(notOwned === undefined ? call : confineTargets(call, notOwned), limit);
+}
+
+/**
+ * The call as sent for the caller's scope: the same call for scope = "all", narrowed for "own"
+ * (policy/scope.ts). A call commands were added to is sent trusted: what rtorrent's untrusted mode
+ * would make of the added commands was not weighed.
+ */
 function scopedCall(call: MethodCall, caller: Caller): ScopedCall | { error: PolicyDeniedError } {
   const scoped = caller.policy.scopeCall(call, caller.user);
-  if (scoped === undefined) return { call, targets: NO_TARGETS, rewritten: false };
+  if (scoped === undefined) return { call, targets: NO_TARGETS };
   if ('reason' in scoped) return { error: new PolicyDeniedError(caller.user, caller.policy.name, scoped.method, scoped.reason) };
   return scoped;
 }
@@ -165,12 +172,12 @@ const OWNERSHIP_CHANGERS: ReadonlySet<string> = new Set(['d.erase', 'd.custom.se
  * a plain read from a policy built on full (cost not bounded), which may do so anywhere. A command
  * string that erases is not seen here; the owners' short lifetime (upstream/owners.ts) bounds that.
  */
-function changesOwners(methods: readonly string[], cost: CostEstimate | undefined, readOnly: boolean): boolean {
-  return (cost === undefined && !readOnly) || methods.some((method) => OWNERSHIP_CHANGERS.has(method));
+function changesOwners(methods: readonly string[], unbounded: boolean, readOnly: boolean): boolean {
+  return (unbounded && !readOnly) || methods.some((method) => OWNERSHIP_CHANGERS.has(method));
 }
 
-function ownedTargets(caller: Caller, targets: ReadonlySet<string>, confined: OwnedTargets['confined']): OwnedTargets | undefined {
-  return targets.size === 0 ? undefined : { user: caller.user, targets, confined };
+function ownedTargets(caller: Caller, targets: ReadonlySet<string>): OwnedTargets | undefined {
+  return targets.size === 0 ? undefined : { user: caller.user, targets };
 }
 
 const SIZE_LIMIT_SETTER = 'network.xmlrpc.size_limit.set';
@@ -210,28 +217,24 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
   let answer: AnswerShape | undefined;
   const sent: MethodCall[] = [];
   const targets = new Set<string>();
+  const refuse = (index: number, refused: PolicyDeniedError | CostLimitError): void => {
+    firstRefused ??= refused;
+    refusals.push({ index, code: refused.faultCode, message: refused.message });
+  };
   request.calls.forEach(({ call }, index) => {
     const verdict = caller.policy.check(call);
     methods.push(...verdict.methods);
-    const scoped = verdict.allowed ? scopedCall(call, caller) : undefined;
-    if (!verdict.allowed || (scoped !== undefined && 'error' in scoped)) {
-      const refused = !verdict.allowed ? refusalError(caller, verdict) : (scoped as { error: PolicyDeniedError }).error;
-      firstRefused ??= refused;
-      refusals.push({ index, code: refused.faultCode, message: refused.message });
-      return;
+    if (!verdict.allowed) return refuse(index, refusalError(caller, verdict));
+    const scoped = scopedCall(call, caller);
+    if ('error' in scoped) return refuse(index, scoped.error);
+    if (scoped.answer !== undefined && request.batch) {
+      const why = `${call.methodName} is narrowed to your own torrents only as a request of its own, not inside a batch; use d.multicall2`;
+      return refuse(index, new PolicyDeniedError(caller.user, caller.policy.name, call.methodName, why));
     }
-    if (scoped !== undefined && !('error' in scoped) && scoped.answer !== undefined && request.batch) {
-      const refused = new PolicyDeniedError(caller.user, caller.policy.name, call.methodName, `${call.methodName} is narrowed to your own torrents only as a request of its own, not inside a batch; use d.multicall2`);
-      firstRefused ??= refused;
-      refusals.push({ index, code: refused.faultCode, message: refused.message });
-      return;
-    }
-    if (scoped !== undefined && !('error' in scoped)) {
-      sent[index] = scoped.call;
-      answer = scoped.answer;
-      for (const target of scoped.targets) targets.add(target);
-    }
-    const window = scoped !== undefined && !('error' in scoped) && scoped.rewritten ? undefined : verdict.untrusted;
+    sent[index] = scoped.call;
+    answer = scoped.answer;
+    for (const target of scoped.targets) targets.add(target);
+    const window = scoped.call === call ? verdict.untrusted : undefined;
     untrusted = index === 0 ? window : intersectWindows(untrusted, window);
     unbounded ||= verdict.cost === undefined;
     readOnly &&= weighsReading(options, verdict.cost) && readsOnly(call, caller, options);
@@ -248,29 +251,22 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
       jsonBody: encodeJsonRpcRefusal(request, refusals),
     };
   }
-  const encodeFor = (limit?: number, notOwned?: ReadonlySet<string>): Buffer =>
-    encodeJsonRpcRequest({
-      ...request,
-      calls: request.calls.map((entry, index) => {
-        const call = sent[index] ?? entry.call;
-        return { ...entry, call: caller.policy.prepare(notOwned === undefined ? call : confineTargets(call, notOwned, NO_SUCH_TORRENT), limit) };
-      }),
-    });
+  const encodeFor = (limit: number | undefined, notOwned: ReadonlySet<string> | undefined): Buffer =>
+    encodeJsonRpcRequest({ ...request, calls: request.calls.map((entry, index) => ({ ...entry, call: prepared(caller, sent[index] ?? entry.call, limit, notOwned) })) });
   const jsonRefusal = (error: GatewayError): Buffer | null =>
     encodeJsonRpcRefusal(request, request.calls.map((_call, index) => ({ index, code: error.faultCode, message: error.message })));
-  const clampedFor = setsSizeLimit(methods) ? encodeFor : undefined;
-  const owned = ownedTargets(caller, targets, (notOwned, limit) => encodeFor(limit, notOwned));
   return {
     kind: 'forward',
-    canonical: encodeFor(),
+    canonical: encodeFor(undefined, undefined),
     methods,
     untrusted,
     readOnly,
     cost,
     jsonRefusal,
-    clampedFor,
-    owned,
-    changesOwners: changesOwners(methods, unbounded ? undefined : cost, readOnly),
+    clampsSizeLimit: setsSizeLimit(methods),
+    owned: ownedTargets(caller, targets),
+    encodeFor,
+    changesOwners: changesOwners(methods, unbounded, readOnly),
     ...(answer === undefined ? {} : { answer }),
   };
 }
@@ -284,15 +280,17 @@ export async function requestFor(
   decision: Forward,
   upstream: { readonly version: Pick<UpstreamVersion, 'current'>; readonly owners?: Pick<TorrentOwners, 'ownersOf'> },
 ): Promise<Buffer> {
-  const limit = decision.clampedFor === undefined ? undefined : scgiBodyLimit(await upstream.version.current());
-  const owned = decision.owned;
-  if (owned !== undefined) {
-    if (upstream.owners === undefined) throw new Error('a scoped call needs the upstream\'s torrent owners');
-    const owners = await upstream.owners.ownersOf(owned.targets);
-    const notOwned = new Set([...owned.targets].filter((hash) => owners.get(hash) !== owned.user));
-    if (notOwned.size > 0) return owned.confined(notOwned, limit);
-  }
-  return limit === undefined || decision.clampedFor === undefined ? decision.canonical : decision.clampedFor(limit);
+  const limit = decision.clampsSizeLimit ? scgiBodyLimit(await upstream.version.current()) : undefined;
+  const notOwned = decision.owned === undefined ? undefined : await foreignTargets(decision.owned, upstream);
+  return limit === undefined && notOwned === undefined ? decision.canonical : decision.encodeFor(limit, notOwned);
+}
+
+/** The targets the caller does not own, or undefined when they own them all. */
+async function foreignTargets(owned: OwnedTargets, upstream: { readonly owners?: Pick<TorrentOwners, 'ownersOf'> }): Promise<ReadonlySet<string> | undefined> {
+  if (upstream.owners === undefined) throw new Error('a scoped call needs the upstream\'s torrent owners');
+  const owners = await upstream.owners.ownersOf(owned.targets);
+  const notOwned = new Set([...owned.targets].filter((hash) => owners.get(hash) !== owned.user));
+  return notOwned.size === 0 ? undefined : notOwned;
 }
 
 type Forward = Extract<CallDecision, { kind: 'forward' }>;

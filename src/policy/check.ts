@@ -5,7 +5,7 @@ import {
   checkRuleArguments,
   isValidTarget,
 } from './arguments.js';
-import { NO_TARGET_IN_0_9_8, XMLRPC_BUILTINS } from './command-names.js';
+import { takesTarget } from './command-names.js';
 import { type CostRules, estimateCall, isCostRefusal, plainCallCells, type TopLevelArgument } from './cost.js';
 import { CostEstimate } from './cost-estimate.js';
 import { EVALUATORS, LOAD_METHODS } from './evaluators.js';
@@ -211,7 +211,7 @@ function checkOne(rules: PolicyRules, call: MethodCall): Denial | null {
     if (why !== null) return deny(name, `${name} ${why}`);
   }
 
-  const hasTarget = !XMLRPC_BUILTINS.has(name) && !NO_TARGET_IN_0_9_8.has(name);
+  const hasTarget = takesTarget(name);
   const target = params[0];
   if (hasTarget && target !== undefined && (target.kind !== 'string' || !isValidTarget(target.value))) {
     return deny(name, `${name} target (first parameter) must be "" or an info-hash with an optional :f<n>, :t<n> or :p<peer id> suffix`);

@@ -54,3 +54,8 @@ export const NO_TARGET_IN_0_9_8: ReadonlySet<string> = new Set([
   'to_date', 'to_elapsed_time', 'to_gm_date', 'to_gm_time', 'to_kb', 'to_mb', 'to_throttle', 'to_time', 'to_xb',
   'upload_rate',
 ]);
+
+/** Whether a call's first parameter is its target on every release (not an xmlrpc-c method, not a 0.9.8 no-target redirect). */
+export function takesTarget(name: string): boolean {
+  return !XMLRPC_BUILTINS.has(name) && !NO_TARGET_IN_0_9_8.has(name);
+}

@@ -1,9 +1,9 @@
 import type { MethodCall, XmlRpcValue } from '../xmlrpc/types.js';
 import { xmlrpcCArguments } from './check.js';
-import { NO_TARGET_IN_0_9_8, XMLRPC_BUILTINS } from './command-names.js';
+import { takesTarget } from './command-names.js';
 import { LOAD_METHODS } from './evaluators.js';
 import type { AnswerShape } from '../answer-reshape.js';
-import { ownerTagCommand, ownTorrentsFilter } from './owner-tag.js';
+import { NO_SUCH_TORRENT, ownerTagCommand, ownTorrentsFilter } from './owner-tag.js';
 
 /**
  * A scoped user's call (scope = "own") as it is sent to rtorrent: lists narrowed to the user's own
@@ -13,14 +13,10 @@ import { ownerTagCommand, ownTorrentsFilter } from './owner-tag.js';
  * narrows it.
  */
 export interface ScopedCall {
+  /** The call itself when nothing had to change; a new one when commands were added (list filter, owner tag). */
   readonly call: MethodCall;
   /** Upper-case info-hashes the call targets directly (top level, system.multicall members). */
   readonly targets: ReadonlySet<string>;
-  /**
-   * Commands were added (a list filter, the owner tag): what rtorrent's untrusted mode would make
-   * of them was not weighed, so such a call is sent trusted, as checked.
-   */
-  readonly rewritten: boolean;
   /**
    * Set when a list the client asked for as hashes or a count (download_list, view.size) was sent as
    * rows of d.hash=: the answer must be turned back (answer-reshape.ts).
@@ -42,26 +38,57 @@ export interface ScopeRefusal {
 const MULTICALL = 'system.multicall';
 const FILTERED = 'd.multicall.filtered';
 
+const EVERY_TORRENT = "covers every user's torrents";
+
 /**
- * Lists of every torrent that cannot be narrowed by rewriting the call. Refused with the way to get
- * the same answer for one's own torrents.
+ * What a scoped user is refused where it stands (top level, system.multicall, JSON batch), with the
+ * way to get the same answer for their own torrents. download_list and view.size as a call of their
+ * own are narrowed instead (COUNTED_LISTS).
  */
-const UNSCOPED_LISTS: ReadonlyMap<string, string> = new Map([
-  [FILTERED, 'use d.multicall2, which lists only your own torrents'],
-  ['download_list', 'use d.multicall2 with d.hash=, which lists only your own torrents (download_list is narrowed only as a call of its own)'],
-  ['view.size', 'count the rows of d.multicall2, which lists only your own torrents (view.size is narrowed only as a call of its own)'],
-  ['view.size_not_visible', 'count the rows of d.multicall2, which lists only your own torrents'],
-  ['d.custom.keys', 'read the keys you set by name with d.custom'],
-  ['d.custom.items', 'read the keys you set by name with d.custom'],
+const UNSCOPED: ReadonlyMap<string, string> = new Map([
+  [FILTERED, `${EVERY_TORRENT}; use d.multicall2, which lists only your own torrents`],
+  ['download_list', `${EVERY_TORRENT}; here use d.multicall2 with d.hash= (download_list is narrowed only as a call of its own)`],
+  ['view.size', `${EVERY_TORRENT}; here count the rows of d.multicall2 (view.size is narrowed only as a call of its own)`],
+  ['view.size_not_visible', `${EVERY_TORRENT}; count the rows of d.multicall2, which lists only your own torrents`],
+  ['d.custom.keys', 'would show the owner tag; read the keys you set by name with d.custom'],
+  ['d.custom.items', 'would show the owner tag; read the keys you set by name with d.custom'],
 ]);
 
 /** Commands a scoped user may not reach from a command string: each walks or counts every torrent, or lists the tag. */
-export const SCOPED_NESTED_REFUSED: ReadonlySet<string> = new Set([...UNSCOPED_LISTS.keys(), 'd.multicall2', 'd.multicall']);
+export const SCOPED_NESTED_REFUSED: ReadonlySet<string> = new Set([...UNSCOPED.keys(), 'd.multicall2', 'd.multicall']);
 
 /** The lists narrowed by rewriting: d.multicall is 0.16's name for d.multicall2, with the same arguments. */
 const NARROWED_LISTS: ReadonlySet<string> = new Set(['d.multicall2', 'd.multicall']);
 
 const HASH_PREFIX = /^[0-9A-Fa-f]{40}/;
+const text = (value: string): XmlRpcValue => ({ kind: 'string', value });
+
+/** The info-hash a call targets, upper-cased without its :f/:t/:p suffix, if it targets one. */
+function targetHash(call: MethodCall): string | undefined {
+  const target = call.params[0];
+  if (!takesTarget(call.methodName) || target?.kind !== 'string' || !HASH_PREFIX.test(target.value)) return undefined;
+  return target.value.slice(0, 40).toUpperCase();
+}
+
+/**
+ * A system.multicall with each member call mapped by `map`, or the call itself when no member
+ * changed. Members were checked by the policy, so each is a {methodName, params} struct.
+ */
+function mapMembers(call: MethodCall, map: (member: MethodCall) => MethodCall): MethodCall {
+  const items = call.params[0]?.kind === 'array' ? call.params[0].items : [];
+  let changed = false;
+  const mapped = items.map((item) => {
+    const name = item.kind === 'struct' ? item.members.get('methodName') : undefined;
+    const params = item.kind === 'struct' ? item.members.get('params') : undefined;
+    if (name?.kind !== 'string' || params?.kind !== 'array') return item;
+    const member = { methodName: name.value, params: params.items };
+    const result = map(member);
+    if (result === member) return item;
+    changed = true;
+    return multicallMember(result);
+  });
+  return changed ? { methodName: MULTICALL, params: [{ kind: 'array', items: mapped }] } : call;
+}
 const DIRECTORY_SETTERS = ['d.directory.set=', 'd.directory_base.set='];
 
 /** Lists answered with hashes or a count, narrowed when sent as a call of their own. */
@@ -75,40 +102,33 @@ export function scopeCall(call: MethodCall, owner: ScopeOwner): ScopedCall | Sco
   const shape = COUNTED_LISTS.get(call.methodName);
   if (shape !== undefined) {
     const rows = ownHashRows(call, owner);
-    return 'reason' in rows ? rows : { call: rows, targets, rewritten: true, answer: shape };
+    return 'reason' in rows ? rows : { call: rows, targets, answer: shape };
   }
   if (call.methodName !== MULTICALL) {
     const scoped = scopeOne(call, owner, targets);
-    return 'reason' in scoped ? scoped : { call: scoped, targets, rewritten: scoped !== call };
+    return 'reason' in scoped ? scoped : { call: scoped, targets };
   }
-  // The policy has already refused every other shape of system.multicall.
-  const members = call.params[0]?.kind === 'array' ? call.params[0].items : [];
-  const rewritten: XmlRpcValue[] = [];
-  let changed = false;
-  for (const [index, member] of members.entries()) {
-    if (member.kind !== 'struct') return { method: MULTICALL, reason: `system.multicall call ${index + 1} is not a struct` };
-    const name = member.members.get('methodName');
-    const params = member.members.get('params');
-    if (name?.kind !== 'string' || params?.kind !== 'array') return { method: MULTICALL, reason: `system.multicall call ${index + 1} is malformed` };
-    const original = { methodName: name.value, params: params.items };
-    const scoped = scopeOne(original, owner, targets);
-    if ('reason' in scoped) return { method: scoped.method, reason: `system.multicall call ${index + 1} (${name.value}): ${scoped.reason}` };
-    changed ||= scoped !== original;
-    rewritten.push(scoped === original ? member : multicallMember(scoped));
-  }
-  if (!changed) return { call, targets, rewritten: false };
-  return { call: { methodName: MULTICALL, params: [{ kind: 'array', items: rewritten }] }, targets, rewritten: true };
+  let refusal: ScopeRefusal | undefined;
+  let index = 0;
+  const scoped = mapMembers(call, (member) => {
+    index++;
+    if (refusal !== undefined) return member;
+    const one = scopeOne(member, owner, targets);
+    if (!('reason' in one)) return one;
+    refusal = { method: one.method, reason: `system.multicall call ${index} (${member.methodName}): ${one.reason}` };
+    return member;
+  });
+  return refusal ?? { call: scoped, targets };
 }
 
 function scopeOne(call: MethodCall, owner: ScopeOwner, targets: Set<string>): MethodCall | ScopeRefusal {
-  const { methodName: name, params } = call;
-  const instead = UNSCOPED_LISTS.get(name);
-  if (instead !== undefined) return { method: name, reason: `${name} covers every user's torrents; ${instead}` };
+  const name = call.methodName;
+  const why = UNSCOPED.get(name);
+  if (why !== undefined) return { method: name, reason: `${name} ${why}` };
   if (NARROWED_LISTS.has(name)) return ownList(call, owner);
   if (LOAD_METHODS.has(name)) return ownLoad(call, owner);
-  const target = params[0];
-  const hasTarget = !XMLRPC_BUILTINS.has(name) && !NO_TARGET_IN_0_9_8.has(name);
-  if (hasTarget && target?.kind === 'string' && HASH_PREFIX.test(target.value)) targets.add(target.value.slice(0, 40).toUpperCase());
+  const hash = targetHash(call);
+  if (hash !== undefined) targets.add(hash);
   return call;
 }
 
@@ -123,7 +143,6 @@ function ownList(call: MethodCall, owner: ScopeOwner): MethodCall | ScopeRefusal
   if (![target, view, ...rows].every((param) => param === undefined || param.kind === 'string')) {
     return { method: call.methodName, reason: `${call.methodName} takes plain string arguments from a user whose policy lists only their own torrents` };
   }
-  const text = (value: string): XmlRpcValue => ({ kind: 'string', value });
   return {
     methodName: FILTERED,
     params: [target ?? text(''), view ?? text(''), text(ownTorrentsFilter(owner.user)), ...rows],
@@ -140,7 +159,6 @@ function ownHashRows(call: MethodCall, owner: ScopeOwner): MethodCall | ScopeRef
     return { method: name, reason: `${name} takes a target and a view name ("", "main") from a user whose policy lists only their own torrents` };
   }
   const [target, view] = params;
-  const text = (value: string): XmlRpcValue => ({ kind: 'string', value });
   return { methodName: FILTERED, params: [target ?? text(''), view ?? text(''), text(ownTorrentsFilter(owner.user)), text('d.hash=')] };
 }
 
@@ -151,7 +169,6 @@ function ownHashRows(call: MethodCall, owner: ScopeOwner): MethodCall | ScopeRef
 function ownLoad(call: MethodCall, owner: ScopeOwner): MethodCall {
   const [target, ...rest] = call.params;
   const args = xmlrpcCArguments(rest);
-  const text = (value: string): XmlRpcValue => ({ kind: 'string', value });
   const trailing = args.slice(1).map((arg) => (arg.kind === 'string' ? arg.value : arg.kind === 'base64' ? arg.value.toString('latin1') : ''));
   const extra: XmlRpcValue[] = [];
   if (owner.directory !== undefined && !trailing.some((command) => DIRECTORY_SETTERS.some((setter) => command.startsWith(setter)))) {
@@ -172,28 +189,12 @@ function multicallMember(call: MethodCall): XmlRpcValue {
 }
 
 /** The call with every target in `notOwned` replaced by a hash no torrent has (keeping a :f/:t/:p suffix). */
-export function confineTargets(call: MethodCall, notOwned: ReadonlySet<string>, noSuchTorrent: string): MethodCall {
+export function confineTargets(call: MethodCall, notOwned: ReadonlySet<string>): MethodCall {
   const swap = (one: MethodCall): MethodCall => {
-    const [target, ...rest] = one.params;
-    if (target?.kind !== 'string' || !HASH_PREFIX.test(target.value) || !notOwned.has(target.value.slice(0, 40).toUpperCase())) return one;
-    if (XMLRPC_BUILTINS.has(one.methodName) || NO_TARGET_IN_0_9_8.has(one.methodName)) return one;
-    return { methodName: one.methodName, params: [{ kind: 'string', value: noSuchTorrent + target.value.slice(40) }, ...rest] };
+    const hash = targetHash(one);
+    if (hash === undefined || !notOwned.has(hash)) return one;
+    const [target, ...rest] = one.params as [Extract<XmlRpcValue, { kind: 'string' }>, ...XmlRpcValue[]];
+    return { methodName: one.methodName, params: [text(NO_SUCH_TORRENT + target.value.slice(40)), ...rest] };
   };
-  if (call.methodName !== MULTICALL) return swap(call);
-  const members = call.params[0]?.kind === 'array' ? call.params[0].items : [];
-  return {
-    methodName: MULTICALL,
-    params: [
-      {
-        kind: 'array',
-        items: members.map((member) => {
-          if (member.kind !== 'struct') return member;
-          const name = member.members.get('methodName');
-          const params = member.members.get('params');
-          if (name?.kind !== 'string' || params?.kind !== 'array') return member;
-          return multicallMember(swap({ methodName: name.value, params: params.items }));
-        }),
-      },
-    ],
-  };
+  return call.methodName === MULTICALL ? mapMembers(call, swap) : swap(call);
 }

@@ -80,53 +80,29 @@ export class Upstream {
     meta: ScgiRequestMeta,
     how: { readonly readOnly: boolean; readonly changesOwners?: boolean; readonly signal?: CallSignal },
   ): Promise<{ response: ScgiResponse; source: ReadSource | undefined }> {
-    if (how.changesOwners === true) return this.#callChangingOwners(body, meta, how);
-    return this.#send(body, meta, how);
-  }
-
-  /**
-   * A call that may add, erase or reassign torrents: the owners learned before it (or while it runs)
-   * are forgotten when it is sent and again when it is answered, like shared answers.
-   */
-  async #callChangingOwners(body: Buffer, meta: ScgiRequestMeta, how: { readonly readOnly: boolean; readonly signal?: CallSignal }): Promise<{ response: ScgiResponse; source: ReadSource | undefined }> {
-    this.owners.invalidate();
-    try {
-      const sent = await this.#send(body, meta, how);
-      if (sent.response.kind === 'whole') this.owners.invalidate();
-      else sent.response.body.onSettled(() => this.owners.invalidate());
-      return sent;
-    } catch (error) {
-      this.owners.invalidate();
-      throw error;
-    }
+    if (how.changesOwners !== true) return this.#send(body, meta, how);
+    // It may add, erase or reassign torrents: the owners learned before it are forgotten.
+    let source: ReadSource | undefined;
+    const response = await forgettingAround(
+      () => this.owners.invalidate(),
+      async () => {
+        const sent = await this.#send(body, meta, how);
+        source = sent.source;
+        return sent.response;
+      },
+    );
+    return { response, source };
   }
 
   async #send(body: Buffer, meta: ScgiRequestMeta, how: { readonly readOnly: boolean; readonly signal?: CallSignal }): Promise<{ response: ScgiResponse; source: ReadSource | undefined }> {
     const reads = this.reads;
     if (reads === undefined) return { response: await this.call(body, meta, how.signal), source: undefined };
-    if (!how.readOnly) return { response: await this.#callChanging(reads, body, meta, how.signal), source: undefined };
+    // A call that may change rtorrent's state: the next read must see the change.
+    if (!how.readOnly) return { response: await forgettingAround(() => reads.invalidate(), () => this.call(body, meta, how.signal)), source: undefined };
     // Untrusted and trusted calls are different calls to rtorrent ≥ 0.16.9, so they never share.
     const run = reads.run(`${meta.untrusted ? 'u' : 't'}${body.toString('latin1')}`, () => this.call(body, meta));
     const answer = await run.answer;
     return { response: { kind: 'whole', head: answer.head, body: answer.body }, source: run.source };
-  }
-
-  /**
-   * A call that may change rtorrent's state: answers shared before it (or while it runs) are
-   * dropped when it is sent and again when it is answered, so the next read sees the change.
-   */
-  async #callChanging(reads: ReadCoalescer, body: Buffer, meta: ScgiRequestMeta, signal?: CallSignal): Promise<ScgiResponse> {
-    reads.invalidate();
-    let response: ScgiResponse;
-    try {
-      response = await this.call(body, meta, signal);
-    } catch (error) {
-      reads.invalidate();
-      throw error;
-    }
-    if (response.kind === 'whole') reads.invalidate();
-    else response.body.onSettled(() => reads.invalidate());
-    return response;
   }
 
   /** A call holds its slot until the body has been fully relayed or abandoned. */
@@ -163,4 +139,22 @@ export class Upstream {
       throw error;
     }
   }
+}
+
+/**
+ * Runs a call that may change what `forget` drops (shared answers, known owners): dropped when the
+ * call is sent, since it may be answered while others read, and again once it is answered or failed.
+ */
+async function forgettingAround(forget: () => void, call: () => Promise<ScgiResponse>): Promise<ScgiResponse> {
+  forget();
+  let response: ScgiResponse;
+  try {
+    response = await call();
+  } catch (error) {
+    forget();
+    throw error;
+  }
+  if (response.kind === 'whole') forget();
+  else response.body.onSettled(forget);
+  return response;
 }

@@ -1,7 +1,7 @@
 import { UpstreamError } from './errors.js';
 import type { ResponseHead } from './upstream/response-head.js';
 import type { ScgiResponse } from './upstream/scgi-client.js';
-import { decodeMethodResponse, isFault, type XmlRpcAnswer } from './xmlrpc/response.js';
+import { decodeMethodResponse, type XmlRpcAnswer } from './xmlrpc/response.js';
 
 /**
  * A tenant's download_list or view.size is sent as a d.multicall.filtered of d.hash= on their own
@@ -33,7 +33,7 @@ function reshapeXml(body: Buffer, shape: AnswerShape): Buffer {
   const decoded = decodeMethodResponse(body);
   if (!decoded.ok) return body;
   const hashes = hashesOf(decoded.value as XmlRpcAnswer);
-  if (hashes === undefined || isFault(decoded.value)) throw new Error('rtorrent did not answer the list with rows');
+  if (hashes === undefined) throw new Error('rtorrent did not answer the list with rows');
   return xmlAnswer(shape, hashes);
 }
 

@@ -81,11 +81,13 @@ export interface DecideOptions {
   readonly limits?: XmlLimits;
   /** When given, forwarded calls are also classified read-only or not by this policy (for coalescing). */
   readonly readOnlyPolicy?: CompiledPolicy;
-  /**
-   * false: the upstream shares no answers, so only the calls of policies built on full are classified
-   * (a read by full leaves the torrents' owners known). Default true.
-   */
+  /** false: the upstream shares no answers, so reads need not be told apart for that. Default true. */
   readonly sharesReads?: boolean;
+  /**
+   * The upstream holds owners learned for scoped users: a read by a policy built on full is told
+   * apart from a change, so that it leaves them known. Default false.
+   */
+  readonly knowsOwners?: boolean;
 }
 
 /**
@@ -93,7 +95,7 @@ export interface DecideOptions {
  * built on full (cost not bounded), whose calls otherwise make the gateway forget who owns what.
  */
 function weighsReading(options: DecideOptions, cost: CostEstimate | undefined): boolean {
-  return options.readOnlyPolicy !== undefined && (options.sharesReads !== false || cost === undefined);
+  return options.readOnlyPolicy !== undefined && (options.sharesReads !== false || (cost === undefined && options.knowsOwners === true));
 }
 
 /** A call the readonly policy would allow changes nothing, whoever sends it. */

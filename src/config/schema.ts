@@ -131,6 +131,7 @@ const policyDefinition = z.strictObject({
   download_roots: z.array(z.string()).optional(),
   load_sources: z.array(z.string()).optional(),
   row_multicalls: z.array(z.string()).optional(),
+  scope: z.enum(['all', 'own']).optional(),
   max_answer_cells: z.number().int().min(1).optional(),
   max_answer_bytes: size.optional(),
   calls_in_flight: callsInFlight.optional(),

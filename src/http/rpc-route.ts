@@ -55,8 +55,10 @@ function relayHeaders(reply: FastifyReply, headers: ReadonlyArray<readonly [stri
   for (const [name, value] of relayable(headers)) reply.header(name, value);
 }
 
-/** An answer read whole: relayed as it is, or compressed for a client that asked, with its length either way. */
-/** `shared`: the answer is shared with other callers, and so is its compressed copy. */
+/**
+ * An answer read whole: relayed as it is, or compressed for a client that asked, with its length
+ * either way. `shared`: the answer is shared with other callers, and so is its compressed copy.
+ */
 async function sendWhole(reply: FastifyReply, settings: CompressionSettings, head: ResponseHead, body: Buffer, shared?: SharedAnswerEncodings): Promise<FastifyReply> {
   const encoding = answerEncoding(settings, reply.request.headers['accept-encoding'], head, body.length);
   relayHeaders(reply, head.headers);
@@ -104,7 +106,7 @@ async function handleCall(options: RpcRouteOptions, { buffers, encodings }: Rout
   }
   reply.raw.once('close', admission.release);
   const decide = json ? decideJsonRpcCall : decideCall;
-  const decision = decide(body, caller, { limits: options.limits, readOnlyPolicy: options.policyNamed('readonly'), sharesReads: upstream.reads !== undefined });
+  const decision = decide(body, caller, { limits: options.limits, readOnlyPolicy: options.policyNamed('readonly'), sharesReads: upstream.reads !== undefined, knowsOwners: upstream.owners.size > 0 });
   state.methods = decision.methods;
   if (decision.kind === 'refuse') {
     state.outcome = decision.outcome;

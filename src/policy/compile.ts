@@ -287,6 +287,7 @@ function buildRules(name: string, policy: Resolved, defaults: PolicyLimitDefault
 class Policy implements CompiledPolicy {
   /** One specialisation per user, for download_roots that name {user}. */
   readonly #perUser = new Map<string, Policy>();
+  readonly #namesUser: boolean;
 
   constructor(
     private readonly rules: PolicyRules,
@@ -295,7 +296,9 @@ class Policy implements CompiledPolicy {
     private readonly resolved: Resolved,
     private readonly defaults: PolicyLimitDefaults,
     private readonly user?: string,
-  ) {}
+  ) {
+    this.#namesUser = resolved.downloadRoots.some((root) => root.includes(USER_PLACEHOLDER));
+  }
   get name(): string {
     return this.rules.name;
   }
@@ -303,7 +306,7 @@ class Policy implements CompiledPolicy {
     return this.resolved.scope;
   }
   forUser(user: string): CompiledPolicy {
-    if (this.user !== undefined || !this.resolved.downloadRoots.some((root) => root.includes(USER_PLACEHOLDER))) return this;
+    if (this.user !== undefined || !this.#namesUser) return this;
     let policy = this.#perUser.get(user);
     if (policy === undefined) {
       policy = new Policy(buildRules(this.rules.name, this.resolved, this.defaults, user), this.bodyLimit, this.limits, this.resolved, this.defaults, user);

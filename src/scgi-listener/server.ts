@@ -275,7 +275,7 @@ class ScgiConnection {
       this.answer(400, textAnswer(400, 'empty request body: expected an XML-RPC <methodCall>'));
       return;
     }
-    const policy = this.ctx.policy().forUser(this.ctx.user);
+    const policy = this.ctx.policy();
     this.policyName = policy.name;
     const caller: Caller = { user: this.ctx.user, policy };
     const admission = this.ctx.budgets?.admit(caller.user, this.ctx.budgetOf?.(caller.user, policy) ?? policy.limits.budget);
@@ -287,7 +287,12 @@ class ScgiConnection {
     }
     if (admission !== undefined) this.socket.once('close', admission.release);
     const upstream = this.ctx.upstream;
-    const decision = decideCall(body, caller, { limits: this.ctx.callLimits, readOnlyPolicy: this.ctx.readOnlyPolicy?.(), sharesReads: upstream.reads !== undefined });
+    const decision = decideCall(body, caller, {
+      limits: this.ctx.callLimits,
+      readOnlyPolicy: this.ctx.readOnlyPolicy?.(),
+      sharesReads: upstream.reads !== undefined,
+      knowsOwners: upstream.owners.size > 0,
+    });
     this.methods = decision.methods;
     if (decision.kind === 'refuse') {
       this.outcome = decision.outcome;

@@ -139,6 +139,7 @@ describe('the systemd units', () => {
         writeHtpasswd(htpasswd, { admin: 'admin-secret', bob: 'bob-secret' });
         writeConfig(config, { listen: '127.0.0.1:0', upstream: `unix:${rtorrent.socketPath}`, htpasswd, users: { admin: 'full', bob: 'readonly' } });
         const from = cli.lines().length;
+        assert.equal(values(unit, 'ExecReload').length, 1, 'one ExecReload line');
         for (const line of values(unit, 'ExecReload')) {
           const [file, ...rest] = line.replaceAll('$MAINPID', mainPid).split(' ');
           await run(file as string, rest);
@@ -161,6 +162,8 @@ describe('the systemd units', () => {
         }
         const bobAgain = await post(`${base}/RPC2`, xmlCall('system.client_version'), { authorization: basicAuth('bob', 'bob-secret') });
         assert.equal(bobAgain.status, 200);
+        // Lines are written in batches: wait for bob's call, logged after any SIGHUP would have been.
+        await cli.waitForLine((entry) => entry.msg === 'request' && entry.user === 'bob', { from: brokenFrom });
         assert.deepEqual(cli.lines().slice(brokenFrom).filter((entry) => entry.signal === 'SIGHUP'), []);
       } finally {
         await stopCli(cli);

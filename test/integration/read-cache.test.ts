@@ -13,6 +13,7 @@ import { sample } from '../helpers/metrics.js';
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, scgiRequest, xmlCall } from '../helpers/scgi-direct.js';
+import { until } from '../helpers/wait.js';
 
 // Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
@@ -74,8 +75,9 @@ function suite(build: RtorrentBuild): void {
     for (const user of ['viewer', 'app', 'viewer', 'app', 'viewer', 'app', 'viewer', 'app'] as const) answers.push(await list(user));
     assert.equal(reachedRtorrent(LIST) - before, 1);
     for (const answer of answers) assert.deepEqual(answer, answers[0]);
-    const lines = gateway.logs.filter((line) => line.msg === 'request' && Array.isArray(line.methods) && line.methods[0] === 'd.multicall2');
-    assert.ok(lines.slice(-7).every((line) => line.outcome === 'cached'), 'the log line says where the answer came from');
+    const lines = (): typeof gateway.logs => gateway.logs.filter((line) => line.msg === 'request' && Array.isArray(line.methods) && line.methods[0] === 'd.multicall2');
+    assert.ok(await until(() => lines().length >= 8), 'a line for each poll');
+    assert.deepEqual(lines().slice(-7).map((line) => line.outcome), Array(7).fill('cached'), 'the log line says where the answer came from');
   });
 
   it('keeps calls sent with UNTRUSTED_CONNECTION apart from trusted ones (full\'s calls are sent trusted)', async () => {

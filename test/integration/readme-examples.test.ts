@@ -307,7 +307,8 @@ else
 
       gateway = await startGatewayLine(localise(run));
       const curl = (QUICK_START[1] ?? []).find((command) => command.startsWith('curl '));
-      if (curl === undefined || CLIENT_BINARIES.curl === undefined) return;
+      assert.ok(curl, 'the Quick start shows a curl call');
+      if (CLIENT_BINARIES.curl === undefined) return;
       const ran = await runLine(replaceDocumented(replaceDocumented(curl, DOCUMENTED.listen, `127.0.0.1:${gateway.port}`), DOCUMENTED.password, password));
       assert.equal(ran.code, 0, ran.stderr);
       assert.match(ran.stdout, new RegExp(`<string>${version.replaceAll('.', '\\.')}</string>`));

@@ -38,7 +38,7 @@ Options (each also settable as [section] key in the TOML file and as ${ENV_PREFI
   --check                validate the configuration and the htpasswd file, then exit
   --healthcheck          ask the running gateway's /healthz; exit 0 if rtorrent answers (Docker HEALTHCHECK)
   --help, --version
-Every key can also be given by its dotted name, e.g. --upstream.timeout 2s.
+The keys above can also be given by their dotted name, e.g. --upstream.timeout 2s.
 
 Subcommands:
   passwd USER            add USER to the htpasswd file or change their password (see passwd --help)

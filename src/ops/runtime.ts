@@ -148,9 +148,10 @@ const RESTART_KEYS: ReadonlyArray<readonly [string, (config: GatewayConfig) => u
   ['limits', (c) => [c.limits.server, c.limits.xml]],
   ['upstream.coalesce_reads', (c) => [c.upstream.coalesceReads, c.upstream.coalesceMaxBytes]],
   ['upstream.read_cache_ttl', (c) => [c.upstream.readCacheTtlMs, c.upstream.readCacheMaxBytes]],
-  ['scgi.listeners', (c) => c.scgi.listeners.map((l) => [l.listen.label, l.user, l.mode, l.owner, l.group])],
+  ['scgi.listeners', (c) => c.scgi.listeners.map((l) => [l.listen.label, l.user, l.mode, l.owner, l.group, l.idleTimeoutMs, l.requestTimeoutMs, l.maxConnections])],
   ['upstream.untrusted', (c) => c.upstreams.find((u) => u.name === DEFAULT_UPSTREAM)?.untrusted],
-  ['upstreams', (c) => c.upstreams.filter((u) => u.name !== DEFAULT_UPSTREAM).map((u) => [u.name, u.scgi.label, u.timeoutMs, u.maxConnections, u.maxQueue, u.paths, u.untrusted])],
+  ['upstream.jsonrpc', (c) => c.upstreams.find((u) => u.name === DEFAULT_UPSTREAM)?.jsonrpc],
+  ['upstreams', (c) => c.upstreams.filter((u) => u.name !== DEFAULT_UPSTREAM).map((u) => [u.name, u.scgi.label, u.timeoutMs, u.maxConnections, u.maxQueue, u.paths, u.untrusted, u.jsonrpc])],
 ];
 
 /** The restart-only keys whose value differs between the running and the new configuration. */

@@ -88,6 +88,10 @@ describe('operations configuration', () => {
     assert.deepEqual(keysNeedingRestart(running, load(BASE)), []);
   });
 
+  it('names upstream.jsonrpc, which is fixed when the upstream is created', () => {
+    assert.deepEqual(keysNeedingRestart(load(BASE), load(BASE.replace('[upstream]\n', '[upstream]\njsonrpc = true\n'))), ['upstream.jsonrpc']);
+  });
+
   it('applies server.compress and server.compress_min_bytes on reload', () => {
     assert.deepEqual(keysNeedingRestart(load(BASE), load(`[server]\ncompress = false\ncompress_min_bytes = "8KiB"\n${BASE}`)), []);
   });

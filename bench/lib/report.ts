@@ -73,8 +73,6 @@ export interface Check {
   readonly name: string;
   readonly pass: boolean | null;
   readonly value: string;
-  /** A bar of our own, stricter than the issue's: reported apart, never as the issue's verdict. */
-  readonly stricter?: boolean;
 }
 
 /** Adds up the per-run counts of nginx warnings. */
@@ -200,17 +198,16 @@ export function checks(summaries: readonly ScenarioSummary[], memory: GatewayMem
     pass: errorCount('gateway') === 0 && problemCount === 0,
     value: `gateway ${errorCount('gateway')}, nginx ${errorCount('nginx')}, direct ${errorCount('direct')} load errors; ${problemCount} logged/preflight problems`,
   });
-  // The issue's bar is "while streaming" (the big answers); every other scenario is held to it too,
-  // on its own line, so that a large upload's parse shows up as well.
+  // The issue's bar holds in every scenario; the big answers' figure is shown on its own for context.
   const streaming = big?.targets.gateway.peakRssMiB;
   if (streaming !== undefined && streaming !== null) {
-    out.push({ name: 'gateway peak RSS ≤ 100 MiB while streaming big answers', pass: streaming <= 100, value: `${streaming.toFixed(1)} MiB` });
+    out.push({ name: 'gateway peak RSS while streaming big answers', pass: null, value: `${streaming.toFixed(1)} MiB` });
   }
   const peaks = summaries.map((s) => s.targets.gateway.peakRssMiB).filter((v): v is number => v !== null);
   if (peaks.length > 0) {
     const worst = Math.max(...peaks);
     const where = summaries.find((s) => s.targets.gateway.peakRssMiB === worst)?.scenario ?? '';
-    out.push({ name: 'gateway peak RSS ≤ 100 MiB in every scenario', pass: worst <= 100, value: `${worst.toFixed(1)} MiB (in ${where})`, stricter: true });
+    out.push({ name: 'gateway peak RSS ≤ 100 MiB in every scenario', pass: worst <= 100, value: `${worst.toFixed(1)} MiB (in ${where})` });
   }
   const gzip = find('gzip');
   if (gzip?.compression) {
@@ -383,12 +380,7 @@ export function formatReport(
   }
 
   lines.push('Targets from the issue:');
-  for (const c of checkList.filter((check) => !check.stricter)) lines.push(`  [${c.pass === null ? 'info' : c.pass ? 'PASS' : 'FAIL'}] ${c.name}: ${c.value}`);
-  const stricter = checkList.filter((check) => check.stricter);
-  if (stricter.length > 0) {
-    lines.push('Stricter than the issue asks:');
-    for (const c of stricter) lines.push(`  [${c.pass ? 'met' : 'over'}] ${c.name}: ${c.value}`);
-  }
+  for (const c of checkList) lines.push(`  [${c.pass === null ? 'info' : c.pass ? 'PASS' : 'FAIL'}] ${c.name}: ${c.value}`);
 
   const problems = summaries.flatMap((s) => s.problems.map((p) => `${s.scenario}: ${p}`));
   if (problems.length > 0) {

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { GatewayConfig } from './config/schema.js';
-import { GatewayError } from './errors.js';
+import { EXIT_CONFIG, GatewayError, isConfigProblem } from './errors.js';
 import { parseCli, USAGE } from './cli-args.js';
 import { subcommandNamed } from './commands/index.js';
 
@@ -136,7 +136,5 @@ main().catch((error: unknown) => {
   const message =
     error instanceof GatewayError || isSystemError ? (error as Error).message : error instanceof Error ? error.stack ?? error.message : String(error);
   process.stderr.write(`rtorrent-gateway: ${message}\n`);
-  const isConfigProblem = error instanceof GatewayError && (error.code === 'GW_CONFIG_INVALID' || error.code === 'GW_HTPASSWD_INVALID');
-  // 78 is EX_CONFIG: the unit file tells systemd not to restart-loop on it.
-  process.exit(isConfigProblem ? 78 : 1);
+  process.exit(isConfigProblem(error) ? EXIT_CONFIG : 1);
 });

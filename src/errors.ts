@@ -161,3 +161,11 @@ export class LoginThrottledError extends GatewayError {
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
+
+/** EX_CONFIG: the configuration is unusable. The unit file tells systemd not to restart-loop on it. */
+export const EXIT_CONFIG = 78;
+
+/** A problem the operator fixes in the configuration or a file it names (exit EXIT_CONFIG). */
+export function isConfigProblem(error: unknown): boolean {
+  return error instanceof GatewayError && (error.code === 'GW_CONFIG_INVALID' || error.code === 'GW_HTPASSWD_INVALID');
+}

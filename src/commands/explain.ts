@@ -7,7 +7,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import { ConfigError, CostLimitError, GatewayError, PolicyDeniedError } from '../errors.js';
 import { parseJsonRpcRequest } from '../jsonrpc/parse.js';
 import { ARGUMENT_RULE_COMMANDS, describeRuleArguments } from '../policy/arguments.js';
-import { compilePolicies, resolvePolicies, type ResolvedPolicy } from '../policy/compile.js';
+import { resolvePolicies, type ResolvedPolicy } from '../policy/compile.js';
 import { describePolicy, evaluatedArguments, type PolicyDescription } from '../policy/describe.js';
 import { LOAD_METHODS } from '../policy/evaluators.js';
 import type { CompiledPolicy } from '../policy/index.js';
@@ -16,6 +16,7 @@ import { clip } from '../text-snippet.js';
 import { parseMethodCall } from '../xmlrpc/parse.js';
 import type { MethodCall } from '../xmlrpc/types.js';
 import type { Subcommand } from './index.js';
+import { compileAccessPolicies } from '../ops/runtime.js';
 
 export const EXPLAIN_USAGE = `Usage: rtorrent-gateway explain --config FILE --user USER [--json] [CALL | -]
 
@@ -305,7 +306,7 @@ interface Setup {
 function setUp(request: ExplainRequest, env: NodeJS.ProcessEnv): Setup {
   const config = loadConfig({ file: request.configFile, overrides: overridesFromEnv(env) });
   const options = { bodyLimit: config.server.bodyLimit, limits: config.limits.policies };
-  const policies = compilePolicies(config.policies, options);
+  const policies = compileAccessPolicies(config);
   const access = config.access.users.get(request.user);
   if (access === undefined) {
     throw new GatewayError(
@@ -313,8 +314,7 @@ function setUp(request: ExplainRequest, env: NodeJS.ProcessEnv): Setup {
       `user "${request.user}" is not in [access.users] (known: ${[...config.access.users.keys()].join(', ') || 'none'}); the gateway answers such a user with 403`,
     );
   }
-  const policy = policies.get(access.policy);
-  if (policy === undefined) throw new ConfigError(`access.users.${request.user}: unknown policy "${access.policy}" (known: ${[...policies.keys()].join(', ')})`);
+  const policy = policies.get(access.policy)!;
   return { config, policies, resolved: resolvePolicies(config.policies, options), caller: { user: request.user, policy: policy.forUser(request.user) } };
 }
 
@@ -362,6 +362,5 @@ export async function runExplain(argv: readonly string[], env: NodeJS.ProcessEnv
 }
 
 export const explainCommand: Subcommand = {
-  summary: 'judge one call body as the gateway would for a user, and say why (no rtorrent needed)',
   run: runExplain,
 };

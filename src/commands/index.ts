@@ -4,8 +4,6 @@
  * gateway pays for none of them.
  */
 export interface Subcommand {
-  /** One line for `--help`. */
-  readonly summary: string;
   readonly run: (argv: readonly string[], env: NodeJS.ProcessEnv) => Promise<number>;
 }
 

@@ -6,6 +6,7 @@ import { KNOWN_COMMANDS } from '../policy/command-names.js';
 import { describePolicies, type PolicyDescription } from '../policy/describe.js';
 import type { Limit } from '../policy/types.js';
 import type { Subcommand } from './index.js';
+import { compileAccessPolicies } from '../ops/runtime.js';
 
 export const POLICIES_USAGE = `Usage: rtorrent-gateway policies [NAME] [--config FILE] [--json]
 
@@ -58,6 +59,8 @@ interface Described {
 function describeFrom(request: PoliciesRequest, env: NodeJS.ProcessEnv): Described {
   if (request.configFile === undefined) return { policies: describePolicies({}), users: new Map() };
   const config = loadConfig({ file: request.configFile, overrides: overridesFromEnv(env) });
+  // The configurations the gateway refuses (a user of an unknown policy…) are refused here too.
+  compileAccessPolicies(config);
   const policies = describePolicies(config.policies, { bodyLimit: config.server.bodyLimit, limits: config.limits.policies });
   const users = new Map<string, string[]>();
   for (const [user, access] of config.access.users) users.set(access.policy, [...(users.get(access.policy) ?? []), user]);
@@ -232,6 +235,5 @@ export async function runPolicies(argv: readonly string[], env: NodeJS.ProcessEn
 }
 
 export const policiesCommand: Subcommand = {
-  summary: 'list the policies, or show what one allows, refuses and confines',
   run: runPolicies,
 };

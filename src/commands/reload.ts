@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { parseCli } from '../cli-args.js';
 import { loadConfig } from '../config/load.js';
-import { GatewayError } from '../errors.js';
+import { EXIT_CONFIG, isConfigProblem } from '../errors.js';
 import { buildGateway } from '../gateway.js';
 import type { Subcommand } from './index.js';
 
@@ -24,7 +24,6 @@ const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
 /** EX_CONFIG, as the gateway itself exits on a configuration it cannot start with. */
-const EXIT_CONFIG = 78;
 
 class UsageError extends Error {}
 
@@ -65,10 +64,6 @@ function parsePid(raw: string | undefined): number {
   return Number(raw);
 }
 
-function isConfigProblem(error: unknown): boolean {
-  return error instanceof GatewayError && (error.code === 'GW_CONFIG_INVALID' || error.code === 'GW_HTPASSWD_INVALID');
-}
-
 /** The gateway's own SIGHUP handler would refuse what this refuses; checking first makes the refusal the reload command's exit status. */
 async function check(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   // An unknown option or variable is a configuration error here as it is for the gateway (78).
@@ -84,7 +79,6 @@ async function check(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<v
 }
 
 export const reload: Subcommand = {
-  summary: 'check the configuration, then send SIGHUP to the running gateway (ExecReload=)',
   async run(argv, env) {
     if (argv.includes('--help')) {
       process.stdout.write(RELOAD_USAGE);

@@ -7,6 +7,7 @@ import { error, ok, warning, type Finding } from './check-findings.js';
 import { checkCredentialFile, htdigestFile, htpasswdFile, type CredentialCheck } from './credential-check.js';
 import { processIdentity, type Identity } from './path-access.js';
 import { probeUpstream, type UpstreamTarget } from './upstream-probe.js';
+import { EXIT_CONFIG } from '../errors.js';
 
 /**
  * `rtorrent-gateway --check`: is the configuration one the gateway starts with, and will it work?
@@ -18,7 +19,6 @@ import { probeUpstream, type UpstreamTarget } from './upstream-probe.js';
  */
 
 /** EX_CONFIG, as the gateway exits on a configuration it cannot start with. */
-export const EXIT_CONFIG = 78;
 
 export interface CheckOptions {
   /** Whose access to files and sockets to check; the running process by default. */

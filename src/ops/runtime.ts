@@ -69,7 +69,17 @@ export interface RuntimeDeps {
   readonly digestNonces?: DigestNonces;
 }
 
-/** Resolves every user's policy name at start, so a typo is a start-up error, not a 403 at run time. */
+/**
+ * The configured policies, compiled, with every user's policy resolved and their name checked for
+ * it: a typo is a start-up error, not a 403 at run time. The gateway and the offline subcommands
+ * (explain, policies) accept exactly the same configurations.
+ */
+export function compileAccessPolicies(config: GatewayConfig): Map<string, CompiledPolicy> {
+  const policies = compilePolicies(config.policies, { bodyLimit: config.server.bodyLimit, limits: config.limits.policies });
+  checkAccess(config, policies);
+  return policies;
+}
+
 function checkAccess(config: GatewayConfig, policies: ReadonlyMap<string, CompiledPolicy>): void {
   for (const [user, access] of config.access.users) {
     if (!policies.has(access.policy)) {
@@ -89,8 +99,7 @@ function checkAccess(config: GatewayConfig, policies: ReadonlyMap<string, Compil
 
 /** Reads the htpasswd file, compiles policies, loads TLS files; throws GatewayError without side effects except opening a new audit file, which comes last. */
 export async function buildRuntime(config: GatewayConfig, deps: RuntimeDeps): Promise<Runtime> {
-  const policies = compilePolicies(config.policies, { bodyLimit: config.server.bodyLimit, limits: config.limits.policies });
-  checkAccess(config, policies);
+  const policies = compileAccessPolicies(config);
   const users = await loadHtpasswd(config.auth.htpasswd);
   const tls = config.server.tls === undefined ? undefined : await loadTls(config.server.tls);
   const digest =

@@ -172,6 +172,14 @@ describe('rtorrent-gateway explain', () => {
     assert.match(result.stderr, /policies\.typo\.allow\[0\]: unknown rtorrent command "d\.nmae"/);
   });
 
+  it('gives exit 2 for a user name the gateway refuses for its policy, as it refuses to start', async () => {
+    const bad = join(dir, 'bad-user.toml');
+    writeFileSync(bad, CONFIG.replace('[access.users]\n', '[access.users]\n"eve@home" = "tenant"\n'));
+    const result = await run(process.execPath, [CLI, 'explain', '--config', bad, '--user', 'viewer'], { input: xml(call('d.name', H)) });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /access\.users\.eve@home: policy "tenant" keeps torrents or paths per user/);
+  });
+
   it('lists only the top-level names for full, which forwards what parses', async () => {
     const result = await explain('admin', xml(multicall(call('execute.throw', '', 'id'))));
     assert.equal(result.code, 0, result.stderr);

@@ -202,6 +202,7 @@ describe('rtorrent-gateway passwd', () => {
       ['eve\r', /line break/],
       ['#eve', /comment/],
       [' eve', /white space/],
+      ['j doe', /white space, which \[access\.users\] does not take/],
       ['e'.repeat(256), /longer than 255 bytes/],
     ] as const) {
       it(`refuses the user name ${JSON.stringify(user.length > 20 ? `${user.slice(0, 5)}…` : user)} with exit code 2`, async () => {

@@ -2,6 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RequestSummary } from '../request-summary.js';
 import { newRequestState } from './request-state.js';
 
+/** Outcomes that say an answer went out whole: a response closed before its end was not one. */
+const ANSWERED_OUTCOMES: ReadonlySet<string> = new Set(['unknown', 'relayed', 'coalesced', 'cached']);
+
 export type { RequestSummary } from '../request-summary.js';
 
 export interface RequestLogOptions {
@@ -96,7 +99,7 @@ export function registerRequestLog(app: FastifyInstance, options: RequestLogOpti
       // Closed before the response was complete: the client left (or the answer was cut, which the
       // route has already said). Neither is a relayed answer.
       const state = request.gateway;
-      if (!reply.raw.writableFinished && (state.outcome === 'unknown' || state.outcome === 'relayed')) state.outcome = 'client_gone';
+      if (!reply.raw.writableFinished && ANSWERED_OUTCOMES.has(state.outcome)) state.outcome = 'client_gone';
       writeLine(request, reply);
     });
     done();

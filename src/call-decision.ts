@@ -10,7 +10,7 @@ import type { Upstream } from './upstream/upstream.js';
 import type { UpstreamVersion } from './upstream/version.js';
 import type { TorrentOwners } from './upstream/owners.js';
 import { confineTargets, type ScopedCall } from './policy/scope.js';
-import type { AnswerShape } from './answer-reshape.js';
+import type { AnswerReshape, CallReshape } from './answer-reshape.js';
 import { LOAD_METHODS } from './policy/evaluators.js';
 import { encodeMethodCall } from './xmlrpc/encode.js';
 import { multicallLimitError, type XmlLimits } from './xmlrpc/call-limits.js';
@@ -52,8 +52,8 @@ export type CallDecision =
       readonly encodeFor: (upstreamBodyLimit: number | undefined, notOwned: ReadonlySet<string> | undefined) => Buffer;
       /** It may add, erase or reassign torrents: who owns what is learned again afterwards. */
       readonly changesOwners: boolean;
-      /** A tenant's download_list or view.size, sent as rows: the answer is turned back (answer-reshape.ts). */
-      readonly answer?: AnswerShape;
+      /** A tenant's download_list or view.size, sent as rows: its answer is turned back (answer-reshape.ts). */
+      readonly answer?: AnswerReshape;
     }
   | {
       readonly kind: 'refuse';
@@ -144,7 +144,7 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
     owned: ownedTargets(caller, scoped.targets),
     encodeFor,
     changesOwners: changesOwners(verdict.methods, verdict.cost === undefined, readOnly),
-    ...(scoped.answer === undefined ? {} : { answer: scoped.answer }),
+    ...(scoped.answer === undefined ? {} : { answer: { call: scoped.answer } }),
   };
 }
 
@@ -216,25 +216,24 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
   let unbounded = false;
   let cost: CostEstimate | undefined;
   let firstRefused: PolicyDeniedError | CostLimitError | undefined;
-  let answer: AnswerShape | undefined;
+  // By the call's place among the answers: rtorrent answers each call that has an id, in order.
+  const reshapes = new Map<number, CallReshape>();
+  let answered = 0;
   const sent: MethodCall[] = [];
   const targets = new Set<string>();
   const refuse = (index: number, refused: PolicyDeniedError | CostLimitError): void => {
     firstRefused ??= refused;
     refusals.push({ index, code: refused.faultCode, message: refused.message });
   };
-  request.calls.forEach(({ call }, index) => {
+  request.calls.forEach(({ call, id }, index) => {
     const verdict = caller.policy.check(call);
     methods.push(...verdict.methods);
     if (!verdict.allowed) return refuse(index, refusalError(caller, verdict));
     const scoped = scopedCall(call, caller);
     if ('error' in scoped) return refuse(index, scoped.error);
-    if (scoped.answer !== undefined && request.batch) {
-      const why = `${call.methodName} is narrowed to your own torrents only as a request of its own, not inside a batch; use d.multicall2`;
-      return refuse(index, new PolicyDeniedError(caller.user, caller.policy.name, call.methodName, why));
-    }
     sent[index] = scoped.call;
-    answer = scoped.answer;
+    if (scoped.answer !== undefined && id !== undefined) reshapes.set(answered, scoped.answer);
+    if (id !== undefined) answered++;
     for (const target of scoped.targets) targets.add(target);
     const window = scoped.call === call ? verdict.untrusted : undefined;
     untrusted = index === 0 ? window : intersectWindows(untrusted, window);
@@ -269,7 +268,7 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
     owned: ownedTargets(caller, targets),
     encodeFor,
     changesOwners: changesOwners(methods, unbounded, readOnly),
-    ...(answer === undefined ? {} : { answer }),
+    ...(reshapes.size === 0 ? {} : { answer: request.batch ? { batch: reshapes } : { call: reshapes.get(0) as CallReshape } }),
   };
 }
 

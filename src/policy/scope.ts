@@ -2,7 +2,7 @@ import type { MethodCall, XmlRpcValue } from '../xmlrpc/types.js';
 import { xmlrpcCArguments } from './check.js';
 import { takesTarget } from './command-names.js';
 import { LOAD_METHODS } from './evaluators.js';
-import type { AnswerShape } from '../answer-reshape.js';
+import type { AnswerShape, CallReshape } from '../answer-reshape.js';
 import { NO_SUCH_TORRENT, ownerTagCommand, ownTorrentsFilter } from './owner-tag.js';
 
 /**
@@ -19,9 +19,10 @@ export interface ScopedCall {
   readonly targets: ReadonlySet<string>;
   /**
    * Set when a list the client asked for as hashes or a count (download_list, view.size) was sent as
-   * rows of d.hash=: the answer must be turned back (answer-reshape.ts).
+   * rows of d.hash=, as the call itself or as members of its system.multicall: those answers are
+   * turned back (answer-reshape.ts).
    */
-  readonly answer?: AnswerShape;
+  readonly answer?: CallReshape;
 }
 
 export interface ScopeOwner {
@@ -40,25 +41,30 @@ const FILTERED = 'd.multicall.filtered';
 
 const EVERY_TORRENT = "covers every user's torrents";
 
-/**
- * What a scoped user is refused where it stands (top level, system.multicall, JSON batch), with the
- * way to get the same answer for their own torrents. download_list and view.size as a call of their
- * own are narrowed instead (COUNTED_LISTS).
- */
+/** What a scoped user is refused where it stands (top level, system.multicall, JSON batch), and why. */
 const UNSCOPED: ReadonlyMap<string, string> = new Map([
-  [FILTERED, `${EVERY_TORRENT}; use d.multicall2, which lists only your own torrents`],
-  ['download_list', `${EVERY_TORRENT}; here use d.multicall2 with d.hash= (download_list is narrowed only as a call of its own)`],
-  ['view.size', `${EVERY_TORRENT}; here count the rows of d.multicall2 (view.size is narrowed only as a call of its own)`],
-  ['view.size_not_visible', `${EVERY_TORRENT}; count the rows of d.multicall2, which lists only your own torrents`],
+  [
+    'view.size_not_visible',
+    `${EVERY_TORRENT}: rtorrent has no way to walk the torrents a view hides, so it cannot be narrowed; count the rows of d.multicall2 on "main" and on the view instead`,
+  ],
   ['d.custom.keys', 'would show the owner tag; read the keys you set by name with d.custom'],
   ['d.custom.items', 'would show the owner tag; read the keys you set by name with d.custom'],
 ]);
 
-/** Commands a scoped user may not reach from a command string: each walks or counts every torrent, or lists the tag. */
-export const SCOPED_NESTED_REFUSED: ReadonlySet<string> = new Set([...UNSCOPED.keys(), 'd.multicall2', 'd.multicall']);
-
 /** The lists narrowed by rewriting: d.multicall is 0.16's name for d.multicall2, with the same arguments. */
 const NARROWED_LISTS: ReadonlySet<string> = new Set(['d.multicall2', 'd.multicall']);
+
+/** Lists answered with hashes or a count, sent as rows of d.hash= and turned back (answer-reshape.ts). */
+const COUNTED_LISTS: ReadonlyMap<string, AnswerShape> = new Map([
+  ['download_list', 'hashes'],
+  ['view.size', 'count'],
+]);
+
+/**
+ * Commands a scoped user may not reach from a command string: each walks or counts every torrent, or
+ * lists the owner tag, and the gateway narrows only the calls it sees.
+ */
+export const SCOPED_NESTED_REFUSED: ReadonlySet<string> = new Set([...UNSCOPED.keys(), ...NARROWED_LISTS, ...COUNTED_LISTS.keys(), FILTERED]);
 
 const HASH_PREFIX = /^[0-9A-Fa-f]{40}/;
 const text = (value: string): XmlRpcValue => ({ kind: 'string', value });
@@ -74,62 +80,65 @@ function targetHash(call: MethodCall): string | undefined {
  * A system.multicall with each member call mapped by `map`, or the call itself when no member
  * changed. Members were checked by the policy, so each is a {methodName, params} struct.
  */
-function mapMembers(call: MethodCall, map: (member: MethodCall) => MethodCall): MethodCall {
+function mapMembers(call: MethodCall, map: (member: MethodCall, position: number) => MethodCall): MethodCall {
   const items = call.params[0]?.kind === 'array' ? call.params[0].items : [];
   let changed = false;
-  const mapped = items.map((item) => {
+  const mapped = items.map((item, position) => {
     const name = item.kind === 'struct' ? item.members.get('methodName') : undefined;
     const params = item.kind === 'struct' ? item.members.get('params') : undefined;
     if (name?.kind !== 'string' || params?.kind !== 'array') return item;
     const member = { methodName: name.value, params: params.items };
-    const result = map(member);
+    const result = map(member, position);
     if (result === member) return item;
     changed = true;
     return multicallMember(result);
   });
   return changed ? { methodName: MULTICALL, params: [{ kind: 'array', items: mapped }] } : call;
 }
-const DIRECTORY_SETTERS = ['d.directory.set=', 'd.directory_base.set='];
 
-/** Lists answered with hashes or a count, narrowed when sent as a call of their own. */
-const COUNTED_LISTS: ReadonlyMap<string, AnswerShape> = new Map([
-  ['download_list', 'hashes'],
-  ['view.size', 'count'],
-]);
+const DIRECTORY_SETTERS = ['d.directory.set=', 'd.directory_base.set='];
 
 export function scopeCall(call: MethodCall, owner: ScopeOwner): ScopedCall | ScopeRefusal {
   const targets = new Set<string>();
-  const shape = COUNTED_LISTS.get(call.methodName);
-  if (shape !== undefined) {
-    const rows = ownHashRows(call, owner);
-    return 'reason' in rows ? rows : { call: rows, targets, answer: shape };
-  }
   if (call.methodName !== MULTICALL) {
     const scoped = scopeOne(call, owner, targets);
-    return 'reason' in scoped ? scoped : { call: scoped, targets };
+    if ('reason' in scoped) return scoped;
+    return { call: scoped.call, targets, ...(scoped.shape === undefined ? {} : { answer: { whole: scoped.shape } }) };
   }
   let refusal: ScopeRefusal | undefined;
-  let index = 0;
-  const scoped = mapMembers(call, (member) => {
-    index++;
+  const shapes = new Map<number, AnswerShape>();
+  const scoped = mapMembers(call, (member, position) => {
     if (refusal !== undefined) return member;
     const one = scopeOne(member, owner, targets);
-    if (!('reason' in one)) return one;
-    refusal = { method: one.method, reason: `system.multicall call ${index} (${member.methodName}): ${one.reason}` };
-    return member;
+    if ('reason' in one) {
+      refusal = { method: one.method, reason: `system.multicall call ${position + 1} (${member.methodName}): ${one.reason}` };
+      return member;
+    }
+    if (one.shape !== undefined) shapes.set(position, one.shape);
+    return one.call;
   });
-  return refusal ?? { call: scoped, targets };
+  return refusal ?? { call: scoped, targets, ...(shapes.size === 0 ? {} : { answer: { members: shapes } }) };
 }
 
-function scopeOne(call: MethodCall, owner: ScopeOwner, targets: Set<string>): MethodCall | ScopeRefusal {
+function scopeOne(call: MethodCall, owner: ScopeOwner, targets: Set<string>): { call: MethodCall; shape?: AnswerShape } | ScopeRefusal {
   const name = call.methodName;
   const why = UNSCOPED.get(name);
   if (why !== undefined) return { method: name, reason: `${name} ${why}` };
-  if (NARROWED_LISTS.has(name)) return ownList(call, owner);
-  if (LOAD_METHODS.has(name)) return ownLoad(call, owner);
+  const shape = COUNTED_LISTS.get(name);
+  if (shape !== undefined) {
+    const rows = ownHashRows(call, owner);
+    return 'reason' in rows ? rows : { call: rows, shape };
+  }
+  if (NARROWED_LISTS.has(name)) return wrap(ownList(call, owner));
+  if (name === FILTERED) return wrap(ownFiltered(call, owner));
+  if (LOAD_METHODS.has(name)) return { call: ownLoad(call, owner) };
   const hash = targetHash(call);
   if (hash !== undefined) targets.add(hash);
-  return call;
+  return { call };
+}
+
+function wrap(scoped: MethodCall | ScopeRefusal): { call: MethodCall } | ScopeRefusal {
+  return 'reason' in scoped ? scoped : { call: scoped };
 }
 
 /**
@@ -146,6 +155,26 @@ function ownList(call: MethodCall, owner: ScopeOwner): MethodCall | ScopeRefusal
   return {
     methodName: FILTERED,
     params: [target ?? text(''), view ?? text(''), text(ownTorrentsFilter(owner.user)), ...rows],
+  };
+}
+
+/**
+ * The user's own d.multicall.filtered(target, view, filter, rows…): their filter and the owner filter,
+ * both to hold. rtorrent evaluates a filter with parse_command_single, and `and` evaluates each string
+ * of its list the same way, so the user's filter goes there as one quoted string, read back character
+ * for character. One thing alone would read differently inside the list: a string starting with "$"
+ * is run once, when the list is parsed. A leading space stops that and changes nothing else, since
+ * rtorrent skips it before reading a command.
+ */
+function ownFiltered(call: MethodCall, owner: ScopeOwner): MethodCall | ScopeRefusal {
+  const [target, view, filter, ...rows] = call.params;
+  if (filter?.kind !== 'string' || ![target, view, ...rows].every((param) => param === undefined || param.kind === 'string')) {
+    return { method: FILTERED, reason: `${FILTERED} takes a view, a filter and commands as plain strings from a user whose policy lists only their own torrents` };
+  }
+  const quoted = ` ${filter.value}`.replace(/[\\"]/g, (character) => `\\${character}`);
+  return {
+    methodName: FILTERED,
+    params: [target ?? text(''), view ?? text(''), text(`and={"${ownTorrentsFilter(owner.user)}","${quoted}"}`), ...rows],
   };
 }
 

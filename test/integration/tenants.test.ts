@@ -224,21 +224,63 @@ function suite(build: RtorrentBuild): void {
       assert.deepEqual(((await call('admin', 'download_list', ['', 'main'])) as string[]).sort(), await held(), 'the admin still sees every torrent');
     });
 
-    it('answers a JSON-RPC download_list the same way, and refuses one inside a batch', { skip: !jsonrpc && 'rtorrent 0.9.8 has no JSON-RPC' }, async () => {
+    it('answers download_list and view.size inside system.multicall with the tenant\'s own, and every other member as rtorrent does', async () => {
+      const own = await listOf('alice');
+      const asked = [treeCall('system.client_version'), treeCall('view.size', '', 'main'), treeCall('download_list', '', 'main'), treeCall('d.name', bobHttp.hash)];
+      const expected = await unknownHashFault('d.name', [UNKNOWN_HASH]);
+      const overScgi = decodeXmlRpcResponse((await scgiRequest({ path: listener }, encodeMethodCall(multicall(...asked)))).body);
+      for (const answers of [await multicallOf('alice', ...asked), overScgi as unknown[]]) {
+        const [[version], [count], [hashes], foreign] = answers as [[string], [number], [string[]], { faultCode: number; faultString: string }];
+        assert.equal(version, await rtorrent.call('system.client_version'));
+        assert.equal(count, own.length);
+        assert.deepEqual([...hashes].sort(), own);
+        assert.deepEqual([foreign.faultCode, foreign.faultString], [expected.faultCode, expected.faultString]);
+      }
+    });
+
+    it('answers JSON-RPC download_list and view.size with the tenant\'s own, alone and inside a batch', { skip: !jsonrpc && 'rtorrent 0.9.8 has no JSON-RPC' }, async () => {
       const send = async (body: unknown): Promise<unknown> =>
         JSON.parse((await post(gateway.url(), JSON.stringify(body), { authorization: auth('alice'), 'content-type': 'application/json' })).body.toString());
+      const own = await listOf('alice');
       const single = (await send({ jsonrpc: '2.0', id: 'l', method: 'download_list', params: ['', 'main'] })) as { id: string; result: string[] };
       assert.equal(single.id, 'l');
-      assert.deepEqual([...single.result].sort(), await listOf('alice'));
-      const batch = (await send([{ jsonrpc: '2.0', id: 1, method: 'download_list', params: ['', 'main'] }])) as { error?: { message: string } }[];
-      assert.match(batch[0]?.error?.message ?? '', /only as a request of its own/);
+      assert.deepEqual([...single.result].sort(), own);
+      // The notification gets no answer, so the view.size after it is the batch's second answer.
+      const batch = (await send([
+        { jsonrpc: '2.0', id: 1, method: 'download_list', params: ['', 'main'] },
+        { jsonrpc: '2.0', method: 'view.size', params: ['', 'main'] },
+        { jsonrpc: '2.0', id: 'n', method: 'view.size', params: ['', 'main'] },
+        { jsonrpc: '2.0', id: 3, method: 'system.client_version' },
+      ])) as { id: unknown; result: unknown }[];
+      assert.deepEqual(batch.map(({ id }) => id), [1, 'n', 3]);
+      assert.deepEqual([...(batch[0]?.result as string[])].sort(), own);
+      assert.equal(batch[1]?.result, own.length);
+      assert.equal(batch[2]?.result, await rtorrent.call('system.client_version'));
+    });
+
+    it('keeps a tenant\'s own d.multicall.filtered filter: rtorrent\'s rows for that filter, of their own torrents', async () => {
+      // The filters hold quotes and a backslash, which the owner filter around them must keep as they are.
+      await call('alice', 'd.custom1.set', [aliceHttp.hash, 'tv one']);
+      const own = new Set(await listOf('alice'));
+      const quoted = 'equal={d.custom1=,"cat=\\"tv one\\""}';
+      const escaped = 'equal={d.custom1=,cat=tv\\\\ one}';
+      const filters = ['d.custom1=', quoted, escaped, 'd.is_open=', 'not=$d.is_open=', 'd.name=', ''];
+      for (const filter of filters) {
+        const everyone = (await call('admin', 'd.multicall.filtered', ['', 'main', filter, 'd.hash='])) as string[][];
+        const mine = (await call('alice', 'd.multicall.filtered', ['', 'main', filter, 'd.hash='])) as string[][];
+        assert.deepEqual(mine.map(([hash]) => hash).sort(), everyone.map(([hash]) => hash as string).filter((hash) => own.has(hash)).sort(), `filter ${JSON.stringify(filter)}`);
+      }
+      for (const filter of [quoted, escaped]) {
+        assert.deepEqual(await call('alice', 'd.multicall.filtered', ['', 'main', filter, 'd.hash=']), [[aliceHttp.hash]], `${filter} matched its one torrent`);
+      }
+      assert.deepEqual(await call('bob', 'd.multicall.filtered', ['', 'main', 'd.custom1=', 'd.hash=']), [[bobHttp.hash]]);
     });
 
     it('refuses the lists it cannot narrow, saying what to use instead', async () => {
-      assert.match((await fault('alice', 'd.multicall.filtered', ['', 'main', 'd.complete=', 'd.hash='])).faultString, /d\.multicall2/);
-      await assert.rejects(multicallOf('alice', treeCall('download_list', '', 'main')), (error: unknown) => error instanceof XmlRpcFault && /only as a call of its own/.test(error.faultString));
+      assert.match((await fault('alice', 'view.size_not_visible', ['', 'main'])).faultString, /cannot be narrowed; count the rows of d\.multicall2/);
       // A list inside a command string would walk every torrent past the filter.
       assert.match((await fault('alice', 'd.multicall2', ['', 'main', 'cat="$d.multicall2=main,d.hash="'])).faultString, /d\.multicall2 is not allowed/);
+      assert.match((await fault('alice', 'd.multicall2', ['', 'main', 'cat=$download_list='])).faultString, /download_list is not allowed/);
     });
   });
 

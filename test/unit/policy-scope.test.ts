@@ -58,17 +58,32 @@ describe('a tenant\'s lists (scope = "own")', () => {
   it('send download_list and view.size as the rows of the user\'s own torrents, to be counted or listed', () => {
     const listed = scoped(call('download_list', '', 'main'));
     assert.deepEqual(listed.call, call('d.multicall.filtered', '', 'main', 'equal={d.custom=gateway.owner,cat=alice}', 'd.hash='));
-    assert.equal(listed.answer, 'hashes');
-    assert.equal(scoped(call('view.size', '', 'seeding')).answer, 'count');
+    assert.deepEqual(listed.answer, { whole: 'hashes' });
+    assert.deepEqual(scoped(call('view.size', '', 'seeding')).answer, { whole: 'count' });
   });
 
-  it('refuse the lists that cannot be narrowed, naming d.multicall2 instead', () => {
-    for (const sent of [
-      call('d.multicall.filtered', '', 'main', 'd.complete=', 'd.hash='),
-      call('view.size_not_visible', '', 'main'),
-      multicall(call('download_list', '', 'main')),
-    ]) {
-      assert.match(refusal(sent), /every user's torrents; .*d\.multicall2/, sent.methodName);
+  it('do the same for download_list and view.size inside system.multicall, naming which answers to turn back', () => {
+    const sent = scoped(multicall(call('system.client_version'), call('view.size', '', 'main'), call('download_list', '', 'seeding')));
+    assert.deepEqual(
+      sent.call,
+      multicall(
+        call('system.client_version'),
+        call('d.multicall.filtered', '', 'main', 'equal={d.custom=gateway.owner,cat=alice}', 'd.hash='),
+        call('d.multicall.filtered', '', 'seeding', 'equal={d.custom=gateway.owner,cat=alice}', 'd.hash='),
+      ),
+    );
+    assert.deepEqual(sent.answer, { members: new Map([[1, 'count'], [2, 'hashes']]) });
+  });
+
+  it('keep the user\'s own d.multicall.filtered filter, quoted as one string beside the owner filter', () => {
+    const sent = scoped(call('d.multicall.filtered', '', 'main', 'equal={d.custom1=,cat="tv \\ films"}', 'd.hash='));
+    assert.deepEqual(sent.call, call('d.multicall.filtered', '', 'main', 'and={"equal={d.custom=gateway.owner,cat=alice}"," equal={d.custom1=,cat=\\"tv \\\\ films\\"}"}', 'd.hash='));
+    assert.equal(sent.answer, undefined, 'rows come back as they are');
+  });
+
+  it('refuse view.size_not_visible, which rtorrent cannot narrow, naming what to count instead', () => {
+    for (const sent of [call('view.size_not_visible', '', 'main'), multicall(call('view.size_not_visible', '', 'main'))]) {
+      assert.match(refusal(sent), /every user's torrents: .*cannot be narrowed; count the rows of d\.multicall2/, sent.methodName);
     }
   });
 

@@ -111,6 +111,11 @@ export interface RtorrentInstance {
   /** Raw SCGI round trip, for tests about bytes rather than values. */
   raw(body: Buffer | string, opts?: ScgiOptions): Promise<ScgiResponse>;
   running(): boolean;
+  /**
+   * Stops rtorrent the way a service manager does (SIGTERM: it saves its session and quits) and
+   * starts it again on the same session, socket and rc. `pid` and `child` then name the new process.
+   */
+  restart(): Promise<void>;
   /** SIGTERM, SIGKILL after 2 s, then remove the temp dir. Safe to call twice. */
   stop(): Promise<void>;
   kill(signal?: NodeJS.Signals): void;
@@ -263,10 +268,14 @@ export async function startRtorrent(opts: RtorrentOptions = {}): Promise<Rtorren
     await removeTempDir(dir);
     throw err;
   }
-  const proc = child;
-  const startedAt = Date.now();
-  const pid = proc.pid;
-  if (pid === undefined) throw new Error('rtorrent has no pid');
+  let proc = child;
+  let startedAt = Date.now();
+  if (proc.pid === undefined) throw new Error('rtorrent has no pid');
+  /** 0.16 must live a little before it may be stopped (MIN_LIFETIME_MS). */
+  const oldEnough = async (): Promise<void> => {
+    const young = MIN_LIFETIME_MS - (Date.now() - startedAt);
+    if (young > 0 && build.version !== '0.9.8') await sleep(young);
+  };
 
   const raw = (body: Buffer | string, scgiOpts?: ScgiOptions): Promise<ScgiResponse> =>
     scgiRequest({ path: socketPath }, body, { timeoutMs: 10_000, ...scgiOpts });
@@ -278,19 +287,29 @@ export async function startRtorrent(opts: RtorrentOptions = {}): Promise<Rtorren
     version: build.version,
     socketPath,
     dir,
-    pid,
+    get pid() {
+      return proc.pid as number;
+    },
     infoHashes: [],
     torrentPaths: [],
     logPath,
-    child: proc,
+    get child() {
+      return proc;
+    },
     call,
     raw,
     running: () => isRunning(proc),
     waitForExit: (ms = 5000) => waitForExit(proc, ms),
+    restart: async () => {
+      await oldEnough();
+      // A session save of many torrents can take a while: no SIGKILL that would lose it.
+      await terminate(proc, { graceMs: 30_000 });
+      proc = await launch(build, dir, socketPath, logPath, opts);
+      startedAt = Date.now();
+    },
     stop: () => {
       stopping ??= (async () => {
-        const young = MIN_LIFETIME_MS - (Date.now() - startedAt);
-        if (young > 0 && build.version !== '0.9.8') await sleep(young);
+        await oldEnough();
         await terminate(proc, { graceMs: 2000 });
         await removeTempDir(dir);
       })();

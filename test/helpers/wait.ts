@@ -9,3 +9,13 @@ export async function until(condition: () => boolean, ms = 5000): Promise<boolea
   }
   return true;
 }
+
+/** Like until(), for a condition that has to ask something (rtorrent, a file): asked again 20 ms after each answer. */
+export async function untilAnswered(condition: () => Promise<boolean>, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}

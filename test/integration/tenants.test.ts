@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodeMethodCall } from '../../src/xmlrpc/encode.js';
@@ -19,7 +21,7 @@ import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstanc
 import { decodeXmlRpcResponse, scgiRequest, xmlCall, XmlRpcFault, type XmlParam } from '../helpers/scgi-direct.js';
 import { infoHashOf, makeTorrentBytes } from '../helpers/torrents.js';
 import { RUTORRENT_LIST, RUTORRENT_SETTINGS_GETTERS } from '../helpers/client-calls.js';
-import { until } from '../helpers/wait.js';
+import { untilAnswered } from '../helpers/wait.js';
 
 const execFileAsync = promisify(execFile);
 // Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
@@ -122,13 +124,7 @@ function suite(build: RtorrentBuild): void {
       assert.equal(response.status, 200, response.body.toString());
     }
     const expected = 1 + 3 + (jsonrpc ? 1 : 0);
-    let count = 0;
-    const counting = setInterval(() => void held().then((hashes) => (count = hashes.length), () => undefined), 50);
-    try {
-      assert.ok(await until(() => count === expected, 10_000), 'every load reached rtorrent');
-    } finally {
-      clearInterval(counting);
-    }
+    assert.ok(await untilAnswered(async () => (await held()).length === expected, 10_000), 'every load reached rtorrent');
   });
   after(async () => {
     await gateway?.close();
@@ -178,6 +174,40 @@ function suite(build: RtorrentBuild): void {
       await fault('alice', 'd.erase', [again.hash]);
       assert.ok((await held()).includes(again.hash), 'Bob\'s torrent is still there');
       await call('bob', 'd.erase', [again.hash]);
+    });
+
+    it('tags a torrent a tenant adds by URL, once rtorrent has fetched it', async () => {
+      const fetched = torrent(12);
+      const server = createServer((_request, response) => response.end(fetched.bytes));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = server.address() as AddressInfo;
+        assert.equal(await call('bob', 'load.normal', ['', `http://127.0.0.1:${port}/x.torrent`]), 0);
+        assert.ok(await untilAnswered(async () => (await held()).includes(fetched.hash), 20_000), 'rtorrent fetched the torrent');
+        await rtorrent.call('system.client_version');
+        assert.equal(await rtorrent.call('d.custom', [fetched.hash, OWNER_KEY]), 'bob');
+        assert.equal(await rtorrent.call('d.directory', [fetched.hash]), join(roots, 'bob'));
+        assert.ok((await listOf('bob')).includes(fetched.hash));
+        assert.equal((await listOf('alice')).includes(fetched.hash), false);
+      } finally {
+        server.close();
+      }
+      await call('bob', 'd.erase', [fetched.hash]);
+    });
+
+    it('keeps a directory a tenant names inside their own root, and refuses one in another\'s', async () => {
+      const placed = torrent(13);
+      const tv = join(roots, 'alice', 'tv');
+      mkdirSync(tv, { recursive: true });
+      assert.equal(await call('alice', 'load.raw', ['', placed.bytes, `d.directory.set=${tv}`]), 0);
+      await rtorrent.call('system.client_version');
+      assert.equal(await rtorrent.call('d.directory', [placed.hash]), tv);
+      assert.equal(await rtorrent.call('d.custom', [placed.hash, OWNER_KEY]), 'alice');
+      assert.match((await fault('alice', 'd.directory.set', [placed.hash, join(roots, 'bob')])).faultString, /outside the download roots/);
+      assert.match((await fault('alice', 'load.raw', ['', torrent(14).bytes, `d.directory.set=${join(roots, 'bob')}`])).faultString, /outside the download roots/);
+      assert.equal(await rtorrent.call('d.directory', [placed.hash]), tv);
+      assert.equal((await held()).includes(torrent(14).hash), false);
+      await call('alice', 'd.erase', [placed.hash]);
     });
 
     it('puts a tenant\'s downloads under their own download root when the load names none', async () => {
@@ -431,6 +461,20 @@ function suite(build: RtorrentBuild): void {
       await fault('bob', 'd.name', [bobHttp.hash]);
       await call('admin', 'd.custom.set', [bobHttp.hash, OWNER_KEY, 'bob']);
       assert.deepEqual(await listOf('bob'), [bobHttp.hash]);
+    });
+  });
+
+  // Last: rtorrent is a new process afterwards.
+  describe('when rtorrent restarts', () => {
+    it('keeps every owner, since the tag is saved with rtorrent\'s session', async () => {
+      const before = { alice: await listOf('alice'), bob: await listOf('bob'), everyone: await held() };
+      await rtorrent.restart();
+      assert.ok(await untilAnswered(async () => (await held()).length === before.everyone.length, 20_000), 'rtorrent loaded its session again');
+      assert.deepEqual(await listOf('alice'), before.alice);
+      assert.deepEqual(await listOf('bob'), before.bob);
+      const expected = await unknownHashFault('d.name', [UNKNOWN_HASH]);
+      const got = await fault('alice', 'd.name', [bobHttp.hash]);
+      assert.deepEqual([got.faultCode, got.faultString], [expected.faultCode, expected.faultString]);
     });
   });
 }

@@ -31,8 +31,8 @@ COPY gateway.example.toml ./
 # rtorrent's SCGI socket: mount its directory (not the socket file itself, so the socket rtorrent
 # creates anew after a restart is seen) and add the socket's group with --group-add.
 VOLUME ["/run/rtorrent"]
-# The config and the htpasswd file are mounted read-only at /config. Most keys (those --help lists) can also be set as
-# RTORRENT_GATEWAY_<SECTION>_<KEY>; set RTORRENT_GATEWAY_CONFIG= (empty) to run without a file.
+# The config and the htpasswd file are mounted read-only at /config. Every key but the tables can also
+# be set as RTORRENT_GATEWAY_<SECTION>_<KEY>; set RTORRENT_GATEWAY_CONFIG= (empty) to run without a file.
 # In a container the gateway must listen on all interfaces; publish the port on loopback or put
 # TLS (server.tls) or a proxy in front, since Basic auth sends the password.
 ENV RTORRENT_GATEWAY_CONFIG=/config/gateway.toml \

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.js';
-import { ENV_PREFIX, OVERRIDABLE_KEYS, overridesFromEnv, type Override } from './config/overrides.js';
+import { ENV_PREFIX, OVERRIDABLE_KEYS } from './config/keys.js';
+import { overridesFromEnv, type Override } from './config/overrides.js';
 
 export interface CliRequest {
   readonly help: boolean;
@@ -22,8 +23,12 @@ Options (each also settable as [section] key in the TOML file and as ${ENV_PREFI
   --listen ADDR          server.listen: host:port or unix:/path (default 127.0.0.1:8000)
   --paths LIST           server.paths: comma-separated URL paths (default /RPC2,/scgi)
   --body-limit SIZE      server.body_limit (default 16MiB)
+  --hosts LIST           server.hosts: host names clients may use besides IP addresses and localhost
+  --allowed-origins LIST server.allowed_origins: browser origins allowed to call (default none)
   --upstream ADDR        upstream.scgi: unix:/path/to/scgi.socket or tcp://host:port
   --timeout DURATION     upstream.timeout (default 60s)
+  --max-connections N    upstream.max_connections: connections held to rtorrent (default 16)
+  --max-queue N          upstream.max_queue: calls waiting for a connection (default 512)
   --htpasswd FILE        auth.htpasswd: Apache htpasswd file (bcrypt, apr1 or {SHA})
   --realm NAME           auth.realm (default rtorrent)
   --user USER=POLICY     access.users entry; repeatable (policies: full, standard, readonly, …)
@@ -38,7 +43,9 @@ Options (each also settable as [section] key in the TOML file and as ${ENV_PREFI
   --check                validate the configuration and the htpasswd file, then exit
   --healthcheck          ask the running gateway's /healthz; exit 0 if rtorrent answers (Docker HEALTHCHECK)
   --help, --version
-The keys above can also be given by their dotted name, e.g. --upstream.timeout 2s.
+Every key of the file can be given by its dotted name or as a variable, these and the rest alike:
+--upstream.read_cache_ttl 1s, ${ENV_PREFIX}LIMITS_CALL_RATE=5. Tables ([upstreams.NAME],
+[policies.NAME], [[scgi.listeners]]) are written in the file only.
 
 Subcommands:
   passwd USER            add USER to the htpasswd file or change their password (see passwd --help)

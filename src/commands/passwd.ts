@@ -6,7 +6,8 @@ import type { ReadStream } from 'node:tty';
 import { parseArgs } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { loadConfig } from '../config/load.js';
-import { ENV_PREFIX, overridesFromEnv } from '../config/overrides.js';
+import { ENV_PREFIX } from '../config/keys.js';
+import { overridesFromEnv } from '../config/overrides.js';
 import { ConfigError, GatewayError, HtpasswdError } from '../errors.js';
 import type { Subcommand } from './index.js';
 

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
-import { ENV_PREFIX, overridesFromEnv } from '../config/overrides.js';
+import { ENV_PREFIX } from '../config/keys.js';
+import { overridesFromEnv } from '../config/overrides.js';
 import { ConfigError, GatewayError } from '../errors.js';
 import { KNOWN_COMMANDS } from '../policy/command-names.js';
 import { describePolicies, type PolicyDescription } from '../policy/describe.js';

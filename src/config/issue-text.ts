@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { envName, OVERRIDABLE_KEYS } from './overrides.js';
+import { envName, OVERRIDABLE_KEYS } from './keys.js';
+import { defOf, fixedKeyPaths, isRequired, keysOf, schemaAt, unwrap, type Path, type Schema } from './schema-walk.js';
 
 /**
  * Validation issues in the words of the config file: each names the key as it is written in TOML
@@ -8,8 +9,6 @@ import { envName, OVERRIDABLE_KEYS } from './overrides.js';
  */
 
 type Issue = z.core.$ZodIssue;
-type Schema = z.core.$ZodType;
-type Path = readonly PropertyKey[];
 
 export interface IssueContext {
   /** The schema the issues came from, to look up the keys and kinds it takes. */
@@ -35,86 +34,6 @@ export function tomlPath(path: Path): string {
     text += text === '' ? written : `.${written}`;
   }
   return text;
-}
-
-// --- the schema, walked by key ---------------------------------------------------------------
-
-function defOf(schema: Schema): z.core.$ZodTypeDef {
-  return schema._zod.def;
-}
-
-/** The schema of the value as the file holds it: past defaults, optionals and to a transform's input. */
-function unwrap(schema: Schema): Schema {
-  let current = schema;
-  for (;;) {
-    const def = defOf(current);
-    switch (def.type) {
-      case 'optional':
-      case 'default':
-      case 'prefault':
-      case 'nullable':
-      case 'nonoptional':
-      case 'readonly':
-      case 'catch':
-        current = (def as z.core.$ZodOptionalDef).innerType;
-        continue;
-      case 'pipe':
-        current = (def as z.core.$ZodPipeDef).in;
-        continue;
-      default:
-        return current;
-    }
-  }
-}
-
-function childOf(schema: Schema, segment: PropertyKey): Schema | undefined {
-  const inner = unwrap(schema);
-  const def = defOf(inner);
-  switch (def.type) {
-    case 'object':
-      return typeof segment === 'string' ? (def as z.core.$ZodObjectDef).shape[segment] : undefined;
-    case 'record':
-      return (def as z.core.$ZodRecordDef).valueType;
-    case 'array':
-      return (def as z.core.$ZodArrayDef).element;
-    case 'union':
-      for (const option of (def as z.core.$ZodUnionDef).options) {
-        const found = childOf(option, segment);
-        if (found !== undefined) return found;
-      }
-      return undefined;
-    default:
-      return undefined;
-  }
-}
-
-function schemaAt(schema: Schema, path: Path): Schema | undefined {
-  let current: Schema | undefined = schema;
-  for (const segment of path) {
-    if (current === undefined) return undefined;
-    current = childOf(current, segment);
-  }
-  return current;
-}
-
-/** The keys a table takes (of a user's table too, written either way). */
-function keysOf(schema: Schema | undefined): string[] {
-  if (schema === undefined) return [];
-  const def = defOf(unwrap(schema));
-  if (def.type === 'object') return Object.keys((def as z.core.$ZodObjectDef).shape);
-  if (def.type === 'union') return (def as z.core.$ZodUnionDef).options.flatMap((option) => keysOf(option));
-  return [];
-}
-
-function isRequired(schema: Schema): boolean {
-  return !['optional', 'default', 'prefault'].includes(defOf(schema).type);
-}
-
-/** Every key of the fixed tables ([server], [upstream], …), for a key written in the wrong one. */
-function fixedKeyPaths(schema: Schema, prefix: string[] = []): string[][] {
-  const def = defOf(unwrap(schema));
-  if (def.type !== 'object') return [];
-  return Object.entries((def as z.core.$ZodObjectDef).shape).flatMap(([key, child]) => [[...prefix, key], ...fixedKeyPaths(child, [...prefix, key])]);
 }
 
 /**
@@ -222,7 +141,7 @@ function unknownKey(schema: Schema, parent: Path, key: string): string {
 /** Where a key can be set besides the file, for a required key that is missing. */
 function otherWays(path: Path): string {
   const dotted = path.map(String).join('.');
-  const leaf = OVERRIDABLE_KEYS.find((candidate) => candidate.path.join('.') === dotted);
+  const leaf = OVERRIDABLE_KEYS.find((candidate) => candidate.dotted === dotted);
   if (leaf === undefined) return '';
   return ` (or give --${leaf.flag ?? dotted} or ${envName(leaf)})`;
 }

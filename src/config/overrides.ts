@@ -1,68 +1,22 @@
 import { ConfigError } from '../errors.js';
+import { ENV_PREFIX, envName, OVERRIDABLE_KEYS, type ConfigKey } from './keys.js';
 
 /**
- * Every config key can also come from a flag or an environment variable, so a container or a
- * systemd drop-in can change one setting without a file. The table below is the single list of
- * overridable keys; flag and variable names are derived from it.
+ * Every key the configuration file takes can also come from a flag or an environment variable, so a
+ * container or a systemd drop-in can change one setting without a file. Which keys, and how their
+ * text is read, comes from the schema (keys.ts).
  */
-type LeafKind = 'string' | 'integer' | 'list' | 'boolean' | 'users';
-
-interface Leaf {
-  readonly path: readonly string[];
-  readonly kind: LeafKind;
-  /** Short flag kept for the common keys (`--listen`, `--upstream`, `--htpasswd`). */
-  readonly flag?: string;
-}
-
-export const OVERRIDABLE_KEYS: readonly Leaf[] = [
-  { path: ['server', 'listen'], kind: 'string', flag: 'listen' },
-  { path: ['server', 'paths'], kind: 'list', flag: 'paths' },
-  { path: ['server', 'body_limit'], kind: 'string', flag: 'body-limit' },
-  { path: ['server', 'hosts'], kind: 'list', flag: 'hosts' },
-  { path: ['server', 'allowed_origins'], kind: 'list', flag: 'allowed-origins' },
-  { path: ['server', 'socket_mode'], kind: 'string', flag: 'socket-mode' },
-  { path: ['server', 'socket_group'], kind: 'string', flag: 'socket-group' },
-  { path: ['server', 'tls', 'cert'], kind: 'string', flag: 'tls-cert' },
-  { path: ['server', 'tls', 'key'], kind: 'string', flag: 'tls-key' },
-  { path: ['server', 'shutdown_timeout'], kind: 'string' },
-  { path: ['server', 'trust_proxy'], kind: 'boolean' },
-  { path: ['server', 'compress'], kind: 'boolean' },
-  { path: ['server', 'compress_min_bytes'], kind: 'string' },
-  { path: ['upstream', 'scgi'], kind: 'string', flag: 'upstream' },
-  { path: ['upstream', 'timeout'], kind: 'string', flag: 'timeout' },
-  { path: ['upstream', 'max_connections'], kind: 'integer', flag: 'max-connections' },
-  { path: ['upstream', 'max_queue'], kind: 'integer', flag: 'max-queue' },
-  { path: ['upstream', 'read_cache_ttl'], kind: 'string' },
-  { path: ['upstream', 'read_cache_max_bytes'], kind: 'string' },
-  { path: ['auth', 'htpasswd'], kind: 'string', flag: 'htpasswd' },
-  { path: ['auth', 'realm'], kind: 'string', flag: 'realm' },
-  { path: ['access', 'users'], kind: 'users', flag: 'user' },
-  { path: ['log', 'level'], kind: 'string', flag: 'log-level' },
-  { path: ['log', 'format'], kind: 'string', flag: 'log-format' },
-  { path: ['log', 'pretty'], kind: 'boolean', flag: 'pretty' },
-  { path: ['metrics', 'enabled'], kind: 'boolean' },
-  { path: ['metrics', 'path'], kind: 'string' },
-  { path: ['metrics', 'public'], kind: 'boolean' },
-  { path: ['metrics', 'users'], kind: 'list' },
-  { path: ['audit', 'file'], kind: 'string', flag: 'audit-file' },
-];
-
-export const ENV_PREFIX = 'RTORRENT_GATEWAY_';
 /** Variables with this prefix that are not config keys. */
 const ENV_NOT_KEYS = new Set([`${ENV_PREFIX}CONFIG`]);
 
-export function envName(leaf: Leaf): string {
-  return ENV_PREFIX + leaf.path.join('_').toUpperCase();
-}
-
 export interface Override {
-  readonly leaf: Leaf;
+  readonly leaf: ConfigKey;
   readonly raw: string | boolean | readonly string[];
   /** "flag --listen" or "environment RTORRENT_GATEWAY_SERVER_LISTEN", for error messages. */
   readonly source: string;
 }
 
-function coerce(leaf: Leaf, raw: string | boolean | readonly string[], source: string): unknown {
+function coerce(leaf: ConfigKey, raw: string | boolean | readonly string[], source: string): unknown {
   switch (leaf.kind) {
     case 'string':
       return Array.isArray(raw) ? raw[raw.length - 1] : String(raw);
@@ -71,6 +25,13 @@ function coerce(leaf: Leaf, raw: string | boolean | readonly string[], source: s
       if (!/^\d+$/.test(text)) throw new ConfigError(`${source}: ${JSON.stringify(text)} is not a whole number`);
       return Number(text);
     }
+    case 'number': {
+      const text = String(Array.isArray(raw) ? raw[raw.length - 1] : raw).trim();
+      if (!/^\d+(?:\.\d+)?$/.test(text)) throw new ConfigError(`${source}: ${JSON.stringify(text)} is not a number such as 20 or 0.5`);
+      return Number(text);
+    }
+    case undefined:
+      throw new ConfigError(`${source}: ${leaf.dotted} is a table; set it in the configuration file`);
     case 'list':
       return (Array.isArray(raw) ? raw : String(raw).split(','))
         .flatMap((item: string) => item.split(','))

@@ -4,6 +4,7 @@ import { parseDuration, parseSize } from './units.js';
 import { DEFAULT_SERVER_LIMITS, limitsIssues, resolveLimits, type ResolvedLimits } from './limits.js';
 import { DEFAULT_XML_LIMITS } from '../xmlrpc/call-limits.js';
 import { DEFAULT_POLICY_LIMITS } from '../policy/types.js';
+import { restartOnly } from './restart-rules.js';
 
 /**
  * The config file's shape, in its own snake_case keys, and the normalised form the gateway runs
@@ -76,6 +77,11 @@ const httpPath = z
   .regex(/^\/[A-Za-z0-9._~\-/]*$/, 'must be an absolute URL path such as "/RPC2"');
 
 const userName = /^[^:\s]+$/;
+
+/** What log.format and the deprecated log.pretty amount to together. */
+function loggerFormat(log: { readonly format?: string | undefined; readonly pretty: boolean }): 'json' | 'text' {
+  return log.format === 'text' || (log.format === undefined && log.pretty) ? 'text' : 'json';
+}
 
 /** The unauthenticated liveness endpoint; fixed so Docker, systemd and load balancers agree on it. */
 export const HEALTH_PATH = '/healthz';
@@ -168,49 +174,51 @@ function longestUpstreamTimeout(config: { upstream: { timeout: number }; upstrea
 export const configFileSchema = z.strictObject({
   server: z
     .strictObject({
-      listen: listenAddress.prefault('127.0.0.1:8000'),
-      paths: z.array(httpPath).min(1).default(['/RPC2', '/scgi']),
-      body_limit: size.prefault(RTORRENT_MAX_BODY),
+      listen: restartOnly(listenAddress.prefault('127.0.0.1:8000')),
+      paths: restartOnly(z.array(httpPath).min(1).default(['/RPC2', '/scgi'])),
+      body_limit: restartOnly(size.prefault(RTORRENT_MAX_BODY)),
       hosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+$|^\*$/, 'must be a host name without port, or "*"')).default([]),
       allowed_origins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an origin such as "https://ui.example.org"')).default([]),
       // Only for unix: listen addresses; a reverse proxy in another group needs "0660" and its group.
-      socket_mode: fileMode.optional(),
-      socket_group: groupName.optional(),
-      tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+      socket_mode: restartOnly(fileMode.optional()),
+      socket_group: restartOnly(groupName.optional()),
+      tls: restartOnly(z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(), { compare: (tls) => tls !== undefined }),
       // How long SIGTERM waits for calls in flight; systemd's TimeoutStopSec must be longer.
       shutdown_timeout: duration.prefault('10s'),
-      trust_proxy: z.boolean().default(false),
+      trust_proxy: restartOnly(z.boolean().default(false)),
       // Answers compressed for clients that ask (Accept-Encoding), above a size (docs/hardening.md).
       compress: z.boolean().default(true),
       compress_min_bytes: sizeOrZero.prefault('1KiB'),
     })
     .prefault({}),
   upstream: z.strictObject({
-    scgi: upstreamAddress,
-    timeout: duration.prefault('60s'),
+    scgi: restartOnly(upstreamAddress),
+    timeout: restartOnly(duration.prefault('60s')),
     // Well under the connections rtorrent holds (100 on 0.9.8; on 0.16 system.sockets.rpc.max_size,
     // 31 at the usual 1024 open files), which ruTorrent, cron scripts and others share.
-    max_connections: z.number().int().min(1).max(90).default(16),
-    max_queue: z.number().int().min(0).default(512),
+    max_connections: restartOnly(z.number().int().min(1).max(90).default(16)),
+    max_queue: restartOnly(z.number().int().min(0).default(512)),
     // Opt-in: identical read-only calls in flight together share one upstream call.
-    coalesce_reads: z.boolean().default(false),
-    coalesce_max_bytes: size.prefault('64MiB'),
+    coalesce_reads: restartOnly(z.boolean().default(false)),
+    coalesce_max_bytes: restartOnly(size.prefault('64MiB')),
     // Opt-in: a finished read-only answer also serves identical calls for this long ("0s": off).
-    read_cache_ttl: durationOrOff.prefault('0s'),
-    read_cache_max_bytes: size.prefault('32MiB'),
+    read_cache_ttl: restartOnly(durationOrOff.prefault('0s')),
+    read_cache_max_bytes: restartOnly(size.prefault('32MiB')),
     // rtorrent ≥ 0.15.2 speaks JSON-RPC on the same socket; 0.9.8 does not.
-    jsonrpc: z.boolean().default(false),
+    jsonrpc: restartOnly(z.boolean().default(false)),
     // "auto": UNTRUSTED_CONNECTION=1 where this rtorrent's release takes the whole call so.
-    untrusted: untrustedMode.default('auto'),
+    untrusted: restartOnly(untrustedMode.default('auto')),
   }),
   auth: z.strictObject({
     htpasswd: z.string().min(1),
     // Offers HTTP Digest next to Basic when set: an Apache htdigest file for the same realm.
     htdigest: z.string().min(1).optional(),
-    realm: z
-      .string()
-      .regex(/^[^"\\\r\n]*$/, 'must not contain quotes, backslashes or line breaks')
-      .default('rtorrent'),
+    realm: restartOnly(
+      z
+        .string()
+        .regex(/^[^"\\\r\n]*$/, 'must not contain quotes, backslashes or line breaks')
+        .default('rtorrent'),
+    ),
   }),
   access: z
     .strictObject({
@@ -221,7 +229,8 @@ export const configFileSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-      format: z.enum(['json', 'text']).optional(),
+      // The logger is built once, before the server; log.pretty = true is a way of writing "text".
+      format: restartOnly(z.enum(['json', 'text']).optional(), { compare: (_format, config): string => loggerFormat((config as { log: { format?: string; pretty: boolean } }).log) }),
       // Deprecated: the name of format = "text" before there was a format, kept so those files still load.
       pretty: z.boolean().default(false),
     })
@@ -233,8 +242,8 @@ export const configFileSchema = z.strictObject({
     }),
   metrics: z
     .strictObject({
-      enabled: z.boolean().default(true),
-      path: httpPath.default('/metrics'),
+      enabled: restartOnly(z.boolean().default(true)),
+      path: restartOnly(httpPath.default('/metrics')),
       // Metrics name users and methods: behind Basic auth unless the admin says otherwise.
       public: z.boolean().default(false),
       users: z.array(z.string().regex(userName, 'user names cannot contain ":" or spaces')).default([]),
@@ -247,24 +256,24 @@ export const configFileSchema = z.strictObject({
     .prefault({}),
   scgi: z
     .strictObject({
-      listeners: z.array(scgiListener).default([]),
+      listeners: restartOnly(z.array(scgiListener).default([])),
     })
     .prefault({}),
   // What one client may cost: timeouts, connections, and the size of one parsed call (docs/hardening.md).
   limits: z
     .strictObject({
-      header_timeout: duration.prefault('10s'),
-      request_timeout: duration.prefault('60s'),
-      keep_alive_timeout: duration.prefault('5s'),
+      header_timeout: restartOnly(duration.prefault('10s')),
+      request_timeout: restartOnly(duration.prefault('60s')),
+      keep_alive_timeout: restartOnly(duration.prefault('5s')),
       // Default: 120 s, or upstream.timeout + 10 s when that is longer.
-      idle_timeout: duration.optional(),
-      max_connections: z.number().int().min(1).max(1_000_000).default(DEFAULT_SERVER_LIMITS.maxConnections),
-      max_requests_per_socket: z.number().int().min(0).default(0),
-      max_depth: z.number().int().min(1).max(64).default(DEFAULT_XML_LIMITS.maxDepth),
-      max_values: z.number().int().min(1).default(DEFAULT_XML_LIMITS.maxValues),
+      idle_timeout: restartOnly(duration.optional()),
+      max_connections: restartOnly(z.number().int().min(1).max(1_000_000).default(DEFAULT_SERVER_LIMITS.maxConnections)),
+      max_requests_per_socket: restartOnly(z.number().int().min(0).default(0)),
+      max_depth: restartOnly(z.number().int().min(1).max(64).default(DEFAULT_XML_LIMITS.maxDepth)),
+      max_values: restartOnly(z.number().int().min(1).default(DEFAULT_XML_LIMITS.maxValues)),
       // Default: server.body_limit, i.e. no bound beyond the body's own.
-      max_string_bytes: size.optional(),
-      max_multicall_calls: z.number().int().min(1).default(DEFAULT_XML_LIMITS.maxMulticallCalls),
+      max_string_bytes: restartOnly(size.optional()),
+      max_multicall_calls: restartOnly(z.number().int().min(1).default(DEFAULT_XML_LIMITS.maxMulticallCalls)),
       // What one call of a user below full may cost rtorrent (docs/hardening.md, "What a call may cost").
       max_answer_cells: z.number().int().min(1).default(DEFAULT_POLICY_LIMITS.maxAnswerCells),
       max_answer_bytes: size.prefault(DEFAULT_POLICY_LIMITS.maxAnswerBytes),
@@ -278,20 +287,22 @@ export const configFileSchema = z.strictObject({
     })
     .prefault({}),
   // More rtorrents behind one gateway: [upstreams.alice] scgi = "…", paths = ["/alice/RPC2"].
-  upstreams: z
-    .record(
-      z.string().regex(upstreamName, 'upstream names are letters, digits, "_" and "-"').refine((name) => name !== DEFAULT_UPSTREAM, '"default" names [upstream]'),
-      z.strictObject({
-        scgi: upstreamAddress,
-        timeout: duration.optional(),
-        max_connections: z.number().int().min(1).max(90).optional(),
-        max_queue: z.number().int().min(0).optional(),
-        paths: z.array(httpPath).optional(),
-        jsonrpc: z.boolean().optional(),
-        untrusted: untrustedMode.optional(),
-      }),
-    )
-    .default({}),
+  upstreams: restartOnly(
+    z
+      .record(
+        z.string().regex(upstreamName, 'upstream names are letters, digits, "_" and "-"').refine((name) => name !== DEFAULT_UPSTREAM, '"default" names [upstream]'),
+        z.strictObject({
+          scgi: upstreamAddress,
+          timeout: duration.optional(),
+          max_connections: z.number().int().min(1).max(90).optional(),
+          max_queue: z.number().int().min(0).optional(),
+          paths: z.array(httpPath).optional(),
+          jsonrpc: z.boolean().optional(),
+          untrusted: untrustedMode.optional(),
+        }),
+      )
+      .default({}),
+  ),
 }).superRefine((config, ctx) => {
   // A client waiting on the slowest rtorrent sees no traffic meanwhile; its socket must outlast that.
   for (const issue of limitsIssues(config.limits, longestUpstreamTimeout(config))) ctx.addIssue({ code: 'custom', path: [...issue.path], message: issue.message });
@@ -340,7 +351,9 @@ export const configFileSchema = z.strictObject({
 });
 
 export type ConfigFile = z.input<typeof configFileSchema>;
-type Parsed = z.output<typeof configFileSchema>;
+/** The configuration as the file writes it, validated, with its defaults (what a reload compares). */
+export type ConfigValues = z.output<typeof configFileSchema>;
+type Parsed = ConfigValues;
 
 export type PolicyDefinitionConfig = z.output<typeof policyDefinition>;
 
@@ -396,6 +409,8 @@ export interface GatewayConfig {
   readonly limits: ResolvedLimits;
   /** SCGI listeners for clients that only speak SCGI (Flood, ruTorrent), each bound to one user. */
   readonly scgi: { readonly listeners: readonly ScgiListenerConfig[] };
+  /** The same, keyed as the file writes it: what a reload compares key by key (keys.ts). */
+  readonly values: ConfigValues;
 }
 
 export interface NamedUpstreamConfig {
@@ -475,7 +490,7 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
       })),
     ],
     policies: parsed.policies,
-    log: { level: parsed.log.level, format: parsed.log.format ?? (parsed.log.pretty ? 'text' : 'json') },
+    log: { level: parsed.log.level, format: loggerFormat(parsed.log) },
     metrics: parsed.metrics,
     audit: { file: parsed.audit.file },
     limits: resolveLimits(parsed.limits, { upstreamTimeoutMs: longestUpstreamTimeout(parsed), bodyLimit: parsed.server.body_limit }),
@@ -491,5 +506,6 @@ export function normaliseConfig(parsed: Parsed): GatewayConfig {
         maxConnections: listener.max_connections,
       })),
     },
+    values: parsed,
   };
 }

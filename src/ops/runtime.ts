@@ -5,6 +5,7 @@ import { loadHtdigest } from '../auth/htdigest.js';
 import { Authenticator } from '../auth/authenticator.js';
 import type { VerifiedCredentialCache } from '../auth/credential-cache.js';
 import { loadHtpasswd } from '../auth/htpasswd.js';
+import { CONFIG_KEYS, type ConfigKey } from '../config/keys.js';
 import { DEFAULT_UPSTREAM, type GatewayConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { AccessTable } from '../auth/access.js';
@@ -134,36 +135,17 @@ export async function buildRuntime(config: GatewayConfig, deps: RuntimeDeps): Pr
   };
 }
 
-/** Keys read once, when the server is created or starts listening; a reload cannot apply them. */
-const RESTART_KEYS: ReadonlyArray<readonly [string, (config: GatewayConfig) => unknown]> = [
-  ['server.listen', (c) => c.server.listen.label],
-  ['server.paths', (c) => c.server.paths],
-  ['server.body_limit', (c) => c.server.bodyLimit],
-  ['server.socket_mode', (c) => c.server.socketMode],
-  ['server.socket_group', (c) => c.server.socketGroup],
-  ['server.trust_proxy', (c) => c.server.trustProxy],
-  // The files are re-read on every reload; switching TLS on or off changes the kind of server.
-  ['server.tls', (c) => c.server.tls !== undefined],
-  ['upstream.scgi', (c) => c.upstream.scgi.label],
-  ['upstream.timeout', (c) => c.upstream.timeoutMs],
-  ['upstream.max_connections', (c) => c.upstream.maxConnections],
-  ['upstream.max_queue', (c) => c.upstream.maxQueue],
-  ['auth.realm', (c) => c.auth.realm],
-  // The logger is built once, before the server (log.pretty is a way of writing log.format).
-  ['log.format', (c) => c.log.format],
-  ['metrics.enabled', (c) => c.metrics.enabled],
-  ['metrics.path', (c) => c.metrics.path],
-  // [limits]'s cost and budget defaults are compiled into the policies, which a reload rebuilds.
-  ['limits', (c) => [c.limits.server, c.limits.xml]],
-  ['upstream.coalesce_reads', (c) => [c.upstream.coalesceReads, c.upstream.coalesceMaxBytes]],
-  ['upstream.read_cache_ttl', (c) => [c.upstream.readCacheTtlMs, c.upstream.readCacheMaxBytes]],
-  ['scgi.listeners', (c) => c.scgi.listeners.map((l) => [l.listen.label, l.user, l.mode, l.owner, l.group, l.idleTimeoutMs, l.requestTimeoutMs, l.maxConnections])],
-  ['upstream.untrusted', (c) => c.upstreams.find((u) => u.name === DEFAULT_UPSTREAM)?.untrusted],
-  ['upstream.jsonrpc', (c) => c.upstreams.find((u) => u.name === DEFAULT_UPSTREAM)?.jsonrpc],
-  ['upstreams', (c) => c.upstreams.filter((u) => u.name !== DEFAULT_UPSTREAM).map((u) => [u.name, u.scgi.label, u.timeoutMs, u.maxConnections, u.maxQueue, u.paths, u.untrusted, u.jsonrpc])],
-];
+function valueAt(values: unknown, path: readonly string[]): unknown {
+  let node = values;
+  for (const key of path) node = typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[key] : undefined;
+  return node;
+}
 
-/** The restart-only keys whose value differs between the running and the new configuration. */
+/** The keys a reload cannot apply (marked in the schema) whose value differs between the running and the new configuration. */
 export function keysNeedingRestart(running: GatewayConfig, next: GatewayConfig): string[] {
-  return RESTART_KEYS.filter(([, read]) => JSON.stringify(read(running)) !== JSON.stringify(read(next))).map(([key]) => key);
+  const seen = (config: GatewayConfig, key: ConfigKey): string => {
+    const value = valueAt(config.values, key.path);
+    return JSON.stringify(key.restart?.compare === undefined ? value : key.restart.compare(value, config.values)) ?? 'undefined';
+  };
+  return CONFIG_KEYS.filter((key) => key.restart !== undefined && seen(running, key) !== seen(next, key)).map((key) => key.dotted);
 }

@@ -6,6 +6,10 @@ export const ERROR_TABLE = {
   GW_CONFIG_INVALID: { status: 500, faultCode: -32500 },
   GW_HTPASSWD_INVALID: { status: 500, faultCode: -32500 },
   GW_BAD_REQUEST: { status: 400, faultCode: -32700 },
+  GW_NOT_FOUND: { status: 404, faultCode: -32601 },
+  GW_METHOD_NOT_ALLOWED: { status: 405, faultCode: -32601 },
+  // A request a browser page may have sent (Host, Origin, Sec-Fetch-Site): refused before any login.
+  GW_CROSS_SITE: { status: 403, faultCode: -32403 },
   // Problems inside a well-delivered XML-RPC request are answered the way rtorrent answers them:
   // HTTP 200 with a fault, which every XML-RPC client surfaces to its user with the message.
   GW_XMLRPC_INVALID: { status: 200, faultCode: -32700 },

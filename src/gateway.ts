@@ -147,7 +147,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   };
   registerRequestLog(app, callRecords);
   registerBodyParsers(app, config.server.bodyLimit);
-  registerErrorHandlers(app, config.server.bodyLimit);
+  registerErrorHandlers(app, { bodyLimit: config.server.bodyLimit, offersDigest: () => runtime.digest !== undefined });
   const authenticate = await registerAuth(app, {
     realm: config.auth.realm,
     authenticator: () => runtime.authenticator,

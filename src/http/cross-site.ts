@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import { sendText } from './replies.js';
+import { GatewayError } from '../errors.js';
+import { sendGatewayError } from './replies.js';
 
 export interface CrossSiteOptions {
   readonly hosts: readonly string[];
@@ -36,7 +37,7 @@ export function crossSiteGuard(options: CrossSiteOptions): onRequestHookHandler 
   const refuse = (request: FastifyRequest, reply: FastifyReply, message: string): FastifyReply => {
     request.gateway.outcome = 'cross_site';
     request.gateway.denial = message;
-    return sendText(reply, 403, message);
+    return sendGatewayError(reply, new GatewayError('GW_CROSS_SITE', message));
   };
 
   return (request, reply, done) => {

@@ -8,6 +8,7 @@ import { encodeFaultResponse } from '../xmlrpc/encode.js';
  * plain-text body naming the problem.
  */
 export function sendGatewayError(reply: FastifyReply, error: GatewayError): FastifyReply {
+  // Every answer of the gateway's own names its code, so a client or a test can tell which it is.
   const { status, faultCode } = ERROR_TABLE[error.code];
   reply.header('x-gateway-error', error.code);
   if (status === 200) {

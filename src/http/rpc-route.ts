@@ -84,7 +84,7 @@ async function handleCall(options: RpcRouteOptions, { buffers, encodings }: Rout
   const body = request.body;
   if (!Buffer.isBuffer(body) || body.length === 0) {
     state.outcome = 'invalid';
-    return sendText(reply, 400, 'empty request body: expected an XML-RPC <methodCall>');
+    return sendGatewayError(reply, new GatewayError('GW_BAD_REQUEST', 'empty request body: expected an XML-RPC <methodCall>'));
   }
   state.bytesIn = body.length;
 
@@ -93,7 +93,7 @@ async function handleCall(options: RpcRouteOptions, { buffers, encodings }: Rout
   const json = isJson(request.headers['content-type']);
   if (json && !upstream.acceptsJsonRpc) {
     state.outcome = 'invalid';
-    return sendText(reply, 415, `JSON-RPC is not enabled for rtorrent at ${upstream.address.label} (upstream.jsonrpc); send XML-RPC as text/xml`);
+    return sendGatewayError(reply, new GatewayError('GW_UNSUPPORTED_MEDIA_TYPE', `JSON-RPC is not enabled for rtorrent at ${upstream.address.label} (upstream.jsonrpc); send XML-RPC as text/xml`));
   }
   const user = state.user ?? '';
   const caller: Caller = { user, policy: policy.forUser(user) };
@@ -221,7 +221,7 @@ export function registerRpcRoutes(app: FastifyInstance, options: RpcRouteOptions
       handler: (request, reply) => {
         request.gateway.outcome = 'method_not_allowed';
         reply.header('allow', 'POST');
-        return sendText(reply, 405, `${request.method} is not allowed here: XML-RPC calls are POST requests`);
+        return sendGatewayError(reply, new GatewayError('GW_METHOD_NOT_ALLOWED', `${request.method} is not allowed here: XML-RPC calls are POST requests`));
       },
     });
   }

@@ -254,6 +254,7 @@ describe('HTTP contracts of a gateway with Basic authentication, with no rtorren
           const response = await gateway.app.inject({ method, url: path, headers: { host: '127.0.0.1:8000' } });
           assert.equal(response.statusCode, 405, method);
           assert.equal(response.headers.allow, 'POST', method);
+          assert.equal(response.headers['x-gateway-error'], 'GW_METHOD_NOT_ALLOWED', method);
           assert.equal(response.headers['www-authenticate'], undefined, method);
           // Over a socket Node drops a HEAD answer's body; inject() does not, so only the others are read.
           if (method !== 'HEAD') assert.equal(response.body, `${method} is not allowed here: XML-RPC calls are POST requests\n`, method);
@@ -265,6 +266,7 @@ describe('HTTP contracts of a gateway with Basic authentication, with no rtorren
       for (const path of ['/rpc2', '/RPC2/', '/', '/RPC3', '/scgi/x']) {
         const response = await post(gateway, { path, headers: { authorization: ADMIN } });
         assert.equal(response.statusCode, 404, path);
+        assert.equal(response.headers['x-gateway-error'], 'GW_NOT_FOUND', path);
         assert.equal(response.body, `no XML-RPC endpoint at ${path}\n`, path);
       }
     });
@@ -281,6 +283,7 @@ describe('HTTP contracts of a gateway with Basic authentication, with no rtorren
       for (const type of ['application/json', 'text/plain', 'application/x-www-form-urlencoded', 'text/xmlx']) {
         const response = await post(gateway, { headers: { authorization: ADMIN, 'content-type': type } });
         assert.equal(response.statusCode, 415, type);
+        assert.equal(response.headers['x-gateway-error'], 'GW_UNSUPPORTED_MEDIA_TYPE', type);
         assert.match(response.body, /text\/xml/, type);
       }
     });
@@ -310,6 +313,7 @@ describe('HTTP contracts of a gateway with Basic authentication, with no rtorren
     it('answers a body over server.body_limit with 413 and says so', async () => {
       const response = await post(gateway, { body: xmlCall('system.client_version', ['x'.repeat(70 * 1024)]), headers: { authorization: ADMIN } });
       assert.equal(response.statusCode, 413);
+      assert.equal(response.headers['x-gateway-error'], 'GW_BODY_TOO_LARGE');
       assert.equal(response.body, 'request body is larger than the gateway\'s limit of 65536 bytes (server.body_limit)\n');
     });
 
@@ -397,6 +401,7 @@ describe('cross-site protections with server.hosts and server.allowed_origins', 
       const response = await post(gateway, { body: EXECUTE_CALL, headers: { authorization: VIEWER, ...headers } });
       assert.equal(response.statusCode, 403);
       assert.equal(response.headers['content-type'], 'text/plain; charset=utf-8');
+      assert.equal(response.headers['x-gateway-error'], 'GW_CROSS_SITE');
       assert.match(response.body, message);
     });
   }
@@ -488,6 +493,7 @@ describe('HTTP Digest next to Basic (auth.htdigest)', () => {
     assert.match(digest ?? '', /^Digest realm="rtorrent", qop="auth", algorithm=MD5, nonce="[^"]+", opaque="[^"]+"$/);
     assert.equal(basic, BASIC_CHALLENGE);
     assert.deepEqual(rest, []);
+    assert.equal(response.body, 'authentication required (HTTP Digest or Basic)\n');
   });
 
   it('offers both challenges after a wrong Basic password too', async () => {

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { GatewayError, LoginThrottledError, OverBudgetError, type GatewayErrorCode } from '../errors.js';
+import type { RequestOutcome } from '../request-summary.js';
 import { sendGatewayError, sendText } from './replies.js';
 
 export interface ErrorHandlerOptions {
@@ -9,7 +10,7 @@ export interface ErrorHandlerOptions {
 }
 
 /** Fastify's own errors, reworded to say what the client must change, with the gateway's code where one fits. */
-function describeFastifyError(error: FastifyError, options: ErrorHandlerOptions): GatewayError | { status: number; message: string; outcome: string } {
+function describeFastifyError(error: FastifyError, options: ErrorHandlerOptions): GatewayError | { status: number; message: string; outcome: RequestOutcome } {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new GatewayError('GW_BODY_TOO_LARGE', `request body is larger than the gateway's limit of ${options.bodyLimit} bytes (server.body_limit)`);
@@ -30,7 +31,7 @@ function describeFastifyError(error: FastifyError, options: ErrorHandlerOptions)
 }
 
 /** The outcome a request's log line shows for an answer Fastify's own error led to. */
-const FASTIFY_OUTCOMES: Partial<Record<GatewayErrorCode, string>> = {
+const FASTIFY_OUTCOMES: Partial<Record<GatewayErrorCode, RequestOutcome>> = {
   GW_BODY_TOO_LARGE: 'too_large',
   GW_BAD_REQUEST: 'invalid',
   GW_UNSUPPORTED_MEDIA_TYPE: 'invalid',

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { RequestSummary } from '../request-summary.js';
+import { requestLogEntry } from '../request-log-line.js';
+import type { RequestOutcome, RequestSummary } from '../request-summary.js';
 import { newRequestState } from './request-state.js';
 
 /** Outcomes that say an answer went out whole: a response closed before its end was not one. */
-const ANSWERED_OUTCOMES: ReadonlySet<string> = new Set(['unknown', 'relayed', 'coalesced', 'cached']);
+const ANSWERED_OUTCOMES: ReadonlySet<RequestOutcome> = new Set(['unknown', 'relayed', 'coalesced', 'cached']);
 
 export type { RequestSummary } from '../request-summary.js';
 
@@ -13,12 +14,6 @@ export interface RequestLogOptions {
   /** Marks the line as an audit record, so `grep '"audit":true'` finds the trail in the main log. */
   readonly audited?: (summary: RequestSummary) => boolean;
 }
-
-/** Calls refused or cut for what they would cost: a user's budget, the estimated answer, the answer itself. */
-export const LIMITED_OUTCOMES: ReadonlySet<string> = new Set(['over_budget', 'too_costly', 'answer_too_large']);
-
-/** Health probes and metric scrapes arrive every few seconds; they would drown the call log at info. */
-export const QUIET_OUTCOMES: ReadonlySet<string> = new Set(['healthy', 'unhealthy', 'metrics']);
 
 export function remoteOf(request: FastifyRequest): string {
   return request.ip ?? 'unix';
@@ -58,9 +53,7 @@ function summarise(request: FastifyRequest, reply: FastifyReply): RequestSummary
 
 /**
  * One line per request, written when the response is done: who, which methods, what happened, how
- * many bytes and how long. Refusals and failed logins are at warn so they stand out (and feed
- * fail2ban-style tooling); a 401 asking for credentials and health probes at debug; everything
- * else at info.
+ * many bytes and how long (request-log-line.ts says at which level).
  */
 export function registerRequestLog(app: FastifyInstance, options: RequestLogOptions = {}): void {
   const observers = options.observers ?? [];
@@ -69,18 +62,8 @@ export function registerRequestLog(app: FastifyInstance, options: RequestLogOpti
     if (request.gateway.logged) return;
     request.gateway.logged = true;
     const summary = summarise(request, reply);
-    const { denial, authenticated: _authenticated, budget, ...fields } = summary;
-    const line = options.audited?.(summary) ? { ...fields, audit: true } : fields;
-    const state = request.gateway;
-    if (state.outcome === 'denied') request.log.warn({ ...line, denial }, 'call denied');
-    else if (LIMITED_OUTCOMES.has(state.outcome)) request.log.warn({ ...line, problem: denial, ...(budget ? { budget } : {}) }, 'call over a limit');
-    else if (state.outcome === 'invalid' || state.outcome === 'cross_site') request.log.warn({ ...line, problem: denial }, 'request refused');
-    else if (reply.statusCode >= 500 && !QUIET_OUTCOMES.has(state.outcome)) request.log.error({ ...line, problem: denial }, 'request failed');
-    else if (reply.statusCode === 401 && isChallenge(request)) request.log.debug(line, 'credentials requested');
-    else if (reply.statusCode === 401 && state.user !== undefined) request.log.warn(line, 'authentication failed');
-    else if (reply.statusCode >= 400 && !QUIET_OUTCOMES.has(state.outcome)) request.log.warn(line, 'request refused');
-    else if (QUIET_OUTCOMES.has(state.outcome)) request.log.debug(line, 'request');
-    else request.log.info(line, 'request');
+    const entry = requestLogEntry(summary, { challenge: reply.statusCode === 401 && isChallenge(request), audited: options.audited?.(summary) === true });
+    request.log[entry.level](entry.fields, entry.message);
     for (const observe of observers) {
       try {
         observe(summary);

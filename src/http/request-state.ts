@@ -1,10 +1,11 @@
+import type { RequestOutcome } from '../request-summary.js';
+
 /** What the gateway learns about a request on its way through, for the one log line it ends with. */
 export interface RequestState {
   user: string | undefined;
   policy: string | undefined;
   methods: readonly string[];
-  /** "relayed", "denied", "invalid", "unauthenticated", "upstream_error"… */
-  outcome: string;
+  outcome: RequestOutcome;
   /** Why a call was refused, for the warn line. */
   denial: string | undefined;
   /** Which budget a call was refused for (in_flight, rate). */

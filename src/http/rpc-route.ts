@@ -1,12 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { UserBudgets } from '../budget/user-budgets.js';
-import { answerTooLarge, costRefusal, decideCall, decideJsonRpcCall, needsSizes, refusedAsUntrusted, requestFor, sendsUntrusted, UNTRUSTED_REFUSED, type Caller } from '../call-decision.js';
-import { GatewayError, OverBudgetError, UpstreamError } from '../errors.js';
+import type { Caller } from '../call-decision.js';
+import { relayCall, relayFailure } from '../call-relay.js';
+import { GatewayError, OverBudgetError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
 import { ClientGone } from '../upstream/call-signal.js';
-import { reshapedAnswer } from '../answer-reshape.js';
-import { relayOutcome } from '../upstream/coalescer.js';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { ResponseHead } from '../upstream/response-head.js';
@@ -97,59 +96,38 @@ async function handleCall(options: RpcRouteOptions, { buffers, encodings }: Rout
   }
   const user = state.user ?? '';
   const caller: Caller = { user, policy: policy.forUser(user) };
-  // Before the body is even parsed: a user past their budget costs nothing more.
-  const admission = options.budgets.admit(caller.user, options.budgetOf(caller.user, policy));
-  if (!admission.admitted) {
-    state.outcome = 'over_budget';
-    state.budget = admission.reason;
-    throw new OverBudgetError(admission.message, admission.retryAfterSeconds);
-  }
-  reply.raw.once('close', admission.release);
-  const decide = json ? decideJsonRpcCall : decideCall;
-  const decision = decide(body, caller, { limits: options.limits, readOnlyPolicy: options.policyNamed('readonly'), sharesReads: upstream.reads !== undefined, knowsOwners: upstream.owners.size > 0 });
-  state.methods = decision.methods;
-  if (decision.kind === 'refuse') {
-    state.outcome = decision.outcome;
-    state.denial = decision.denial ?? decision.error.message;
-    return json ? sendJsonRpcRefusal(reply, decision.error, decision.jsonBody ?? null) : sendGatewayError(reply, decision.error);
-  }
-  // The estimate is weighed with the sizes rtorrent last reported; only the very first call waits for them.
-  const tooCostly = costRefusal(decision, caller, needsSizes(decision, caller) ? await upstream.shape.current() : undefined);
-  if (tooCostly !== undefined) {
-    state.outcome = 'too_costly';
-    state.denial = `${tooCostly.method}: ${tooCostly.reason}`;
-    return decision.jsonRefusal ? sendJsonRpcRefusal(reply, tooCostly, decision.jsonRefusal(tooCostly)) : sendGatewayError(reply, tooCostly);
-  }
-  const answerLimit = policy.limits.maxAnswerBytes?.value;
-  const compression = options.compression?.() ?? NO_COMPRESSION;
-
-  const meta = {
-    requestUri: request.url.split('?')[0] ?? '/RPC2',
-    // Behind a Unix socket without trust_proxy there is no address to report.
-    remoteAddr: request.ip ?? '',
-    untrusted: await sendsUntrusted(decision, upstream),
-    contentType: json ? ('application/json' as const) : ('text/xml' as const),
-  };
-  const canonical = await requestFor(decision, upstream);
-
   // A client that leaves mid-call must not keep a queue place or rtorrent's connection (one of its 100 slots).
   const gone = new ClientGone();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.abort();
   });
-  const sent = await upstream.send(canonical, meta, { readOnly: decision.readOnly, changesOwners: decision.changesOwners, signal: gone });
-  const { source } = sent;
-  const response = decision.answer === undefined ? sent.response : await reshapedAnswer(sent.response, decision.answer, json, upstream.address.label);
-  const tooLarge = answerTooLarge(caller, decision.methods, response.kind === 'whole' ? response.body.length : response.head.contentLength);
-  if (tooLarge !== undefined) {
-    if (response.kind === 'streamed') response.body.destroy();
-    return refuseAnswer(reply, tooLarge, decision.jsonRefusal);
+  const result = await relayCall({
+    body,
+    json,
+    caller,
+    upstream,
+    limits: options.limits,
+    readOnlyPolicy: options.policyNamed('readonly'),
+    budget: { budgets: options.budgets, of: options.budgetOf(caller.user, policy), hold: (release) => reply.raw.once('close', release) },
+    // Behind a Unix socket without trust_proxy there is no address to report.
+    meta: { requestUri: request.url.split('?')[0] ?? '/RPC2', remoteAddr: request.ip ?? '' },
+    signal: gone,
+    logger: request.log,
+  });
+  state.methods = result.methods;
+  // The error handler answers with the code's status and names the code as the outcome.
+  if (result.kind === 'failed') throw result.error;
+  state.outcome = result.outcome;
+  if (result.kind === 'refused') {
+    state.denial = result.problem;
+    if (result.budget !== undefined) state.budget = result.budget;
+    // The error handler adds Retry-After to an over-budget refusal.
+    if (result.error instanceof OverBudgetError) throw result.error;
+    return result.jsonBody === undefined ? sendGatewayError(reply, result.error) : sendJsonRpcRefusal(reply, result.error, result.jsonBody);
   }
-  state.outcome = relayOutcome(source);
-  if (response.kind === 'whole') {
-    if (meta.untrusted && refusedAsUntrusted(response.body)) request.log.warn({ user: caller.user, methods: decision.methods, rtorrent: upstream.version.known }, UNTRUSTED_REFUSED);
-    return sendWhole(reply, compression, response.head, response.body, source === undefined ? undefined : encodings);
-  }
+  const compression = options.compression?.() ?? NO_COMPRESSION;
+  const { response } = result;
+  if (response.kind === 'whole') return sendWhole(reply, compression, response.head, response.body, result.shared ? encodings : undefined);
   const { head, body: answer } = response;
   gone.addEventListener('abort', () => answer.destroy());
   const encoding = answerEncoding(compression, request.headers['accept-encoding'], head, head.contentLength);
@@ -165,7 +143,7 @@ async function handleCall(options: RpcRouteOptions, { buffers, encodings }: Rout
     if (encoding.vary) raw.setHeader('vary', varyOnAcceptEncoding(raw.getHeader('vary')));
     if (encoding.coding === undefined) {
       if (head.contentLength !== undefined) raw.setHeader('content-length', head.contentLength);
-      await answer.pipeTo(raw, answerLimit);
+      await answer.pipeTo(raw, result.answerLimit);
       state.bytesOut = answer.bytes;
       raw.end();
     } else {
@@ -177,7 +155,7 @@ async function handleCall(options: RpcRouteOptions, { buffers, encodings }: Rout
       raw.flushHeaders();
       compressed = new CompressedRelay(raw, encoding.coding, head.contentLength, buffers);
       // The limit counts rtorrent's bytes, not what they compress to.
-      await answer.pipeTo(compressed.input, answerLimit);
+      await answer.pipeTo(compressed.input, result.answerLimit);
       await compressed.finish();
       state.bytesOut = compressed.bytes;
     }
@@ -185,23 +163,13 @@ async function handleCall(options: RpcRouteOptions, { buffers, encodings }: Rout
     answer.destroy();
     compressed?.abort();
     state.bytesOut = compressed?.bytes ?? answer.bytes;
-    if (error instanceof UpstreamError && error.code === 'GW_ANSWER_TOO_LARGE') {
-      // No Content-Length to refuse it by beforehand: the relay ends where the limit is passed.
-      state.outcome = 'answer_too_large';
-      state.denial = answerTooLarge(caller, decision.methods, answer.bytes)?.message ?? error.message;
-    } else if (error instanceof UpstreamError && error.code !== 'GW_CLIENT_CLOSED') state.outcome = 'upstream_truncated';
+    const failure = relayFailure(error, result, answer.bytes);
+    state.outcome = failure.outcome;
+    if (failure.outcome !== 'client_gone') state.denial = failure.problem;
     // The head promised Content-Length bytes, or a chunked body's end; closing is the only honest signal left.
     raw.destroy();
   }
   return reply;
-}
-
-/** rtorrent has answered, but more than this caller may receive: the answer is dropped, the client told why. */
-function refuseAnswer(reply: FastifyReply, error: GatewayError, jsonRefusal: ((error: GatewayError) => Buffer | null) | undefined): FastifyReply {
-  const state = reply.request.gateway;
-  state.outcome = 'answer_too_large';
-  state.denial = error.message;
-  return jsonRefusal ? sendJsonRpcRefusal(reply, error, jsonRefusal(error)) : sendGatewayError(reply, error);
 }
 
 export function registerRpcRoutes(app: FastifyInstance, options: RpcRouteOptions): void {

@@ -2,7 +2,8 @@ import { closeSync, openSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { GatewayConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
-import { QUIET_OUTCOMES, type RequestSummary } from '../http/request-log.js';
+import { QUIET_OUTCOMES } from '../request-log-line.js';
+import type { RequestSummary } from '../request-summary.js';
 
 /**
  * Refusals that say someone tried something: a policy denial, a call that would cost rtorrent more

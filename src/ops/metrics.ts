@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RequestSummary } from '../http/request-log.js';
-import { LIMITED_OUTCOMES, QUIET_OUTCOMES } from '../http/request-log.js';
+import { LIMITED_OUTCOMES, QUIET_OUTCOMES } from '../request-log-line.js';
 import { isKnownCommand, XMLRPC_BUILTINS } from '../policy/command-names.js';
 import type { ReadSharingCounts } from '../upstream/coalescer.js';
 

@@ -13,14 +13,15 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { UserBudgets } from '../budget/user-budgets.js';
-import { reshapedAnswer } from '../answer-reshape.js';
-import { answerTooLarge, costRefusal, decideCall, needsSizes, refusedAsUntrusted, requestFor, sendsUntrusted, UNTRUSTED_REFUSED, type Caller } from '../call-decision.js';
-import { ConfigError, GatewayError } from '../errors.js';
+import type { Caller } from '../call-decision.js';
+import { relayCall, relayFailure } from '../call-relay.js';
+import { ConfigError, GatewayError, OverBudgetError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
-import type { RequestSummary } from '../request-summary.js';
-import { relayOutcome, type ReadSource } from '../upstream/coalescer.js';
-import type { ScgiResponse, StreamedBody } from '../upstream/scgi-client.js';
+import { requestLogEntry } from '../request-log-line.js';
+import type { RequestOutcome, RequestSummary } from '../request-summary.js';
+import { ClientGone } from '../upstream/call-signal.js';
+import type { StreamedBody } from '../upstream/scgi-client.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { faultAnswer, relayedHead, textAnswer } from './replies.js';
 import { parseScgiHead, PROBLEM_STATUS, type ScgiRequestLimits } from './request.js';
@@ -84,24 +85,6 @@ const MAX_TRAILING_BYTES = 64 * 1024;
 /** Sent to rtorrent as REQUEST_URI/REMOTE_ADDR: it ignores them, its log.xmlrpc shows them. */
 const UPSTREAM_META = { requestUri: '/RPC2', remoteAddr: 'scgi-listener' } as const;
 
-type Outcome =
-  | 'relayed'
-  | 'coalesced'
-  | 'cached'
-  | 'denied'
-  | 'too_costly'
-  | 'over_budget'
-  | 'answer_too_large'
-  | 'invalid'
-  | 'bad_scgi'
-  | 'timeout'
-  | 'incomplete'
-  | 'upstream_error'
-  | 'upstream_truncated'
-  | 'client_gone'
-  | 'internal_error'
-  | 'no_request';
-
 interface Context {
   readonly user: string;
   readonly policy: () => CompiledPolicy;
@@ -129,10 +112,14 @@ class ScgiConnection {
   private readonly started = performance.now();
   private readonly requestTimer: NodeJS.Timeout;
   private methods: readonly string[] = [];
-  private outcome: Outcome = 'no_request';
+  private outcome: RequestOutcome = 'no_request';
   private status: number | undefined;
   private problem: string | undefined;
+  /** over_budget: which budget ran out (in_flight, rate). */
+  private budget: string | undefined;
   private upstreamBody: StreamedBody | undefined;
+  /** Fires when the client leaves, so its call gives up its queue place and rtorrent's connection. */
+  private readonly gone = new ClientGone();
   private policyName: string | undefined;
   /** The line is written once both the socket has closed and the handler has returned. */
   private handlerRunning = false;
@@ -160,6 +147,7 @@ class ScgiConnection {
       clearTimeout(this.requestTimer);
       // A client that leaves must not keep one of rtorrent's SCGI slots busy.
       this.upstreamBody?.destroy();
+      if (this.phase === 'calling') this.gone.abort();
       if (this.phase === 'calling' && this.outcome === 'no_request') this.clientGone('closed before the answer');
       this.writeLogLine();
     });
@@ -278,68 +266,43 @@ class ScgiConnection {
     const policy = this.ctx.policy();
     this.policyName = policy.name;
     const caller: Caller = { user: this.ctx.user, policy };
-    const admission = this.ctx.budgets?.admit(caller.user, this.ctx.budgetOf?.(caller.user, policy) ?? policy.limits.budget);
-    if (admission !== undefined && !admission.admitted) {
-      this.outcome = 'over_budget';
-      this.problem = admission.message;
-      this.answer(429, textAnswer(429, admission.message, { 'Retry-After': String(admission.retryAfterSeconds) }));
-      return;
-    }
-    if (admission !== undefined) this.socket.once('close', admission.release);
     const upstream = this.ctx.upstream;
-    const decision = decideCall(body, caller, {
+    // Shared with the HTTP side's identical reads: Flood's polls and a browser's get one answer.
+    const result = await relayCall({
+      body,
+      json: false,
+      caller,
+      upstream,
       limits: this.ctx.callLimits,
       readOnlyPolicy: this.ctx.readOnlyPolicy?.(),
-      sharesReads: upstream.reads !== undefined,
-      knowsOwners: upstream.owners.size > 0,
+      ...(this.ctx.budgets === undefined
+        ? {}
+        : { budget: { budgets: this.ctx.budgets, of: this.ctx.budgetOf?.(caller.user, policy) ?? policy.limits.budget, hold: (release) => this.socket.once('close', release) } }),
+      meta: UPSTREAM_META,
+      signal: this.gone,
+      logger: this.ctx.logger,
     });
-    this.methods = decision.methods;
-    if (decision.kind === 'refuse') {
-      this.outcome = decision.outcome;
-      this.problem = decision.denial ?? decision.error.message;
-      this.answer(200, faultAnswer(decision.error));
+    this.methods = result.methods;
+    this.outcome = result.outcome;
+    if (result.kind === 'failed') {
+      // 502 unreachable or bad answer, 503 busy, 504 timeout: the same table and outcome as the HTTP side.
+      this.problem = result.error.message;
+      this.answer(result.error.status, textAnswer(result.error.status, result.error.message));
       return;
     }
-
-    let response: ScgiResponse;
-    let untrusted = false;
-    let source: ReadSource | undefined;
-    try {
-      const tooCostly = costRefusal(decision, caller, needsSizes(decision, caller) ? await this.ctx.upstream.shape.current() : undefined);
-      if (tooCostly !== undefined) {
-        this.outcome = 'too_costly';
-        this.problem = `${tooCostly.method}: ${tooCostly.reason}`;
-        this.answer(200, faultAnswer(tooCostly));
-        return;
-      }
-      untrusted = await sendsUntrusted(decision, upstream);
-      // Shared with the HTTP side's identical reads: Flood's polls and a browser's get one answer.
-      ({ response, source } = await upstream.send(await requestFor(decision, upstream), { ...UPSTREAM_META, untrusted }, { readOnly: decision.readOnly, changesOwners: decision.changesOwners }));
-      if (decision.answer !== undefined) response = await reshapedAnswer(response, decision.answer, false, upstream.address.label);
-    } catch (error) {
-      if (!(error instanceof GatewayError)) throw error;
-      this.outcome = 'upstream_error';
-      this.problem = error.message;
-      // 502 unreachable or bad answer, 503 busy, 504 timeout: the same table as the HTTP side.
-      this.answer(error.status, textAnswer(error.status, error.message));
+    if (result.kind === 'refused') {
+      this.problem = result.problem;
+      this.budget = result.budget;
+      if (result.error instanceof OverBudgetError) this.answer(429, textAnswer(429, result.error.message, { 'Retry-After': String(result.error.retryAfterSeconds) }));
+      else this.answer(200, faultAnswer(result.error));
       return;
     }
+    const { response } = result;
     if (this.closed) {
       if (response.kind === 'streamed') response.body.destroy();
       return;
     }
-    const tooLarge = answerTooLarge(caller, decision.methods, response.kind === 'whole' ? response.body.length : response.head.contentLength);
-    if (tooLarge !== undefined) {
-      if (response.kind === 'streamed') response.body.destroy();
-      this.outcome = 'answer_too_large';
-      this.problem = tooLarge.message;
-      this.answer(200, faultAnswer(tooLarge));
-      return;
-    }
-
-    this.outcome = relayOutcome(source);
     if (response.kind === 'whole') {
-      if (untrusted && refusedAsUntrusted(response.body)) this.ctx.logger.warn({ user: this.ctx.user, methods: this.methods, rtorrent: this.ctx.upstream.version.known }, UNTRUSTED_REFUSED);
       this.answer(response.head.status, Buffer.concat([relayedHead(response.head), response.body]));
       return;
     }
@@ -350,18 +313,15 @@ class ScgiConnection {
     this.socket.write(relayedHead(response.head));
     // pipeTo keeps backpressure end to end: a slow reader slows rtorrent's socket, not our memory.
     try {
-      await response.body.pipeTo(this.socket, policy.limits.maxAnswerBytes?.value);
+      await response.body.pipeTo(this.socket, result.answerLimit);
       this.phase = 'done';
       this.socket.end();
     } catch (error) {
-      if (error instanceof GatewayError && error.code === 'GW_ANSWER_TOO_LARGE') {
-        this.outcome = 'answer_too_large';
-        this.problem = answerTooLarge(caller, decision.methods, response.body.bytes)?.message ?? error.message;
-      } else if (error instanceof GatewayError && error.code !== 'GW_CLIENT_CLOSED') {
-        this.outcome = 'upstream_truncated';
-        this.problem = error.message;
-      } else {
-        this.clientGone((error as NodeJS.ErrnoException).code ?? (error as Error).message);
+      const failure = relayFailure(error, result, response.body.bytes);
+      if (failure.outcome === 'client_gone') this.clientGone(failure.problem);
+      else {
+        this.outcome = failure.outcome;
+        this.problem = failure.problem;
       }
       // The head promised Content-Length bytes; closing is the only honest signal left.
       this.socket.destroy();
@@ -405,22 +365,10 @@ class ScgiConnection {
       encoding: undefined,
       ms: Math.round((performance.now() - this.started) * 100) / 100,
       denial: this.problem,
-      budget: undefined,
+      budget: this.budget,
     };
-    const line = {
-      transport: summary.transport,
-      user: summary.user,
-      policy: summary.policy,
-      methods: summary.methods,
-      outcome: summary.outcome,
-      status: this.status,
-      bytesIn: summary.bytesIn,
-      bytesOut: summary.bytesOut,
-      ms: summary.ms,
-      ...(this.trailing > 0 ? { trailingBytes: this.trailing } : {}),
-      ...(this.ctx.audited?.(summary) ? { audit: true } : {}),
-    };
-    this.writeLine(line);
+    const entry = requestLogEntry(summary, { audited: this.ctx.audited?.(summary) === true, extra: this.trailing > 0 ? { trailingBytes: this.trailing } : undefined });
+    log[entry.level](entry.fields, entry.message);
     for (const observe of this.ctx.observers) {
       try {
         observe(summary);
@@ -428,35 +376,6 @@ class ScgiConnection {
         // A broken counter or a full disk under the audit file must not take the listener down.
         log.error({ err: error }, 'request observer failed');
       }
-    }
-  }
-
-  private writeLine(line: Record<string, unknown>): void {
-    const log = this.ctx.logger;
-    switch (this.outcome) {
-      case 'relayed':
-      case 'coalesced':
-      case 'cached':
-        log.info(line, 'request');
-        break;
-      case 'denied':
-        log.warn({ ...line, denial: this.problem }, 'call denied');
-        break;
-      case 'too_costly':
-      case 'over_budget':
-      case 'answer_too_large':
-        log.warn({ ...line, problem: this.problem }, 'call over a limit');
-        break;
-      case 'client_gone':
-        log.warn({ ...line, problem: this.problem }, 'client went away before the answer was complete');
-        break;
-      case 'upstream_error':
-      case 'upstream_truncated':
-      case 'internal_error':
-        log.error({ ...line, problem: this.problem }, 'request failed');
-        break;
-      default:
-        log.warn({ ...line, problem: this.problem }, 'request refused');
     }
   }
 }

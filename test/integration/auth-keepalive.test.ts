@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { loadConfig } from '../../src/config/load.js';
-import { basicAuth, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { basicAuth } from '../helpers/gateway.js';
 import { requireBinary } from '../helpers/processes.js';
-import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
+import { withStack } from '../helpers/stack.js';
 
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
 const VERSION = xmlCall('system.client_version');
@@ -45,20 +45,10 @@ async function onOneConnection(port: number, use: (send: Send) => Promise<void>,
 }
 
 describe('credentials on a keep-alive connection', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
-  let rtorrent: RtorrentInstance;
-  let gateway: GatewayTestInstance;
-
-  before(async () => {
-    rtorrent = await startRtorrent({ name: 'auth-keepalive' });
-    gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}` });
-  });
-  after(async () => {
-    await gateway?.close();
-    await rtorrent?.stop();
-  });
+  const stack = withStack({ rtorrent: { name: 'auth-keepalive' } });
 
   it('are checked again when they change: a wrong password after a good one gets 401, on the same connection', async () => {
-    await onOneConnection(gateway.port, async (send) => {
+    await onOneConnection(stack.gateway.port, async (send) => {
       assert.equal((await send(basicAuth('admin', 'admin-secret'))).status, 200);
       const wrong = await send(basicAuth('admin', 'admin-secret-not'));
       assert.equal(wrong.reused, true, 'the same connection');
@@ -68,7 +58,7 @@ describe('credentials on a keep-alive connection', { skip: !haveRtorrent && 'rto
   });
 
   it('are those of whoever sends them: a proxy carrying two users on one connection gets each one\'s policy', async () => {
-    await onOneConnection(gateway.port, async (send) => {
+    await onOneConnection(stack.gateway.port, async (send) => {
       assert.equal((await send(basicAuth('admin', 'admin-secret'))).status, 200);
       const write = xmlCall('throttle.global_down.max_rate.set', ['', 1024]);
       const asViewer = await send(basicAuth('viewer', 'viewer-secret'), write);
@@ -76,16 +66,16 @@ describe('credentials on a keep-alive connection', { skip: !haveRtorrent && 'rto
       assert.match(asViewer.body, /not allowed for user "viewer" \(policy "readonly"\)/);
       const asAdmin = await send(basicAuth('admin', 'admin-secret'), write);
       assert.doesNotMatch(asAdmin.body, /<fault>/);
-      const users = gateway.logs.filter((line) => line.path === '/RPC2').slice(-3).map((line) => line.user);
+      const users = stack.gateway.logs.filter((line) => line.path === '/RPC2').slice(-3).map((line) => line.user);
       assert.deepEqual(users, ['admin', 'viewer', 'admin']);
     });
   });
 
   it('stop working on an open connection once a reload has changed the password', async () => {
-    await onOneConnection(gateway.port, async (send) => {
+    await onOneConnection(stack.gateway.port, async (send) => {
       assert.equal((await send(basicAuth('app', 'app-secret'))).status, 200);
       writeFileSync(
-        gateway.htpasswdPath,
+        stack.gateway.htpasswdPath,
         [
           `admin:${bcrypt.hashSync('admin-secret', 4)}`,
           `app:${bcrypt.hashSync('app-secret-2', 4)}`,
@@ -93,7 +83,7 @@ describe('credentials on a keep-alive connection', { skip: !haveRtorrent && 'rto
           '',
         ].join('\n'),
       );
-      await gateway.app.gateway.reload(loadConfig({ file: gateway.configPath }));
+      await stack.gateway.app.gateway.reload(loadConfig({ file: stack.gateway.configPath }));
       const old = await send(basicAuth('app', 'app-secret'));
       assert.equal(old.reused, true, 'the same connection');
       assert.equal(old.status, 401);
@@ -104,13 +94,13 @@ describe('credentials on a keep-alive connection', { skip: !haveRtorrent && 'rto
   it('keep working on a connection that got in before while another client at its address is blocked for the same name', async () => {
     const from = '127.0.0.9';
     await onOneConnection(
-      gateway.port,
+      stack.gateway.port,
       async (send) => {
         assert.equal((await send(basicAuth('admin', 'admin-secret'))).status, 200);
         for (let i = 0; i < 10; i++) {
-          await onOneConnection(gateway.port, async (guess) => assert.equal((await guess(basicAuth('admin', `guess-${i}`))).status, 401), from);
+          await onOneConnection(stack.gateway.port, async (guess) => assert.equal((await guess(basicAuth('admin', `guess-${i}`))).status, 401), from);
         }
-        await onOneConnection(gateway.port, async (guess) => assert.equal((await guess(basicAuth('admin', 'guess-10'))).status, 429), from);
+        await onOneConnection(stack.gateway.port, async (guess) => assert.equal((await guess(basicAuth('admin', 'guess-10'))).status, 429), from);
         const still = await send(basicAuth('admin', 'admin-secret'));
         assert.equal(still.reused, true, 'the same connection');
         assert.equal(still.status, 200);

@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
 import { startFakeScgi, rtorrentStyleReply, type FakeScgiServer } from '../helpers/fake-scgi.js';
 import { requireBinary } from '../helpers/processes.js';
-import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
+import { withStack } from '../helpers/stack.js';
 
 const APP = basicAuth('app', 'app-secret');
 const ADMIN = basicAuth('admin', 'admin-secret');
@@ -112,33 +112,26 @@ describe('coalescing an answer too large to be read whole (upstream.coalesce_rea
 });
 
 describe('coalescing against a real rtorrent', { skip: requireBinary('rtorrent') === undefined && 'rtorrent not installed' }, () => {
-  let rtorrent: RtorrentInstance;
-  let gateway: GatewayTestInstance;
+  const stack = withStack({ rtorrent: { name: 'coalesce', torrents: 300 }, gateway: { upstreamToml: 'coalesce_reads = true' } });
   before(async () => {
-    rtorrent = await startRtorrent({ name: 'coalesce', torrents: 300 });
-    gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}`, upstreamToml: 'coalesce_reads = true' });
     // Warm the credential cache so the concurrent calls reach rtorrent together.
-    await post(gateway.url(), xmlCall('system.client_version'), { authorization: APP });
+    await post(stack.url(), xmlCall('system.client_version'), { authorization: APP });
   });
 
   /** The request lines written for the last `count` /RPC2 calls since `from`. */
   async function outcomes(from: number, count: number): Promise<unknown[]> {
     for (let tries = 0; tries < 100; tries++) {
-      const lines = gateway.logs.slice(from).filter((entry) => entry.path === '/RPC2');
+      const lines = stack.gateway.logs.slice(from).filter((entry) => entry.path === '/RPC2');
       if (lines.length >= count) return lines.map((entry) => entry.outcome);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     assert.fail(`expected ${count} request lines`);
   }
-  after(async () => {
-    await gateway?.close();
-    await rtorrent?.stop();
-  });
 
   it('answers 8 concurrent dashboards with exactly the bytes rtorrent gives a direct call', async () => {
-    const direct = await rtorrent.raw(LIST);
+    const direct = await stack.rtorrent.raw(LIST);
     // Uncompressed, so the length sent is rtorrent's.
-    const answers = await Promise.all(Array.from({ length: 8 }, () => post(gateway.url(), LIST, { authorization: APP, 'accept-encoding': 'identity' })));
+    const answers = await Promise.all(Array.from({ length: 8 }, () => post(stack.url(), LIST, { authorization: APP, 'accept-encoding': 'identity' })));
     for (const answer of answers) {
       assert.equal(answer.status, 200);
       assert.ok(answer.body.equals(direct.body));
@@ -147,19 +140,19 @@ describe('coalescing against a real rtorrent', { skip: requireBinary('rtorrent')
   });
 
   it('shares one rtorrent call among concurrent identical lists (logged "coalesced")', async () => {
-    const from = gateway.logs.length;
-    await Promise.all(Array.from({ length: 8 }, () => post(gateway.url(), LIST, { authorization: APP })));
+    const from = stack.gateway.logs.length;
+    await Promise.all(Array.from({ length: 8 }, () => post(stack.url(), LIST, { authorization: APP })));
     const seen = await outcomes(from, 8);
     assert.ok(seen.includes('coalesced'), `outcomes: ${seen.join(', ')}`);
     assert.ok(seen.includes('relayed'), 'one caller made the call the others shared');
   });
 
   it('never shares writes: 6 concurrent identical d.custom1.set calls each reach rtorrent', async () => {
-    const hash = rtorrent.infoHashes[0] as string;
-    const from = gateway.logs.length;
-    const answers = await Promise.all(Array.from({ length: 6 }, () => post(gateway.url(), xmlCall('d.custom1.set', [hash, 'tv']), { authorization: APP })));
+    const hash = stack.rtorrent.infoHashes[0] as string;
+    const from = stack.gateway.logs.length;
+    const answers = await Promise.all(Array.from({ length: 6 }, () => post(stack.url(), xmlCall('d.custom1.set', [hash, 'tv']), { authorization: APP })));
     for (const answer of answers) assert.equal(answer.status, 200);
     assert.deepEqual(await outcomes(from, 6), Array(6).fill('relayed'));
-    assert.equal(await rtorrent.call('d.custom1', [hash]), 'tv');
+    assert.equal(await stack.rtorrent.call('d.custom1', [hash]), 'tv');
   });
 });

@@ -23,11 +23,12 @@ import { loadConfig } from '../../src/config/load.js';
 import { WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
 import { RUTORRENT_LIST } from '../helpers/client-calls.js';
 import { fakePeerStack } from '../helpers/fake-stack.js';
-import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { basicAuth, post } from '../helpers/gateway.js';
 import { startNginx, type NginxInstance } from '../helpers/nginx.js';
 import { requireBinary } from '../helpers/processes.js';
-import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { rtorrentBuilds, type RtorrentBuild } from '../helpers/rtorrent.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
+import { withStack } from '../helpers/stack.js';
 import { until } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -78,27 +79,22 @@ if (BUILDS.length === 0 || !haveNginx) describe('compressed answers from a real 
 else for (const build of BUILDS) describe(`compressed answers from a real rtorrent ${build.version}`, () => suite(build));
 
 function suite(build: RtorrentBuild): void {
-  let rtorrent: RtorrentInstance;
+  const stack = withStack({ rtorrent: { build, torrents: TORRENTS, name: 'compression' } });
   let nginx: NginxInstance;
-  let gateway: GatewayTestInstance;
   /** nginx's answers: what every client must end up with. */
   const plain = new Map<string, Buffer>();
 
   before(async () => {
-    rtorrent = await startRtorrent({ build, torrents: TORRENTS, name: 'compression' });
-    nginx = await startNginx({ upstreamSocket: rtorrent.socketPath, paths: ['/RPC2'] });
-    gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}` });
+    nginx = await startNginx({ upstreamSocket: stack.rtorrent.socketPath, paths: ['/RPC2'] });
     for (const call of [LIST, HASHES, VERSION]) plain.set(call, (await rawPost(nginx.url(), call, {})).body);
   });
   after(async () => {
-    await gateway?.close();
     await nginx?.stop();
-    await rtorrent?.stop();
   });
 
   /** The first call's log line written since `from`, once it is there. */
   async function lineSince(from: number): Promise<Record<string, unknown>> {
-    const line = () => gateway.logs.slice(from).find((entry) => entry.msg === 'request' && entry.path === '/RPC2');
+    const line = () => stack.gateway.logs.slice(from).find((entry) => entry.msg === 'request' && entry.path === '/RPC2');
     assert.ok(await until(() => line() !== undefined, 2000), 'a request line');
     return line() as Record<string, unknown>;
   }
@@ -106,17 +102,17 @@ function suite(build: RtorrentBuild): void {
   it('gives curl --compressed the list in the coding it prefers (br), with Vary, decoding to nginx\'s bytes', async () => {
     const { stdout } = await run(
       'curl',
-      ['-sS', '--compressed', '-D', '-', '-o', join(gateway.dir, 'curl-body'), '-u', 'admin:admin-secret', '-H', 'Content-Type: text/xml', '--data-binary', LIST, gateway.url()],
+      ['-sS', '--compressed', '-D', '-', '-o', join(stack.gateway.dir, 'curl-body'), '-u', 'admin:admin-secret', '-H', 'Content-Type: text/xml', '--data-binary', LIST, stack.url()],
       { maxBuffer: 1024 * 1024 },
     );
     assert.match(stdout, /^HTTP\/1\.1 200/);
     assert.match(stdout, /\r\ncontent-encoding: br\r\n/i);
     assert.match(stdout, /\r\nvary: Accept-Encoding\r\n/i);
-    assert.ok(readFileSync(join(gateway.dir, 'curl-body')).equals(plain.get(LIST) as Buffer), 'decoded by curl: nginx\'s bytes');
+    assert.ok(readFileSync(join(stack.gateway.dir, 'curl-body')).equals(plain.get(LIST) as Buffer), 'decoded by curl: nginx\'s bytes');
   });
 
   it('streams the list gzip-compressed, chunked without Content-Length, to a client that asks only for gzip', async () => {
-    const answer = await rawPost(gateway.url(), LIST, { authorization: ADMIN, 'accept-encoding': 'gzip' });
+    const answer = await rawPost(stack.url(), LIST, { authorization: ADMIN, 'accept-encoding': 'gzip' });
     const identity = plain.get(LIST) as Buffer;
     assert.ok(identity.length > WHOLE_ANSWER_MAX_BYTES, `an answer large enough to be streamed (${identity.length} bytes)`);
     assert.equal(answer.status, 200);
@@ -133,7 +129,7 @@ function suite(build: RtorrentBuild): void {
   it('sends an answer read whole compressed with its compressed Content-Length', async () => {
     const identity = plain.get(HASHES) as Buffer;
     assert.ok(identity.length > 1024 && identity.length <= WHOLE_ANSWER_MAX_BYTES, `${identity.length} bytes`);
-    const answer = await rawPost(gateway.url(), HASHES, { authorization: ADMIN, 'accept-encoding': 'gzip, deflate' });
+    const answer = await rawPost(stack.url(), HASHES, { authorization: ADMIN, 'accept-encoding': 'gzip, deflate' });
     assert.equal(answer.headers['content-encoding'], 'gzip');
     assert.equal(answer.headers['content-length'], String(answer.body.length));
     assert.equal(answer.headers.vary, 'Accept-Encoding');
@@ -141,9 +137,9 @@ function suite(build: RtorrentBuild): void {
   });
 
   it('lets Python\'s xmlrpc.client, which asks for gzip by itself, get the list compressed and decode it', async () => {
-    const from = gateway.logs.length;
+    const from = stack.gateway.logs.length;
     const script = ['import sys, xmlrpc.client', 'p = xmlrpc.client.ServerProxy(sys.argv[1])', `print(len(p.d.multicall2("", "main", ${RUTORRENT_LIST.map((field) => JSON.stringify(field)).join(', ')})))`].join('\n');
-    const { stdout } = await run('python3', ['-c', script, `http://admin:admin-secret@127.0.0.1:${gateway.port}/RPC2`]);
+    const { stdout } = await run('python3', ['-c', script, `http://admin:admin-secret@127.0.0.1:${stack.gateway.port}/RPC2`]);
     assert.equal(stdout.trim(), String(TORRENTS));
     const line = await lineSince(from);
     assert.equal(line.encoding, 'gzip');
@@ -151,8 +147,8 @@ function suite(build: RtorrentBuild): void {
   });
 
   it('gives the npm xmlrpc package, which does not ask, the list as rtorrent sent it', async () => {
-    const from = gateway.logs.length;
-    const client = xmlrpc.createClient({ host: '127.0.0.1', port: gateway.port, path: '/RPC2', basic_auth: { user: 'admin', pass: 'admin-secret' } });
+    const from = stack.gateway.logs.length;
+    const client = xmlrpc.createClient({ host: '127.0.0.1', port: stack.gateway.port, path: '/RPC2', basic_auth: { user: 'admin', pass: 'admin-secret' } });
     const rows = await new Promise<unknown[]>((resolve, reject) =>
       client.methodCall('d.multicall2', ['', 'main', ...RUTORRENT_LIST], (error, value) => (error ? reject(error) : resolve(value as unknown[]))),
     );
@@ -163,7 +159,7 @@ function suite(build: RtorrentBuild): void {
   });
 
   it('sends rtorrent\'s own bytes and Content-Length to a client without Accept-Encoding, with Vary for caches', async () => {
-    const answer = await rawPost(gateway.url(), LIST, { authorization: ADMIN });
+    const answer = await rawPost(stack.url(), LIST, { authorization: ADMIN });
     assert.equal(answer.headers['content-encoding'], undefined);
     assert.equal(answer.headers.vary, 'Accept-Encoding');
     assert.equal(answer.headers['content-length'], String((plain.get(LIST) as Buffer).length));
@@ -172,14 +168,14 @@ function suite(build: RtorrentBuild): void {
 
   it('honours refusals: gzip;q=0 and identity-only clients get plain bytes', async () => {
     for (const acceptEncoding of ['gzip;q=0', 'identity', 'br;q=0, gzip;q=0, deflate']) {
-      const answer = await rawPost(gateway.url(), LIST, { authorization: ADMIN, 'accept-encoding': acceptEncoding });
+      const answer = await rawPost(stack.url(), LIST, { authorization: ADMIN, 'accept-encoding': acceptEncoding });
       assert.equal(answer.headers['content-encoding'], undefined, acceptEncoding);
       assert.ok(answer.body.equals(plain.get(LIST) as Buffer), acceptEncoding);
     }
   });
 
   it('leaves small answers uncompressed, with their Content-Length, even for a client that asks', async () => {
-    const answer = await rawPost(gateway.url(), VERSION, { authorization: ADMIN, 'accept-encoding': 'gzip' });
+    const answer = await rawPost(stack.url(), VERSION, { authorization: ADMIN, 'accept-encoding': 'gzip' });
     assert.equal(answer.headers['content-encoding'], undefined);
     assert.equal(answer.headers['content-length'], String((plain.get(VERSION) as Buffer).length));
     assert.equal(answer.headers.vary, 'Accept-Encoding');
@@ -187,7 +183,7 @@ function suite(build: RtorrentBuild): void {
   });
 
   it('leaves its own faults uncompressed', async () => {
-    const answer = await rawPost(gateway.url(), xmlCall('execute.throw', ['', 'sh', '-c', 'true']), { authorization: basicAuth('viewer', 'viewer-secret'), 'accept-encoding': 'gzip' });
+    const answer = await rawPost(stack.url(), xmlCall('execute.throw', ['', 'sh', '-c', 'true']), { authorization: basicAuth('viewer', 'viewer-secret'), 'accept-encoding': 'gzip' });
     assert.equal(answer.headers['x-gateway-error'], 'GW_POLICY_DENIED');
     assert.equal(answer.headers['content-encoding'], undefined);
     assert.equal(answer.headers.vary, undefined);
@@ -195,23 +191,23 @@ function suite(build: RtorrentBuild): void {
   });
 
   it('stops compressing, and says nothing of Accept-Encoding, once a reload turns server.compress off; and starts again', async () => {
-    const off = join(gateway.dir, 'compress-off.toml');
-    writeFileSync(off, readFileSync(gateway.configPath, 'utf8').replace('[server]', '[server]\ncompress = false'));
+    const off = join(stack.gateway.dir, 'compress-off.toml');
+    writeFileSync(off, readFileSync(stack.gateway.configPath, 'utf8').replace('[server]', '[server]\ncompress = false'));
     try {
-      assert.deepEqual((await gateway.app.gateway.reload(loadConfig({ file: off }))).restartNeeded, []);
-      const answer = await rawPost(gateway.url(), LIST, { authorization: ADMIN, 'accept-encoding': 'gzip' });
+      assert.deepEqual((await stack.gateway.app.gateway.reload(loadConfig({ file: off }))).restartNeeded, []);
+      const answer = await rawPost(stack.url(), LIST, { authorization: ADMIN, 'accept-encoding': 'gzip' });
       assert.equal(answer.headers['content-encoding'], undefined);
       assert.equal(answer.headers.vary, undefined);
       assert.ok(answer.body.equals(plain.get(LIST) as Buffer));
     } finally {
-      await gateway.app.gateway.reload(loadConfig({ file: gateway.configPath }));
+      await stack.gateway.app.gateway.reload(loadConfig({ file: stack.gateway.configPath }));
     }
-    const again = await rawPost(gateway.url(), LIST, { authorization: ADMIN, 'accept-encoding': 'gzip' });
+    const again = await rawPost(stack.url(), LIST, { authorization: ADMIN, 'accept-encoding': 'gzip' });
     assert.equal(again.headers['content-encoding'], 'gzip');
   });
 
   it('answers fetch, which asks for gzip and decodes it, with nginx\'s bytes', async () => {
-    const answer = await post(gateway.url(), LIST, { authorization: ADMIN });
+    const answer = await post(stack.url(), LIST, { authorization: ADMIN });
     assert.equal(answer.headers.get('content-encoding'), 'gzip');
     assert.ok(answer.body.equals(plain.get(LIST) as Buffer));
   });

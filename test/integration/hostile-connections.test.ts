@@ -26,8 +26,8 @@ import { applyServerLimits, fastifyServerOptions } from '../../src/http/server-l
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
 import { rtorrentStyleReply, startFakeScgi, type FakeScgiServer } from '../helpers/fake-scgi.js';
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
-import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
+import { withStack } from '../helpers/stack.js';
 
 // Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
@@ -370,23 +370,12 @@ describe('the gateway with [limits] from its config file', { timeout: 60_000 }, 
 });
 
 describe('the gateway in front of a real rtorrent: idle sockets and vanishing clients', { skip: !haveRtorrent && 'rtorrent not installed', timeout: 90_000 }, () => {
-  let rtorrent: RtorrentInstance;
-  let gateway: GatewayTestInstance;
-
-  before(async () => {
-    rtorrent = await startRtorrent({ name: 'vanish', torrents: 2000 });
-    gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}` });
-  });
-  after(async () => {
-    await gateway?.close();
-    // Its session is of no interest: SIGKILL spares the 2000 session files a SIGTERM would write.
-    rtorrent?.kill('SIGKILL');
-    await rtorrent?.stop();
-  });
+  // Its session is of no interest: SIGKILL spares the 2000 session files a SIGTERM would write.
+  const stack = withStack({ rtorrent: { name: 'vanish', torrents: 2000 }, discardSession: true });
 
   it('keeps serving a normal client while 500 kept-alive connections sit idle, and frees them all when they go', async () => {
     const fdsBefore = openFds('self');
-    const idle = await holdConnections({ port: gateway.port }, 500);
+    const idle = await holdConnections({ port: stack.gateway.port }, 500);
     try {
       // Each makes one authenticated call and then keeps its connection without a word.
       await Promise.all(
@@ -399,10 +388,10 @@ describe('the gateway in front of a real rtorrent: idle sockets and vanishing cl
         ),
       );
       const started = performance.now();
-      const answer = await plainCall(gateway.port, { authorization: ADMIN });
+      const answer = await plainCall(stack.gateway.port, { authorization: ADMIN });
       assert.equal(answer.status, 200);
       assert.ok(performance.now() - started < NO_HANG_MS);
-      assert.equal(gateway.app.gateway.upstream.inFlight, 0, 'idle clients hold no rtorrent connection');
+      assert.equal(stack.gateway.app.gateway.upstream.inFlight, 0, 'idle clients hold no rtorrent connection');
     } finally {
       for (const socket of idle) socket.destroy();
     }
@@ -413,7 +402,7 @@ describe('the gateway in front of a real rtorrent: idle sockets and vanishing cl
     // Over a Unix socket the client's buffers are small, so the answer is still being relayed when it leaves.
     const dir = makeTempDir('front');
     const path = join(dir, 'http.sock');
-    const front: Server = createServer((socket) => gateway.app.server.emit('connection', socket));
+    const front: Server = createServer((socket) => stack.gateway.app.server.emit('connection', socket));
     await new Promise<void>((resolve) => front.listen(path, resolve));
     const fields = Array.from({ length: 5 }, () => ['d.hash=', 'd.name=', 'd.directory=', 'd.base_path=', 'd.size_bytes=', 'd.state=', 'd.custom1=', 'd.message=', 'd.ratio=', 'd.up.total=']).flat();
     const list = xmlCall('d.multicall2', ['', 'main', ...fields]);
@@ -432,29 +421,29 @@ describe('the gateway in front of a real rtorrent: idle sockets and vanishing cl
     try {
       const first = await vanish();
       assert.ok(first.announced > 3_000_000 && first.read < first.announced, JSON.stringify(first));
-      await until(() => gateway.app.gateway.upstream.inFlight === 0);
+      await until(() => stack.gateway.app.gateway.upstream.inFlight === 0);
       const fdsBefore = openFds('self');
-      const rtorrentFdsBefore = openFds(rtorrent.pid);
-      const linesBefore = gateway.logs.filter((line) => line.path === '/RPC2').length;
+      const rtorrentFdsBefore = openFds(stack.rtorrent.pid);
+      const linesBefore = stack.gateway.logs.filter((line) => line.path === '/RPC2').length;
 
       for (let i = 0; i < 10; i++) await vanish();
       await Promise.all(Array.from({ length: 10 }, vanish));
 
-      assert.ok(await until(() => gateway.app.gateway.upstream.inFlight === 0), 'every upstream call released');
-      assert.ok(await until(() => openFds(rtorrent.pid) <= rtorrentFdsBefore), `rtorrent holds ${openFds(rtorrent.pid)} descriptors, ${rtorrentFdsBefore} before`);
+      assert.ok(await until(() => stack.gateway.app.gateway.upstream.inFlight === 0), 'every upstream call released');
+      assert.ok(await until(() => openFds(stack.rtorrent.pid) <= rtorrentFdsBefore), `rtorrent holds ${openFds(stack.rtorrent.pid)} descriptors, ${rtorrentFdsBefore} before`);
       assert.ok(await until(() => openFds('self') <= fdsBefore), `the gateway process holds ${openFds('self')} descriptors, ${fdsBefore} before`);
       assert.ok(
-        await until(() => gateway.logs.filter((line) => line.path === '/RPC2').length - linesBefore >= 20),
+        await until(() => stack.gateway.logs.filter((line) => line.path === '/RPC2').length - linesBefore >= 20),
         'each vanished call still gets its request line (logs, metrics, audit)',
       );
-      const vanished = gateway.logs.filter((line) => line.path === '/RPC2').slice(linesBefore, linesBefore + 20);
+      const vanished = stack.gateway.logs.filter((line) => line.path === '/RPC2').slice(linesBefore, linesBefore + 20);
       assert.deepEqual(
         vanished.map((line) => line.outcome),
         Array(20).fill('client_gone'),
         'logged as a client that left, not as a relayed answer',
       );
       for (const line of vanished) assert.ok(Number(line.bytesOut) < first.announced, `bytesOut ${String(line.bytesOut)} counts only what was sent`);
-      assert.equal((await post(gateway.url(), VERSION_CALL, { authorization: ADMIN })).status, 200, 'and still serves');
+      assert.equal((await post(stack.url(), VERSION_CALL, { authorization: ADMIN })).status, 200, 'and still serves');
     } finally {
       await new Promise((resolve) => front.close(resolve));
       await removeTempDir(dir);

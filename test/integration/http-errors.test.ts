@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { after, describe, it } from 'node:test';
+import { basicAuth, post, startGateway } from '../helpers/gateway.js';
 import { startFakeScgi, rtorrentStyleReply } from '../helpers/fake-scgi.js';
 import { fakePeerStack } from '../helpers/fake-stack.js';
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
+import { withStack } from '../helpers/stack.js';
 import { WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
 
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
@@ -16,48 +17,38 @@ const ADMIN = basicAuth('admin', 'admin-secret');
 const VERSION_CALL = xmlCall('system.client_version');
 
 describe('HTTP answers in front of a real rtorrent', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
-  let rtorrent: RtorrentInstance;
-  let gateway: GatewayTestInstance;
-
-  before(async () => {
-    rtorrent = await startRtorrent({ name: 'http-errors' });
-    gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}`, serverToml: 'body_limit = "64k"' });
-  });
-  after(async () => {
-    await gateway?.close();
-    await rtorrent?.stop();
-  });
+  const stack = withStack({ rtorrent: { name: 'http-errors' }, gateway: { serverToml: 'body_limit = "64k"' } });
 
   it('challenges a request without credentials with 401 and WWW-Authenticate: Basic realm="rtorrent"', async () => {
-    const response = await post(gateway.url(), VERSION_CALL);
+    const response = await post(stack.url(), VERSION_CALL);
     assert.equal(response.status, 401);
     assert.match(response.headers.get('www-authenticate') ?? '', /^Basic realm="rtorrent"/);
   });
 
   it('answers wrong credentials with 401 and the challenge again, and logs the failure at warn', async () => {
-    const response = await post(gateway.url(), VERSION_CALL, { authorization: basicAuth('admin', 'wrong') });
+    const response = await post(stack.url(), VERSION_CALL, { authorization: basicAuth('admin', 'wrong') });
     assert.equal(response.status, 401);
     assert.match(response.headers.get('www-authenticate') ?? '', /^Basic realm="rtorrent"/);
-    const line = gateway.logs.filter((entry) => entry.status === 401 && entry.user === 'admin').at(-1);
+    const line = stack.gateway.logs.filter((entry) => entry.status === 401 && entry.user === 'admin').at(-1);
     assert.equal(line?.level, 40);
   });
 
   it('refuses a user who has a password but no entry in [access.users] with 403', async () => {
-    const response = await post(gateway.url(), VERSION_CALL, { authorization: basicAuth('stranger', 'stranger-secret') });
+    const response = await post(stack.url(), VERSION_CALL, { authorization: basicAuth('stranger', 'stranger-secret') });
     assert.equal(response.status, 403);
     assert.match(response.body.toString(), /user "stranger" has no access: add it to \[access\.users\]/);
   });
 
   it('answers an unknown path with 404, and paths are case-sensitive', async () => {
     for (const path of ['/rpc2', '/RPC2/', '/', '/RPC3']) {
-      const response = await post(gateway.url(path), VERSION_CALL, { authorization: ADMIN });
+      const response = await post(stack.url(path), VERSION_CALL, { authorization: ADMIN });
       assert.equal(response.status, 404, path);
     }
   });
 
   it('answers any method but POST with 405 and Allow: POST', async () => {
     for (const method of ['GET', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH']) {
-      const response = await fetch(gateway.url(), { method, headers: { authorization: ADMIN } });
+      const response = await fetch(stack.url(), { method, headers: { authorization: ADMIN } });
       assert.equal(response.status, 405, method);
       assert.equal(response.headers.get('allow'), 'POST', method);
     }
@@ -65,42 +56,42 @@ describe('HTTP answers in front of a real rtorrent', { skip: !haveRtorrent && 'r
 
   it('answers a body over the limit with 413 and says so', async () => {
     const big = xmlCall('system.client_version', ['x'.repeat(70 * 1024)]);
-    const response = await post(gateway.url(), big, { authorization: ADMIN });
+    const response = await post(stack.url(), big, { authorization: ADMIN });
     assert.equal(response.status, 413);
     assert.match(response.body.toString(), /larger than the gateway's limit of 65536 bytes \(server\.body_limit\)/);
   });
 
   it('answers a body that is not XML with 415', async () => {
     for (const type of ['application/json', 'text/plain', 'application/x-www-form-urlencoded']) {
-      const response = await post(gateway.url(), VERSION_CALL, { authorization: ADMIN, 'content-type': type });
+      const response = await post(stack.url(), VERSION_CALL, { authorization: ADMIN, 'content-type': type });
       assert.equal(response.status, 415, type);
       assert.match(response.body.toString(), /text\/xml/);
     }
   });
 
   it('answers an empty body with 400', async () => {
-    const response = await post(gateway.url(), '', { authorization: ADMIN });
+    const response = await post(stack.url(), '', { authorization: ADMIN });
     assert.equal(response.status, 400);
   });
 
   it('answers malformed XML with an XML-RPC fault that names the problem, without calling rtorrent', async () => {
-    const response = await post(gateway.url(), '<methodCall><methodName>system.client_version</methodName>', { authorization: ADMIN });
+    const response = await post(stack.url(), '<methodCall><methodName>system.client_version</methodName>', { authorization: ADMIN });
     assert.equal(response.status, 200);
     assert.match(response.body.toString(), /<fault>/);
     assert.equal(response.headers.get('x-gateway-error'), 'GW_XMLRPC_INVALID');
   });
 
   it('answers 504 when rtorrent does not answer within upstream.timeout, then recovers', async () => {
-    const slow = await startGateway({ upstream: `unix:${rtorrent.socketPath}`, upstreamToml: 'timeout = "300ms"' });
+    const slow = await startGateway({ upstream: `unix:${stack.rtorrent.socketPath}`, upstreamToml: 'timeout = "300ms"' });
     try {
-      process.kill(rtorrent.pid, 'SIGSTOP');
+      process.kill(stack.rtorrent.pid, 'SIGSTOP');
       const started = Date.now();
       const response = await post(slow.url(), VERSION_CALL, { authorization: ADMIN });
       assert.equal(response.status, 504);
       assert.match(response.body.toString(), /did not answer within 300 ms \(upstream\.timeout\)/);
       assert.ok(Date.now() - started < 3000);
     } finally {
-      process.kill(rtorrent.pid, 'SIGCONT');
+      process.kill(stack.rtorrent.pid, 'SIGCONT');
     }
     const again = await post(slow.url(), VERSION_CALL, { authorization: ADMIN });
     assert.equal(again.status, 200);

@@ -16,10 +16,11 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
-import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
-import { currentRtorrent, startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { before, describe, it } from 'node:test';
+import { basicAuth, post } from '../helpers/gateway.js';
+import { currentRtorrent } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, xmlCall, XmlRpcFault, type XmlParam } from '../helpers/scgi-direct.js';
+import { withStack } from '../helpers/stack.js';
 
 // Throws with CI=true when 0.16.20 is not built, so the file fails there instead of skipping.
 const BUILD = currentRtorrent();
@@ -50,32 +51,27 @@ function request(method: string, params: unknown[], id?: Id): Record<string, unk
 const json = (value: unknown): string => JSON.stringify(value);
 
 describe('JSON-RPC through the gateway to rtorrent 0.16.20', { skip: BUILD === undefined && 'rtorrent 0.16.20 is not built here (scripts/build-rtorrent.sh)' }, () => {
-  let rt: RtorrentInstance;
-  let gateway: GatewayTestInstance;
+  const stack = withStack({
+    rtorrent: { build: BUILD!, torrents: 3, name: 'jsonrpc-rt' },
+    gateway: { users: USERS, upstreamToml: 'jsonrpc = true\ntimeout = "10s"', extraToml: NO_SHUTDOWN },
+  });
   /** Downloads for reads, for labels, and for the private setter, so no test sees another's writes. */
   let readHash: string;
   let labelHash: string;
   let stateHash: string;
-
-  before(async () => {
-    rt = await startRtorrent({ build: BUILD!, torrents: 3, name: 'jsonrpc-rt' });
-    [readHash, labelHash, stateHash] = rt.infoHashes as [string, string, string];
-    gateway = await startGateway({ upstream: `unix:${rt.socketPath}`, users: USERS, upstreamToml: 'jsonrpc = true\ntimeout = "10s"', extraToml: NO_SHUTDOWN });
-  });
-  after(async () => {
-    await gateway?.close();
-    await rt?.stop();
+  before(() => {
+    [readHash, labelHash, stateHash] = stack.rtorrent.infoHashes as [string, string, string];
   });
 
   /** Straight to rtorrent's SCGI socket, as JSON-RPC. */
   async function direct(body: string): Promise<Buffer> {
-    const response = await rt.raw(body, { contentType: 'application/json' });
+    const response = await stack.rtorrent.raw(body, { contentType: 'application/json' });
     assert.equal(response.status, 200);
     return response.body;
   }
 
   async function send(user: User, body: string, contentType = 'application/json') {
-    return post(gateway.url(), body, { authorization: basicAuth(user, USERS[user].password), 'content-type': contentType });
+    return post(stack.url(), body, { authorization: basicAuth(user, USERS[user].password), 'content-type': contentType });
   }
 
   /** Through the gateway, relayed: the answer and its parsed form. */
@@ -197,8 +193,8 @@ describe('JSON-RPC through the gateway to rtorrent 0.16.20', { skip: BUILD === u
     });
 
     it('a refused notification gets the same empty 200 and runs nothing; the refusal is logged', async () => {
-      const marker = join(rt.dir, 'notified-execute');
-      const from = gateway.logs.length;
+      const marker = join(stack.rtorrent.dir, 'notified-execute');
+      const from = stack.gateway.logs.length;
       const response = await send('app', json(request('execute.throw', ['', 'touch', marker])));
       assert.equal(response.status, 200);
       assert.equal(response.headers.get('x-gateway-error'), 'GW_POLICY_DENIED');
@@ -206,7 +202,7 @@ describe('JSON-RPC through the gateway to rtorrent 0.16.20', { skip: BUILD === u
       assert.equal(response.body.length, 0);
       await sleep(100);
       assert.equal(existsSync(marker), false);
-      const line = gateway.logs.slice(from).find((entry) => entry.msg === 'call denied');
+      const line = stack.gateway.logs.slice(from).find((entry) => entry.msg === 'call denied');
       assert.match(String(line?.denial), /^execute\.throw: /);
     });
   });
@@ -219,7 +215,7 @@ describe('JSON-RPC through the gateway to rtorrent 0.16.20', { skip: BUILD === u
     ];
     for (const user of ['app', 'viewer'] as const) {
       it(`${USERS[user].policy}: the JSON-RPC error carries the XML-RPC fault's code and message, and nothing runs`, async () => {
-        const marker = join(rt.dir, `twin-${user}`);
+        const marker = join(stack.rtorrent.dir, `twin-${user}`);
         for (const [what, method, params] of twins(marker)) {
           const error = (await refused(user, json(request(method, params, 11)))).error;
           const fault = await xmlFault(user, method, params);
@@ -233,7 +229,7 @@ describe('JSON-RPC through the gateway to rtorrent 0.16.20', { skip: BUILD === u
     }
 
     it('a batch with one refused call is refused whole: the allowed calls do not run either', async () => {
-      const marker = join(rt.dir, 'twin-batch');
+      const marker = join(stack.rtorrent.dir, 'twin-batch');
       const before = await custom1(labelHash);
       const answers = (await refused('app', json([request('d.custom1.set', [labelHash, 'must-not-be-set'], 1), request('execute.throw', ['', 'touch', marker], 2)]))) as unknown as Answer[];
       assert.deepEqual(answers.map((a) => [a.id, a.error?.code]), [[1, -32403], [2, -32403]]);
@@ -249,10 +245,10 @@ describe('JSON-RPC through the gateway to rtorrent 0.16.20', { skip: BUILD === u
       const answer = JSON.parse((await direct(json(request('d.state.set', [stateHash, 1], 1)))).toString()) as Answer;
       assert.equal(answer.error, undefined, JSON.stringify(answer));
       assert.equal(await state(stateHash), 1, 'the private setter changed the download');
-      const xml = await rt.raw(xmlCall('d.state.set', [stateHash, 0]));
+      const xml = await stack.rtorrent.raw(xmlCall('d.state.set', [stateHash, 0]));
       assert.throws(() => decodeXmlRpcResponse(xml.body), (err: unknown) => err instanceof XmlRpcFault && err.faultString === "method 'd.state.set' not defined");
       // scgi_local reaches its command too: rtorrent refuses only because one socket is open already.
-      const scgi = JSON.parse((await direct(json(request('scgi_local', ['', join(rt.dir, 'second.socket')], 2)))).toString()) as Answer;
+      const scgi = JSON.parse((await direct(json(request('scgi_local', ['', join(stack.rtorrent.dir, 'second.socket')], 2)))).toString()) as Answer;
       assert.deepEqual(scgi.error, { code: -32602, message: 'SCGI already enabled.' });
       const restored = JSON.parse((await direct(json(request('d.state.set', [stateHash, 0], 3)))).toString()) as Answer;
       assert.equal(restored.error, undefined);
@@ -268,7 +264,7 @@ describe('JSON-RPC through the gateway to rtorrent 0.16.20', { skip: BUILD === u
           // standard allows it after a load.* source and inside command strings, not as a call of its own
           ['d.connection_seed.set', [stateHash, 'initial_seed']],
           ['system.shutdown', ['']],
-          ['scgi_local', ['', join(rt.dir, `${user}.socket`)]],
+          ['scgi_local', ['', join(stack.rtorrent.dir, `${user}.socket`)]],
         ];
         for (const [method, params] of calls) {
           const error = (await refused(user, json(request(method, params, 5)))).error;
@@ -285,8 +281,8 @@ describe('JSON-RPC through the gateway to rtorrent 0.16.20', { skip: BUILD === u
         }
         assert.equal(await state(stateHash), 0, 'd.state is unchanged');
         assert.equal(await connectionSeed(stateHash), seedBefore, 'd.connection_seed is unchanged');
-        assert.ok(rt.running(), 'rtorrent is still running');
-        assert.equal(existsSync(join(rt.dir, `${user}.socket`)), false);
+        assert.ok(stack.rtorrent.running(), 'rtorrent is still running');
+        assert.equal(existsSync(join(stack.rtorrent.dir, `${user}.socket`)), false);
       });
     }
 
@@ -296,7 +292,7 @@ describe('JSON-RPC through the gateway to rtorrent 0.16.20', { skip: BUILD === u
       const alias = await refused('ops', json(request('system.shutdown', [''], 2)));
       assert.match(alias.error?.message ?? '', /system\.shutdown is private in rtorrent/);
       await sleep(200);
-      assert.ok(rt.running(), 'rtorrent is still running');
+      assert.ok(stack.rtorrent.running(), 'rtorrent is still running');
       // The refusal is the private name's, not the policy's: its other calls still pass.
       const { answer } = await relayed('ops', json(request('d.name', [readHash], 3)));
       assert.ok(!Array.isArray(answer) && typeof answer.result === 'string');

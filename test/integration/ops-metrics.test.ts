@@ -4,9 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import { startFakeScgi, rtorrentStyleReply, type FakeScgiServer } from '../helpers/fake-scgi.js';
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
 import { requireBinary } from '../helpers/processes.js';
-import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { sample } from '../helpers/metrics.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
+import { withStack } from '../helpers/stack.js';
 
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
 const ADMIN = basicAuth('admin', 'admin-secret');
@@ -20,34 +20,24 @@ async function scrape(gateway: GatewayTestInstance, authorization = ADMIN): Prom
 }
 
 describe('/metrics with a real rtorrent', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
-  let rtorrent: RtorrentInstance;
-  let gateway: GatewayTestInstance;
-
-  before(async () => {
-    rtorrent = await startRtorrent({ name: 'metrics' });
-    gateway = await startGateway({ upstream: `unix:${rtorrent.socketPath}` });
-  });
-  after(async () => {
-    await gateway?.close();
-    await rtorrent?.stop();
-  });
+  const stack = withStack({ rtorrent: { name: 'metrics' } });
 
   it('needs credentials by default', async () => {
-    const response = await fetch(gateway.url('/metrics'));
+    const response = await fetch(stack.url('/metrics'));
     assert.equal(response.status, 401);
     assert.match(response.headers.get('www-authenticate') ?? '', /^Basic realm="rtorrent"/);
-    assert.equal((await fetch(gateway.url('/metrics'), { headers: { authorization: basicAuth('stranger', 'stranger-secret') } })).status, 403);
+    assert.equal((await fetch(stack.url('/metrics'), { headers: { authorization: basicAuth('stranger', 'stranger-secret') } })).status, 403);
   });
 
   it('counts requests by user, method and outcome, denials, bytes relayed and upstream latency', async () => {
-    const baseline = await scrape(gateway);
-    const version = await post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN });
+    const baseline = await scrape(stack.gateway);
+    const version = await post(stack.url(), xmlCall('system.client_version'), { authorization: ADMIN });
     assert.equal(version.status, 200);
-    await post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN });
-    await post(gateway.url(), xmlCall('execute.throw', ['', 'touch', '/tmp/x']), { authorization: VIEWER });
-    await post(gateway.url(), xmlCall('system.client_version'), { authorization: basicAuth('viewer', 'wrong') });
-    await post(gateway.url(), xmlCall('no.such.method.from.a.fuzzer'), { authorization: VIEWER });
-    const text = await scrape(gateway);
+    await post(stack.url(), xmlCall('system.client_version'), { authorization: ADMIN });
+    await post(stack.url(), xmlCall('execute.throw', ['', 'touch', '/tmp/x']), { authorization: VIEWER });
+    await post(stack.url(), xmlCall('system.client_version'), { authorization: basicAuth('viewer', 'wrong') });
+    await post(stack.url(), xmlCall('no.such.method.from.a.fuzzer'), { authorization: VIEWER });
+    const text = await scrape(stack.gateway);
 
     assert.equal(sample(text, 'rtorrent_gateway_requests_total', { user: 'admin', method: 'system.client_version', outcome: 'relayed' }), 2);
     assert.equal(sample(text, 'rtorrent_gateway_requests_total', { user: 'viewer', method: 'execute.throw', outcome: 'denied' }), 1);
@@ -72,9 +62,9 @@ describe('/metrics with a real rtorrent', { skip: !haveRtorrent && 'rtorrent not
   });
 
   it('does not count its own scrapes or health probes as requests', async () => {
-    await fetch(gateway.url('/healthz'));
-    const first = await scrape(gateway);
-    const second = await scrape(gateway);
+    await fetch(stack.url('/healthz'));
+    const first = await scrape(stack.gateway);
+    const second = await scrape(stack.gateway);
     const total = (text: string): number =>
       text
         .split('\n')
@@ -84,7 +74,7 @@ describe('/metrics with a real rtorrent', { skip: !haveRtorrent && 'rtorrent not
   });
 
   it('applies the Host check to the authenticated endpoint', async () => {
-    const response = await fetch(gateway.url('/metrics'), { headers: { authorization: ADMIN, origin: 'https://evil.example' } });
+    const response = await fetch(stack.url('/metrics'), { headers: { authorization: ADMIN, origin: 'https://evil.example' } });
     assert.equal(response.status, 403);
   });
 });

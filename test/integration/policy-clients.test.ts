@@ -22,11 +22,12 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
-import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { basicAuth, post } from '../helpers/gateway.js';
+import { rtorrentBuilds, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, xmlCall, XmlRpcFault, type XmlParam, type XmlRpcDecoded } from '../helpers/scgi-direct.js';
 import { infoHashOf, makeTorrentBytes, torrentName } from '../helpers/torrents.js';
 import { FLOOD_SETTINGS, RUTORRENT_LIST, RUTORRENT_SETTINGS_GETTERS } from '../helpers/client-calls.js';
+import { withStack } from '../helpers/stack.js';
 
 // Throws in CI when Debian's rtorrent is missing, so the file fails there instead of skipping.
 const BUILDS = rtorrentBuilds();
@@ -998,31 +999,32 @@ if (BUILDS.length === 0) describe('real clients\' calls through the gateway to r
 for (const build of BUILDS) describe(`real clients' calls through the gateway to rtorrent ${build.version}`, () => suite(build));
 
 function suite(build: RtorrentBuild): void {
-  let rt: RtorrentInstance;
-  let gateway: GatewayTestInstance;
-  let torrents: Server;
   let root = '';
+  const stack = withStack({
+    rtorrent: { build, torrents: TORRENTS, name: 'clients' },
+    gateway: (rt) => {
+      root = join(rt.dir, 'downloads');
+      mkdirSync(root);
+      return {
+        users: { ...USERS },
+        extraToml: [
+          '[policies.standard-rooted]', 'extends = "standard"', `download_roots = ["${root}"]`,
+          '[policies.arr-rooted]', 'extends = "arr"', `download_roots = ["${root}"]`,
+          '[policies.autobrr-rooted]', 'extends = "autobrr"', `download_roots = ["${root}"]`,
+          // Each user here stands in for several clients and sends their calls back to back, far
+          // faster than any of them polls; the per-user call rate (20 a second after a burst of 40)
+          // has its own tests. Every bound on what one call may cost stays at its default.
+          '[limits]', 'call_rate = 0',
+        ].join('\n'),
+      };
+    },
+  });
+  let torrents: Server;
   let ctx: Ctx;
   /** Every path rtorrent has asked the torrent server for, in order. */
   const served: string[] = [];
 
   before(async () => {
-    rt = await startRtorrent({ build, torrents: TORRENTS, name: 'clients' });
-    root = join(rt.dir, 'downloads');
-    mkdirSync(root);
-    gateway = await startGateway({
-      upstream: `unix:${rt.socketPath}`,
-      users: { ...USERS },
-      extraToml: [
-        '[policies.standard-rooted]', 'extends = "standard"', `download_roots = ["${root}"]`,
-        '[policies.arr-rooted]', 'extends = "arr"', `download_roots = ["${root}"]`,
-        '[policies.autobrr-rooted]', 'extends = "autobrr"', `download_roots = ["${root}"]`,
-        // Each user here stands in for several clients and sends their calls back to back, far
-        // faster than any of them polls; the per-user call rate (20 a second after a burst of 40)
-        // has its own tests. Every bound on what one call may cost stays at its default.
-        '[limits]', 'call_rate = 0',
-      ].join('\n'),
-    });
     // Serves /<n>.torrent as torrent n, for the clients that add by URL.
     torrents = createServer((req, res) => {
       served.push(req.url ?? '');
@@ -1039,9 +1041,9 @@ function suite(build: RtorrentBuild): void {
       return { bytes, hash: infoHashOf(bytes), name: torrentName(serial, { seed: 'added' }) };
     };
     ctx = {
-      rt,
+      rt: stack.rtorrent,
       root,
-      anyHash: rt.infoHashes[0]!,
+      anyHash: stack.rtorrent.infoHashes[0]!,
       fresh,
       freshUrl: () => {
         const n = ++serial;
@@ -1054,17 +1056,15 @@ function suite(build: RtorrentBuild): void {
       },
       async torrent() {
         const t = fresh();
-        await rt.call('load.raw', ['', t.bytes]);
-        await waitForTorrent(rt, t.hash);
+        await stack.rtorrent.call('load.raw', ['', t.bytes]);
+        await waitForTorrent(stack.rtorrent, t.hash);
         return t.hash;
       },
     };
   });
 
-  after(async () => {
+  after(() => {
     torrents?.close();
-    await gateway?.close();
-    await rt?.stop();
   });
 
   /**
@@ -1076,23 +1076,23 @@ function suite(build: RtorrentBuild): void {
    */
   async function fetchedSince(from: number): Promise<string[]> {
     const marker = ctx.freshUrl();
-    await rt.call('load.normal', ['', marker.url]);
-    await waitForTorrent(rt, marker.hash);
-    await rt.call('d.erase', [marker.hash]);
-    await waitForTorrent(rt, marker.hash, false);
+    await stack.rtorrent.call('load.normal', ['', marker.url]);
+    await waitForTorrent(stack.rtorrent, marker.hash);
+    await stack.rtorrent.call('d.erase', [marker.hash]);
+    await waitForTorrent(stack.rtorrent, marker.hash, false);
     const markerPath = new URL(marker.url).pathname;
     return served.slice(from).filter((path) => path !== markerPath);
   }
 
   async function send(user: User, body: string): Promise<Awaited<ReturnType<typeof post>>> {
-    return post(gateway.url(), body, { authorization: basicAuth(user, USERS[user].password) });
+    return post(stack.url(), body, { authorization: basicAuth(user, USERS[user].password) });
   }
 
   async function logLine(from: number, user: User, msg: string): Promise<Record<string, unknown>> {
     // Written once the response is out, which can be just after the client has read it.
     const deadline = Date.now() + 1000;
     for (;;) {
-      const line = gateway.logs.slice(from).find((entry) => entry.msg === msg && entry.user === user);
+      const line = stack.gateway.logs.slice(from).find((entry) => entry.msg === msg && entry.user === user);
       if (line !== undefined) return line;
       assert.ok(Date.now() < deadline, `no "${msg}" log line for ${user}`);
       await sleep(5);
@@ -1104,7 +1104,7 @@ function suite(build: RtorrentBuild): void {
     const prepared = await call.prepare(ctx);
     const answers: Array<XmlRpcDecoded | undefined> = [];
     for (const body of prepared.bodies) {
-      const from = gateway.logs.length;
+      const from = stack.gateway.logs.length;
       const response = await send(user, body);
       const refusal = response.headers.get('x-gateway-error');
       assert.equal(refusal, null, `refused by the gateway: ${response.body.toString('utf8').slice(0, 400)}`);
@@ -1147,8 +1147,8 @@ function suite(build: RtorrentBuild): void {
         const policy = USERS[user].policy;
         it(`${attempt.name} is refused for ${user} (${policy})`, async () => {
           const h = await ctx.torrent();
-          const before = await get(rt, 'd.directory', h);
-          const count = (await listed(rt)).length;
+          const before = await get(stack.rtorrent, 'd.directory', h);
+          const count = (await listed(stack.rtorrent)).length;
           const fetches = served.length;
           const response = await send(user, attempt.body(ctx, h));
           assert.equal(response.headers.get('x-gateway-error'), 'GW_POLICY_DENIED');
@@ -1159,10 +1159,10 @@ function suite(build: RtorrentBuild): void {
             if (err instanceof XmlRpcFault) fault = err;
           }
           assert.ok(fault?.faultString.includes(`${attempt.method} is not allowed for user "${user}" (policy "${policy}")`), fault?.faultString);
-          assert.equal(await get(rt, 'd.directory', h), before);
+          assert.equal(await get(stack.rtorrent, 'd.directory', h), before);
           if (attempt.byUrl) assert.deepEqual(await fetchedSince(fetches), [], 'rtorrent fetched nothing');
           else await sleep(20);
-          assert.equal((await listed(rt)).length, count, 'nothing was added');
+          assert.equal((await listed(stack.rtorrent)).length, count, 'nothing was added');
         });
       }
     }
@@ -1171,9 +1171,9 @@ function suite(build: RtorrentBuild): void {
   describe('readonly: every client listing passes, every write is refused and changes nothing', () => {
     /** What the refused writes could have changed, read straight from rtorrent, one line per item. */
     async function snapshot(): Promise<string[]> {
-      const list = await rt.call('d.multicall2', ['', 'main', 'd.hash=', 'd.custom1=', 'd.state=', 'd.is_open=', 'd.priority=', 'd.directory=', 'd.tracker_size=', 'd.views=', 'd.uploads_max=']);
+      const list = await stack.rtorrent.call('d.multicall2', ['', 'main', 'd.hash=', 'd.custom1=', 'd.state=', 'd.is_open=', 'd.priority=', 'd.directory=', 'd.tracker_size=', 'd.views=', 'd.uploads_max=']);
       const globals = await Promise.all(
-        ['throttle.global_up.max_rate', 'throttle.global_down.max_rate', 'throttle.max_peers.normal', 'network.xmlrpc.size_limit', 'trackers.numwant'].map(async (name) => `${name}=${String(await rt.call(name, ['']))}`),
+        ['throttle.global_up.max_rate', 'throttle.global_down.max_rate', 'throttle.max_peers.normal', 'network.xmlrpc.size_limit', 'trackers.numwant'].map(async (name) => `${name}=${String(await stack.rtorrent.call(name, ['']))}`),
       );
       return [...rows(list).map((row) => JSON.stringify(row)), ...globals];
     }
@@ -1203,7 +1203,7 @@ function suite(build: RtorrentBuild): void {
         const before = await settled();
         const fetches = served.length;
         for (const body of prepared.bodies) {
-          const from = gateway.logs.length;
+          const from = stack.gateway.logs.length;
           const response = await send('viewer', body);
           assert.equal(response.status, 200);
           assert.equal(response.headers.get('x-gateway-error'), 'GW_POLICY_DENIED');

@@ -23,11 +23,12 @@ import { gunzipSync } from 'node:zlib';
 import xmlrpc from 'xmlrpc';
 import { WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
 import { relayTo, startFakeScgi } from '../helpers/fake-scgi.js';
-import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { basicAuth, post } from '../helpers/gateway.js';
 import { startNginx, type NginxInstance } from '../helpers/nginx.js';
-import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
-import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { requireBinary } from '../helpers/processes.js';
+import { rtorrentBuilds, type RtorrentBuild } from '../helpers/rtorrent.js';
 import { scgiRequest, xmlCall } from '../helpers/scgi-direct.js';
+import { withStack } from '../helpers/stack.js';
 import { until } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -66,34 +67,24 @@ else for (const build of BUILDS) describe(`relaying XML-RPC to a real rtorrent $
 function suite(build: RtorrentBuild): void {
   const version = build.version;
   const versionString = `<string>${version.replace(/\./g, '\\.')}</string>`;
-  let rtorrent: RtorrentInstance;
-  let nginx: NginxInstance;
-  let gateway: GatewayTestInstance;
-  let dir: string;
   /** the gateway's SCGI listener, for SCGI clients (ruTorrent, Flood) */
-  let listener: string;
-
+  const listener = (): string => join(stack.dir, 'admin.sock');
+  const stack = withStack({
+    rtorrent: { build, torrents: TORRENTS, name: 'relay' },
+    gateway: () => ({ extraToml: ['[[scgi.listeners]]', `listen = "unix:${listener()}"`, 'user = "admin"', 'mode = "0600"'].join('\n') }),
+  });
+  let nginx: NginxInstance;
   before(async () => {
-    rtorrent = await startRtorrent({ build, torrents: TORRENTS, name: 'relay' });
-    nginx = await startNginx({ upstreamSocket: rtorrent.socketPath, paths: ['/RPC2'], clientMaxBodySize: '16m' });
-    dir = makeTempDir('relay');
-    listener = join(dir, 'admin.sock');
-    gateway = await startGateway({
-      upstream: `unix:${rtorrent.socketPath}`,
-      extraToml: ['[[scgi.listeners]]', `listen = "unix:${listener}"`, 'user = "admin"', 'mode = "0600"'].join('\n'),
-    });
+    nginx = await startNginx({ upstreamSocket: stack.rtorrent.socketPath, paths: ['/RPC2'], clientMaxBodySize: '16m' });
   });
   after(async () => {
-    await gateway?.close();
     await nginx?.stop();
-    await rtorrent?.stop();
-    if (dir !== undefined) await removeTempDir(dir);
   });
 
   type Answer = Awaited<ReturnType<typeof post>>;
 
   async function bothWays(body: string, headers: Record<string, string> = {}): Promise<{ viaGateway: Answer; viaNginx: Answer }> {
-    const viaGateway = await post(gateway.url('/RPC2'), body, { authorization: ADMIN, ...headers });
+    const viaGateway = await post(stack.url('/RPC2'), body, { authorization: ADMIN, ...headers });
     const viaNginx = await post(nginx.url('/RPC2'), body, headers);
     return { viaGateway, viaNginx };
   }
@@ -112,7 +103,7 @@ function suite(build: RtorrentBuild): void {
     assert.equal(viaGateway.status, 200);
     assert.ok(viaGateway.body.length > WHOLE_ANSWER_MAX_BYTES, `an answer large enough to be streamed (${viaGateway.body.length} bytes)`);
     assert.ok(viaGateway.body.equals(viaNginx.body), 'same bytes');
-    for (const hash of rtorrent.infoHashes.slice(0, 20)) assert.ok(viaGateway.body.includes(hash));
+    for (const hash of stack.rtorrent.infoHashes.slice(0, 20)) assert.ok(viaGateway.body.includes(hash));
   });
 
   it('relays rtorrent\'s faults unchanged (HTTP 200 with <fault>)', async () => {
@@ -132,7 +123,7 @@ function suite(build: RtorrentBuild): void {
     assert.ok(viaGateway.body.equals(viaNginx.body), 'same bytes');
 
     // What nginx sends, read by an SCGI peer that passes each request on to the same rtorrent.
-    const recorder = await startFakeScgi(relayTo(rtorrent.socketPath), { answerProbes: false });
+    const recorder = await startFakeScgi(relayTo(stack.rtorrent.socketPath), { answerProbes: false });
     const recorded = await startNginx({ upstreamSocket: recorder.socketPath });
     try {
       const answer = await post(recorded.url(), RUTORRENT_LIST, gzip);
@@ -147,7 +138,7 @@ function suite(build: RtorrentBuild): void {
 
     // The pair that does decide, sent straight to the same rtorrent: 0.9.8 ignores it, 0.16.20
     // compresses and still labels the answer text/xml, which is why the gateway never sends it.
-    const asked = await rtorrent.raw(RUTORRENT_LIST, { extraHeaders: [['ACCEPT_ENCODING', 'gzip']] });
+    const asked = await stack.rtorrent.raw(RUTORRENT_LIST, { extraHeaders: [['ACCEPT_ENCODING', 'gzip']] });
     if (version === '0.9.8') {
       assert.ok(asked.body.equals(viaNginx.body));
     } else {
@@ -160,7 +151,7 @@ function suite(build: RtorrentBuild): void {
 
   it('never passes on an SCGI client\'s own ACCEPT_ENCODING either: plain bytes, the same as nginx\'s', async () => {
     const viaNginx = await post(nginx.url('/RPC2'), RUTORRENT_LIST);
-    const viaListener = await scgiRequest({ path: listener }, RUTORRENT_LIST, {
+    const viaListener = await scgiRequest({ path: listener() }, RUTORRENT_LIST, {
       extraHeaders: [['ACCEPT_ENCODING', 'gzip'], ['HTTP_ACCEPT_ENCODING', 'gzip']],
     });
     assert.equal(viaListener.status, 200);
@@ -169,7 +160,7 @@ function suite(build: RtorrentBuild): void {
   });
 
   it('serves the same call on /scgi, the classic nginx guide\'s path', async () => {
-    const response = await post(gateway.url('/scgi'), xmlCall('system.client_version'), { authorization: ADMIN });
+    const response = await post(stack.url('/scgi'), xmlCall('system.client_version'), { authorization: ADMIN });
     assert.equal(response.status, 200);
     assert.match(response.body.toString(), new RegExp(versionString));
   });
@@ -199,18 +190,18 @@ function suite(build: RtorrentBuild): void {
       'print(p.system.client_version())',
       'print(len(p.d.multicall2("", "main", "d.hash=", "d.name=", "d.size_bytes=")))',
     ].join('\n');
-    const { stdout } = await run('python3', ['-c', script, `http://admin:admin-secret@127.0.0.1:${gateway.port}/RPC2`]);
+    const { stdout } = await run('python3', ['-c', script, `http://admin:admin-secret@127.0.0.1:${stack.gateway.port}/RPC2`]);
     assert.deepEqual(stdout.trim().split('\n'), [version, String(TORRENTS)]);
   });
 
   it('works with Ruby\'s xmlrpc client', { skip: requireBinary('ruby') === undefined && 'ruby not installed (Debian ruby, ruby-xmlrpc)' }, async () => {
     const script = 'require "xmlrpc/client"; c = XMLRPC::Client.new2(ARGV[0]); puts c.call("system.client_version"); puts c.call("d.multicall2", "", "main", "d.name=").length';
-    const { stdout } = await run('ruby', ['-e', script, `http://admin:admin-secret@127.0.0.1:${gateway.port}/RPC2`]);
+    const { stdout } = await run('ruby', ['-e', script, `http://admin:admin-secret@127.0.0.1:${stack.gateway.port}/RPC2`]);
     assert.deepEqual(stdout.trim().split('\n'), [version, String(TORRENTS)]);
   });
 
   it('works with the npm xmlrpc client and basic auth', async () => {
-    const client = xmlrpc.createClient({ host: '127.0.0.1', port: gateway.port, path: '/RPC2', basic_auth: { user: 'admin', pass: 'admin-secret' } });
+    const client = xmlrpc.createClient({ host: '127.0.0.1', port: stack.gateway.port, path: '/RPC2', basic_auth: { user: 'admin', pass: 'admin-secret' } });
     const call = (method: string, params: unknown[]) =>
       new Promise<unknown>((resolve, reject) => client.methodCall(method, params, (error, value) => (error ? reject(error) : resolve(value))));
     assert.equal(await call('system.client_version', []), version);
@@ -220,10 +211,10 @@ function suite(build: RtorrentBuild): void {
 
   it('works with curl, answering a client that only sends credentials after a 401 challenge', async () => {
     // --anyauth makes curl send the first request without credentials, as the Sonarr family and Transdroid do.
-    const before = gateway.logs.length;
-    const { stdout } = await run('curl', ['-sS', '--anyauth', '-u', 'admin:admin-secret', '-H', 'Content-Type: text/xml', '--data-binary', xmlCall('system.client_version'), gateway.url()]);
+    const before = stack.gateway.logs.length;
+    const { stdout } = await run('curl', ['-sS', '--anyauth', '-u', 'admin:admin-secret', '-H', 'Content-Type: text/xml', '--data-binary', xmlCall('system.client_version'), stack.url()]);
     assert.match(stdout, new RegExp(versionString));
-    const lines = () => gateway.logs.slice(before).filter((line) => line.path === '/RPC2');
+    const lines = () => stack.gateway.logs.slice(before).filter((line) => line.path === '/RPC2');
     // The line of a request is written once its answer is out, which can be after curl has it.
     assert.ok(await until(() => lines().some((line) => line.status === 200), 1000), 'a log line for the call');
     const statuses = lines().map((line) => [line.status, line.user]);
@@ -234,9 +225,9 @@ function suite(build: RtorrentBuild): void {
   });
 
   it('writes one JSON log line per request with user, methods, status, bytes and duration', async () => {
-    const before = gateway.logs.length;
-    await post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN });
-    const lines = () => gateway.logs.slice(before).filter((line) => line.msg === 'request');
+    const before = stack.gateway.logs.length;
+    await post(stack.url(), xmlCall('system.client_version'), { authorization: ADMIN });
+    const lines = () => stack.gateway.logs.slice(before).filter((line) => line.msg === 'request');
     assert.ok(await until(() => lines().length > 0, 1000), 'a request line');
     assert.equal(lines().length, 1);
     const line = lines()[0] as Record<string, unknown>;

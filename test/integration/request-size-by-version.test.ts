@@ -5,11 +5,12 @@
  * getting a bare 502. A call just under the limit still gets rtorrent's own answer.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { describe, it } from 'node:test';
+import { basicAuth, post } from '../helpers/gateway.js';
 import { requireBinary } from '../helpers/processes.js';
-import { rtorrentBuilds, startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { rtorrentBuilds } from '../helpers/rtorrent.js';
 import { scgiRequest, xmlCall } from '../helpers/scgi-direct.js';
+import { withStack } from '../helpers/stack.js';
 
 // Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
@@ -28,29 +29,21 @@ for (const build of haveRtorrent ? rtorrentBuilds() : []) {
   const limit = build.version === '0.9.8' ? 2 * MiB : 16 * MiB;
 
   describe(`the request size rtorrent ${build.version} reads (${limit / MiB} MiB)`, { timeout: 120_000 }, () => {
-    let rtorrent: RtorrentInstance | undefined;
-    let gateway: GatewayTestInstance | undefined;
-    after(async () => {
-      await gateway?.close();
-      await rtorrent?.stop();
+    const stack = withStack({
+      rtorrent: { build, name: 'request-size' },
+      // A body limit above every release's, so that only the release's own limit is in play.
+      gateway: { serverToml: 'body_limit = "20MiB"' },
     });
 
-    const start = async (): Promise<{ rtorrent: RtorrentInstance; gateway: GatewayTestInstance }> => {
-      rtorrent ??= await startRtorrent({ build, name: 'request-size' });
-      // A body limit above every release's, so that only the release's own limit is in play.
-      gateway ??= await startGateway({ upstream: `unix:${rtorrent.socketPath}`, serverToml: 'body_limit = "20MiB"' });
-      return { rtorrent, gateway };
-    };
-
     it('closes the connection without an answer when a request is over its limit (sent directly)', async () => {
-      const { rtorrent } = await start();
+      const { rtorrent } = stack;
       await assert.rejects(scgiRequest({ path: rtorrent.socketPath }, callOfSize(limit + MARGIN), { timeoutMs: 20_000 }));
       // …and is still there for the next call.
       assert.equal(await rtorrent.call('system.client_version'), build.version);
     });
 
     it('through the gateway, such a call gets 413 naming the release and its limit, and rtorrent is not sent it', async () => {
-      const { gateway } = await start();
+      const { gateway } = stack;
       const response = await post(gateway.url(), callOfSize(limit + MARGIN), { authorization: ADMIN });
       assert.equal(response.status, 413);
       assert.equal(response.headers.get('x-gateway-error'), 'GW_BODY_TOO_LARGE');
@@ -62,7 +55,7 @@ for (const build of haveRtorrent ? rtorrentBuilds() : []) {
     });
 
     it('a call just under the limit gets rtorrent\'s own answer', async () => {
-      const { gateway } = await start();
+      const { gateway } = stack;
       const response = await post(gateway.url(), callOfSize(limit - MARGIN), { authorization: ADMIN });
       assert.equal(response.status, 200);
       assert.equal(response.headers.get('x-gateway-error'), null, response.body.toString().slice(0, 300));

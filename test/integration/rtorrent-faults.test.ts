@@ -10,11 +10,11 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
-import { makeTempDir, removeTempDir } from '../helpers/processes.js';
-import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
-import { decodeXmlRpcResponse, faultOf, scgiRequest, xmlCall, XmlRpcFault } from '../helpers/scgi-direct.js';
+import { before, describe, it } from 'node:test';
+import { basicAuth, post } from '../helpers/gateway.js';
+import { rtorrentBuilds, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { decodeXmlRpcResponse, faultOf, scgiRequest, xmlCall } from '../helpers/scgi-direct.js';
+import { withStack } from '../helpers/stack.js';
 
 // Throws in CI when either release is missing, so the file fails there instead of skipping.
 const BUILDS = rtorrentBuilds();
@@ -100,49 +100,37 @@ if (BUILDS.length === 0) describe('rtorrent\'s own faults, relayed unchanged', {
 for (const build of BUILDS) describe(`rtorrent ${build.version}'s own faults, relayed unchanged`, () => suite(build));
 
 function suite(build: RtorrentBuild): void {
-  let rtorrent: RtorrentInstance;
-  let gateway: GatewayTestInstance;
-  let dir: string;
-  let listener: string;
-
-  before(async () => {
-    rtorrent = await startRtorrent({ build, torrents: 1, name: 'faults', extraRc: [`network.xmlrpc.size_limit.set = ${SIZE_LIMIT}`] });
-    assert.equal(await rtorrent.call('network.xmlrpc.size_limit'), SIZE_LIMIT);
-    dir = makeTempDir('faults');
-    listener = join(dir, 'admin.sock');
-    gateway = await startGateway({
-      upstream: `unix:${rtorrent.socketPath}`,
-      extraToml: ['[[scgi.listeners]]', `listen = "unix:${listener}"`, 'user = "admin"', 'mode = "0600"'].join('\n'),
-    });
+  const listener = (): string => join(stack.dir, 'admin.sock');
+  const stack = withStack({
+    rtorrent: { build, torrents: 1, name: 'faults', extraRc: [`network.xmlrpc.size_limit.set = ${SIZE_LIMIT}`] },
+    gateway: () => ({ extraToml: ['[[scgi.listeners]]', `listen = "unix:${listener()}"`, 'user = "admin"', 'mode = "0600"'].join('\n') }),
   });
-  after(async () => {
-    await gateway?.close();
-    await rtorrent?.stop();
-    if (dir !== undefined) await removeTempDir(dir);
+  before(async () => {
+    assert.equal(await stack.rtorrent.call('network.xmlrpc.size_limit'), SIZE_LIMIT);
   });
 
   for (const { name, body, fault } of CASES) {
     const expected = fault[build.version];
     it(`${name}: ${expected === undefined ? 'rtorrent\'s fault' : `fault ${expected.code}`}, the same bytes over HTTP and SCGI as straight from rtorrent`, async () => {
       assert.ok(expected, `an expected fault for ${build.version}`);
-      const call = body(rtorrent);
-      const direct = await rtorrent.raw(call);
+      const call = body(stack.rtorrent);
+      const direct = await stack.rtorrent.raw(call);
       const own = faultOf(direct.body);
       assert.deepEqual({ code: own.faultCode, text: own.faultString }, expected, 'rtorrent\'s own fault');
 
-      const viaHttp = await post(gateway.url(), call, { authorization: ADMIN });
+      const viaHttp = await post(stack.url(), call, { authorization: ADMIN });
       assert.equal(viaHttp.status, 200);
       assert.equal(viaHttp.headers.get('x-gateway-error'), null, 'not a fault of the gateway\'s');
       assert.equal(viaHttp.headers.get('content-type'), 'text/xml');
       assert.ok(viaHttp.body.equals(direct.body), `HTTP: ${viaHttp.body.toString('utf8').slice(0, 300)}`);
 
-      const viaScgi = await scgiRequest({ path: listener }, call);
+      const viaScgi = await scgiRequest({ path: listener() }, call);
       assert.ok(viaScgi.raw.equals(direct.raw), `SCGI: ${viaScgi.raw.toString('utf8').slice(0, 300)}`);
     });
   }
 
   it('leaves rtorrent answering normally after each fault', async () => {
-    const response = await post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN });
+    const response = await post(stack.url(), xmlCall('system.client_version'), { authorization: ADMIN });
     assert.equal(decodeXmlRpcResponse(response.body), build.version);
   });
 }

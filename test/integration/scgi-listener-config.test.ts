@@ -1,90 +1,77 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { basicAuth, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
+import { describe, it } from 'node:test';
+import { basicAuth, startGateway } from '../helpers/gateway.js';
 import { sample } from '../helpers/metrics.js';
-import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
-import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { requireBinary } from '../helpers/processes.js';
 import { scgiRequest, xmlCall } from '../helpers/scgi-direct.js';
+import { withStack } from '../helpers/stack.js';
 
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
 
 describe('[[scgi.listeners]] in the config file', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
-  let rtorrent: RtorrentInstance;
-  let gateway: GatewayTestInstance;
-  let dir: string;
-  let floodSocket: string;
-  let adminSocket: string;
-
-  before(async () => {
-    rtorrent = await startRtorrent({ name: 'scgi-config', torrents: 5 });
-    dir = makeTempDir('scgi-config');
-    floodSocket = join(dir, 'flood.sock');
-    adminSocket = join(dir, 'admin.sock');
-    gateway = await startGateway({
-      upstream: `unix:${rtorrent.socketPath}`,
+  const floodSocket = (): string => join(stack.dir, 'flood.sock');
+  const adminSocket = (): string => join(stack.dir, 'admin.sock');
+  const stack = withStack({
+    rtorrent: { name: 'scgi-config', torrents: 5 },
+    gateway: () => ({
       users: {
         admin: { password: 'admin-secret', policy: 'full' },
         flood: { password: 'unused-secret', policy: 'standard' },
       },
       extraToml: [
         '[[scgi.listeners]]',
-        `listen = "unix:${floodSocket}"`,
+        `listen = "unix:${floodSocket()}"`,
         'user = "flood"',
         'mode = "0660"',
         '[[scgi.listeners]]',
-        `listen = "unix:${adminSocket}"`,
+        `listen = "unix:${adminSocket()}"`,
         'user = "admin"',
         'mode = "0600"',
         '[audit]',
-        `file = "${join(dir, 'audit.log')}"`,
+        `file = "${join(stack.dir, 'audit.log')}"`,
       ].join('\n'),
-    });
-  });
-  after(async () => {
-    await gateway?.close();
-    await rtorrent?.stop();
-    await removeTempDir(dir);
+    }),
   });
 
   it('opens each listener\'s socket with its configured mode when the gateway starts listening', () => {
-    assert.equal(statSync(floodSocket).mode & 0o777, 0o660);
-    assert.equal(statSync(adminSocket).mode & 0o777, 0o600);
+    assert.equal(statSync(floodSocket()).mode & 0o777, 0o660);
+    assert.equal(statSync(adminSocket()).mode & 0o777, 0o600);
   });
 
   it('logs, counts and audits a listener\'s calls as it does HTTP calls, with transport "scgi"', async () => {
-    const refused = await scgiRequest({ path: floodSocket }, xmlCall('execute.throw', ['', 'true']));
+    const refused = await scgiRequest({ path: floodSocket() }, xmlCall('execute.throw', ['', 'true']));
     assert.match(refused.body.toString(), /<fault>/);
-    const allowed = await scgiRequest({ path: adminSocket }, xmlCall('system.client_version'));
+    const allowed = await scgiRequest({ path: adminSocket() }, xmlCall('system.client_version'));
     assert.equal(allowed.status, 200);
-    const metrics = await (await fetch(gateway.url('/metrics'), { headers: { authorization: basicAuth('admin', 'admin-secret') } })).text();
+    const metrics = await (await fetch(stack.url('/metrics'), { headers: { authorization: basicAuth('admin', 'admin-secret') } })).text();
     assert.equal(sample(metrics, 'rtorrent_gateway_requests_total', { user: 'flood', method: 'execute.throw', outcome: 'denied' }), 1);
     assert.equal(sample(metrics, 'rtorrent_gateway_denials_total', { user: 'flood', method: 'execute.throw', reason: 'denied' }), 1);
     assert.equal(sample(metrics, 'rtorrent_gateway_requests_total', { user: 'admin', method: 'system.client_version', outcome: 'relayed' }), 1);
     // The audit file holds denials and every call of a full user, as for HTTP.
-    const records = readFileSync(join(dir, 'audit.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const records = readFileSync(join(stack.dir, 'audit.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     assert.ok(records.some((r) => r.user === 'flood' && r.outcome === 'denied' && String(r.path).endsWith('flood.sock')));
     assert.ok(records.some((r) => r.user === 'admin' && r.outcome === 'relayed'));
-    const lines = gateway.logs.filter((line) => line.transport === 'scgi');
+    const lines = stack.gateway.logs.filter((line) => line.transport === 'scgi');
     assert.ok(lines.some((line) => line.user === 'flood' && line.msg === 'call denied' && line.audit === true));
   });
 
   it('relays SCGI calls with the bytes rtorrent answers directly', async () => {
     const body = xmlCall('d.multicall2', ['', 'main', 'd.hash=', 'd.name=']);
-    const direct = await rtorrent.raw(body);
-    const viaListener = await scgiRequest({ path: floodSocket }, body);
+    const direct = await stack.rtorrent.raw(body);
+    const viaListener = await scgiRequest({ path: floodSocket() }, body);
     assert.equal(viaListener.status, 200);
     assert.ok(viaListener.body.equals(direct.body));
   });
 
   it('applies the bound user\'s policy: execute.throw is refused for the standard user, allowed for admin', async () => {
-    const marker = join(dir, 'marker');
+    const marker = join(stack.dir, 'marker');
     const attack = xmlCall('execute.throw', ['', 'touch', marker]);
-    const refused = await scgiRequest({ path: floodSocket }, attack);
+    const refused = await scgiRequest({ path: floodSocket() }, attack);
     assert.match(refused.body.toString(), /<fault>[\s\S]*execute\.throw is not allowed for user "flood" \(policy "standard"\)/);
     assert.equal(existsSync(marker), false);
-    const allowed = await scgiRequest({ path: adminSocket }, attack);
+    const allowed = await scgiRequest({ path: adminSocket() }, attack);
     assert.doesNotMatch(allowed.body.toString(), /<fault>/);
     assert.equal(existsSync(marker), true);
   });
@@ -98,20 +85,20 @@ describe('[[scgi.listeners]] in the config file', { skip: !haveRtorrent && 'rtor
       '<member><name>params</name><value><array><data></data></array></value></member></struct></value>',
       '</data></array></value></param></params></methodCall>',
     ].join('');
-    const answer = await scgiRequest({ path: floodSocket }, startup);
+    const answer = await scgiRequest({ path: floodSocket() }, startup);
     assert.doesNotMatch(answer.body.toString(), /faultCode/);
     assert.match(answer.body.toString(), /0\.9\.8/);
-    assert.equal(await rtorrent.call('network.xmlrpc.size_limit'), 2 * 1024 * 1024);
+    assert.equal(await stack.rtorrent.call('network.xmlrpc.size_limit'), 2 * 1024 * 1024);
   });
 
   it('removes the sockets when the gateway closes', async () => {
     const second = await startGateway({
-      upstream: `unix:${rtorrent.socketPath}`,
+      upstream: `unix:${stack.rtorrent.socketPath}`,
       users: { flood: { password: 'x', policy: 'readonly' } },
-      extraToml: `[[scgi.listeners]]\nlisten = "unix:${join(dir, 'short.sock')}"\nuser = "flood"`,
+      extraToml: `[[scgi.listeners]]\nlisten = "unix:${join(stack.dir, 'short.sock')}"\nuser = "flood"`,
     });
-    assert.equal(existsSync(join(dir, 'short.sock')), true);
+    assert.equal(existsSync(join(stack.dir, 'short.sock')), true);
     await second.close();
-    assert.equal(existsSync(join(dir, 'short.sock')), false);
+    assert.equal(existsSync(join(stack.dir, 'short.sock')), false);
   });
 });

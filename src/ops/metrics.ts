@@ -55,7 +55,7 @@ function limitLabel(summary: RequestSummary): string {
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly #requests: Counter<'user' | 'method' | 'outcome'>;
+  readonly #requests: Counter<'transport' | 'user' | 'method' | 'outcome'>;
   readonly #denials: Counter<'user' | 'method' | 'reason'>;
   readonly #bytes: Counter<'user' | 'direction'>;
   readonly #limited: Counter<'user' | 'limit'>;
@@ -69,8 +69,8 @@ export class GatewayMetrics {
     const registers = [this.registry];
     this.#requests = new Counter({
       name: 'rtorrent_gateway_requests_total',
-      help: 'HTTP requests by verified user ("" before authentication), top-level XML-RPC method and outcome',
-      labelNames: ['user', 'method', 'outcome'],
+      help: 'Requests by transport (http, scgi), verified user ("" before authentication), top-level XML-RPC method and outcome',
+      labelNames: ['transport', 'user', 'method', 'outcome'],
       registers,
     });
     this.#denials = new Counter({
@@ -190,7 +190,7 @@ export class GatewayMetrics {
   readonly observeRequest = (summary: RequestSummary): void => {
     if (QUIET_OUTCOMES.has(summary.outcome)) return;
     const user = userLabel(summary);
-    this.#requests.inc({ user, method: methodLabel(summary.methods[0]), outcome: summary.outcome });
+    this.#requests.inc({ transport: summary.transport, user, method: methodLabel(summary.methods[0]), outcome: summary.outcome });
     if (DENIAL_OUTCOMES.has(summary.outcome) && (summary.outcome !== 'unauthenticated' || summary.user !== undefined)) {
       this.#denials.inc({ user, method: deniedMethod(summary), reason: summary.outcome });
     }

@@ -220,7 +220,7 @@ describe('the Grafana dashboard (contrib/grafana/rtorrent-gateway.json)', () => 
 
     it('has samples behind the panels these calls feed: requests, denials, answer times, shared reads, the process', () => {
       const positive: Array<[string, Record<string, string>]> = [
-        ['rtorrent_gateway_requests_total', { user: 'admin', method: 'system.client_version', outcome: 'relayed' }],
+        ['rtorrent_gateway_requests_total', { transport: 'http', user: 'admin', method: 'system.client_version', outcome: 'relayed' }],
         ['rtorrent_gateway_denials_total', { user: 'viewer', method: 'execute.throw', reason: 'denied' }],
         ['rtorrent_gateway_upstream_duration_seconds_bucket', { upstream: 'default', le: '+Inf' }],
         ['rtorrent_gateway_shared_reads_total', { upstream: 'default', source: 'cached' }],

@@ -43,7 +43,7 @@ describe('npm run demo', { skip: !ready && 'rtorrent, curl or python3 not instal
     assert.equal(results[1], '0.9.8\n');
     assert.match(results[2] ?? '', /<fault>.*execute\.throw is not allowed for user "viewer"/s);
     assert.equal(results[3], 'ok\n');
-    assert.match(results[4] ?? '', /rtorrent_gateway_requests_total\{user="admin",method="system\.client_version",outcome="relayed"\} 2/);
+    assert.match(results[4] ?? '', /rtorrent_gateway_requests_total\{transport="http",user="admin",method="system\.client_version",outcome="relayed"\} 2/);
     assert.ok(pasted[0]?.includes(`admin:${DEMO_USERS.admin.password}`));
 
     const rtorrentPid = Number(/rtorrent \(pid (\d+)\)/.exec(output)?.[1]);

@@ -39,12 +39,12 @@ describe('/metrics with a real rtorrent', { skip: !haveRtorrent && 'rtorrent not
     await post(stack.url(), xmlCall('no.such.method.from.a.fuzzer'), { authorization: VIEWER });
     const text = await scrape(stack.gateway);
 
-    assert.equal(sample(text, 'rtorrent_gateway_requests_total', { user: 'admin', method: 'system.client_version', outcome: 'relayed' }), 2);
-    assert.equal(sample(text, 'rtorrent_gateway_requests_total', { user: 'viewer', method: 'execute.throw', outcome: 'denied' }), 1);
+    assert.equal(sample(text, 'rtorrent_gateway_requests_total', { transport: 'http', user: 'admin', method: 'system.client_version', outcome: 'relayed' }), 2);
+    assert.equal(sample(text, 'rtorrent_gateway_requests_total', { transport: 'http', user: 'viewer', method: 'execute.throw', outcome: 'denied' }), 1);
     // A wrong password: the claimed name is not a label, or anyone could mint series.
-    const unauthenticated = { user: '', method: '', outcome: 'unauthenticated' };
+    const unauthenticated = { transport: 'http', user: '', method: '', outcome: 'unauthenticated' };
     assert.equal((sample(text, 'rtorrent_gateway_requests_total', unauthenticated) ?? 0) - (sample(baseline, 'rtorrent_gateway_requests_total', unauthenticated) ?? 0), 1);
-    assert.equal(sample(text, 'rtorrent_gateway_requests_total', { user: 'viewer', method: 'other', outcome: 'denied' }), 1);
+    assert.equal(sample(text, 'rtorrent_gateway_requests_total', { transport: 'http', user: 'viewer', method: 'other', outcome: 'denied' }), 1);
     assert.doesNotMatch(text, /fuzzer/);
 
     assert.equal(sample(text, 'rtorrent_gateway_denials_total', { user: 'viewer', method: 'execute.throw', reason: 'denied' }), 1);
@@ -143,7 +143,7 @@ describe('/metrics settings', () => {
       assert.equal((await post(gateway.url(), xmlCall('system.client_version'), { authorization: ADMIN })).status, 502);
       const text = await (await fetch(gateway.url('/metrics'))).text();
       assert.equal(sample(text, 'rtorrent_gateway_upstream_errors_total', { upstream: 'default', code: 'GW_UPSTREAM_UNREACHABLE' }), 1);
-      assert.equal(sample(text, 'rtorrent_gateway_requests_total', { user: 'admin', method: 'system.client_version', outcome: 'GW_UPSTREAM_UNREACHABLE' }), 1);
+      assert.equal(sample(text, 'rtorrent_gateway_requests_total', { transport: 'http', user: 'admin', method: 'system.client_version', outcome: 'GW_UPSTREAM_UNREACHABLE' }), 1);
     } finally {
       await gateway.close();
     }

@@ -46,9 +46,9 @@ describe('[[scgi.listeners]] in the config file', { skip: !haveRtorrent && 'rtor
     const allowed = await scgiRequest({ path: adminSocket() }, xmlCall('system.client_version'));
     assert.equal(allowed.status, 200);
     const metrics = await (await fetch(stack.url('/metrics'), { headers: { authorization: basicAuth('admin', 'admin-secret') } })).text();
-    assert.equal(sample(metrics, 'rtorrent_gateway_requests_total', { user: 'flood', method: 'execute.throw', outcome: 'denied' }), 1);
+    assert.equal(sample(metrics, 'rtorrent_gateway_requests_total', { transport: 'scgi', user: 'flood', method: 'execute.throw', outcome: 'denied' }), 1);
     assert.equal(sample(metrics, 'rtorrent_gateway_denials_total', { user: 'flood', method: 'execute.throw', reason: 'denied' }), 1);
-    assert.equal(sample(metrics, 'rtorrent_gateway_requests_total', { user: 'admin', method: 'system.client_version', outcome: 'relayed' }), 1);
+    assert.equal(sample(metrics, 'rtorrent_gateway_requests_total', { transport: 'scgi', user: 'admin', method: 'system.client_version', outcome: 'relayed' }), 1);
     // The audit file holds denials and every call of a full user, as for HTTP.
     const records = readFileSync(join(stack.dir, 'audit.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     assert.ok(records.some((r) => r.user === 'flood' && r.outcome === 'denied' && String(r.path).endsWith('flood.sock')));

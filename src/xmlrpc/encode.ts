@@ -9,6 +9,7 @@
  */
 import type { MethodCall, XmlRpcValue } from './types.js';
 import { I4_MAX, I4_MIN, I8_MAX, I8_MIN, METHOD_NAME_RE } from './wire-rules.js';
+import { base64Length, LARGE_BASE64_BYTES, writeBase64 } from './base64-bytes.js';
 
 // Characters that need escaping (& < > CR) or that XML 1.0 cannot carry at all (C0 controls
 // other than tab/LF/CR, surrogates, U+FFFE/U+FFFF). One test keeps the common case a single scan.
@@ -61,7 +62,45 @@ function invalid(code: number, strict: boolean): string {
   return '\ufffd';
 }
 
-function encodeValue(value: XmlRpcValue): string {
+/**
+ * The document in pieces: text, and large base64 values, whose text is written straight into the
+ * one buffer the document ends up in (base64-bytes.ts).
+ */
+class Pieces {
+  readonly parts: Array<string | Buffer> = [];
+  text = '';
+
+  /**
+   * Text that follows what encodeValue() wrote: taken as an argument, so it is added after any
+   * piece that call set apart (`out.text += encodeValue(…, out)` would read `text` before the call).
+   */
+  append(tail: string): void {
+    this.text += tail;
+  }
+
+  bytes(part: Buffer): void {
+    this.parts.push(this.text, part);
+    this.text = '';
+  }
+
+  join(): Buffer {
+    if (this.parts.length === 0) return Buffer.from(this.text, 'utf8');
+    this.parts.push(this.text);
+    let length = 0;
+    for (const part of this.parts) length += typeof part === 'string' ? Buffer.byteLength(part, 'utf8') : base64Length(part);
+    const document = Buffer.allocUnsafe(length);
+    let at = 0;
+    for (const part of this.parts) at += typeof part === 'string' ? document.write(part, at, 'utf8') : writeBase64(part, document, at);
+    return document;
+  }
+}
+
+function encodeValue(value: XmlRpcValue, out?: Pieces): string {
+  if (value.kind === 'base64' && out !== undefined && value.value.length >= LARGE_BASE64_BYTES) {
+    out.text += '<value><base64>';
+    out.bytes(value.value);
+    return '</base64></value>';
+  }
   switch (value.kind) {
     case 'string':
       return `<value><string>${escapeText(value.value, true)}</string></value>`;
@@ -80,16 +119,27 @@ function encodeValue(value: XmlRpcValue): string {
       return `<value><base64>${value.value.toString('base64')}</base64></value>`;
     case 'array': {
       // Recursion is bounded by the parser's maxDepth for every tree that comes from a client.
-      let out = '<value><array><data>';
-      for (const item of value.items) out += encodeValue(item);
-      return `${out}</data></array></value>`;
+      if (out === undefined) {
+        let text = '<value><array><data>';
+        for (const item of value.items) text += encodeValue(item);
+        return `${text}</data></array></value>`;
+      }
+      out.text += '<value><array><data>';
+      for (const item of value.items) out.append(encodeValue(item, out));
+      return '</data></array></value>';
     }
     case 'struct': {
-      let out = '<value><struct>';
-      for (const [name, member] of value.members) {
-        out += `<member><name>${escapeText(name, true)}</name>${encodeValue(member)}</member>`;
+      if (out === undefined) {
+        let text = '<value><struct>';
+        for (const [name, member] of value.members) text += `<member><name>${escapeText(name, true)}</name>${encodeValue(member)}</member>`;
+        return `${text}</struct></value>`;
       }
-      return `${out}</struct></value>`;
+      out.text += '<value><struct>';
+      for (const [name, member] of value.members) {
+        out.text += `<member><name>${escapeText(name, true)}</name>`;
+        out.append(`${encodeValue(member, out)}</member>`);
+      }
+      return '</struct></value>';
     }
   }
 }
@@ -99,10 +149,14 @@ export function encodeMethodCall(call: MethodCall): Buffer {
   if (!METHOD_NAME_RE.test(call.methodName)) {
     throw new RangeError(`method name ${JSON.stringify(call.methodName)} is not a valid XML-RPC method name`);
   }
-  let out = `<?xml version="1.0"?><methodCall><methodName>${call.methodName}</methodName><params>`;
-  for (const param of call.params) out += `<param>${encodeValue(param)}</param>`;
-  out += '</params></methodCall>';
-  return Buffer.from(out, 'utf8');
+  const out = new Pieces();
+  out.text = `<?xml version="1.0"?><methodCall><methodName>${call.methodName}</methodName><params>`;
+  for (const param of call.params) {
+    out.text += '<param>';
+    out.append(`${encodeValue(param, out)}</param>`);
+  }
+  out.text += '</params></methodCall>';
+  return out.join();
 }
 
 /** An XML-RPC fault in the shape rtorrent (xmlrpc-c) sends: faultCode as <i4>, faultString. */

@@ -10,6 +10,7 @@ import type { MethodCall, XmlRpcValue } from './types.js';
 import { clip, quoted } from '../text-snippet.js';
 import { I4_MAX, I4_MIN, I8_MAX, I8_MIN, METHOD_NAME_RE } from './wire-rules.js';
 import { DEFAULT_XML_LIMITS } from './call-limits.js';
+import { base64Digit, decodeSetAside, setAsideLargeBase64, type SetAside } from './base64-bytes.js';
 
 export interface ParseLimits {
   /** Deepest nesting of <array>/<struct> values (xmlrpc-c's own limit is 64). */
@@ -163,11 +164,14 @@ class CallReader {
   private readonly maxValues: number;
   private readonly maxStringBytes: number;
   private readonly parser: SaxesParser<{ xmlns: false }>;
+  /** Large base64 values read from the bytes rather than through the parser (base64-bytes.ts). */
+  private readonly setAside: SetAside | undefined;
 
   constructor(
     private readonly body: Buffer,
     limits: ParseLimits | undefined,
   ) {
+    this.setAside = setAsideLargeBase64(body);
     this.maxDepth = limits?.maxDepth ?? DEFAULT_PARSE_LIMITS.maxDepth;
     this.maxValues = limits?.maxValues ?? DEFAULT_PARSE_LIMITS.maxValues;
     this.maxStringBytes = limits?.maxStringBytes ?? DEFAULT_PARSE_LIMITS.maxStringBytes;
@@ -193,7 +197,7 @@ class CallReader {
 
   read(): MethodCall {
     try {
-      this.parser.write(this.body.toString('utf8')).close();
+      this.parser.write(this.setAside?.text ?? this.body.toString('utf8')).close();
     } catch (err) {
       // saxes reports well-formedness errors as plain Errors; ours are GatewayErrors and anything
       // else is a bug that should surface as such.
@@ -488,6 +492,13 @@ class CallReader {
 
   private parseBase64(text: string): Buffer {
     const s = BASE64_SPACE_RE.test(text) ? text.replace(BASE64_SPACES_RE, '') : text;
+    const setAside = this.setAside?.values.get(s);
+    if (setAside !== undefined) {
+      const decoded = decodeSetAside(this.body, setAside.start, setAside.end);
+      if (typeof decoded === 'string') this.fail(`<base64> ${decoded}`);
+      if (this.maxStringBytes !== Number.POSITIVE_INFINITY) this.checkSize(decoded.length, 'a <base64> value');
+      return decoded;
+    }
     // Buffer.from(…, 'base64') skips junk silently, as does xmlrpc-c (base64.c:298); only
     // canonical text has exactly one reading, so anything else is refused.
     if (BASE64_BAD_CHAR_RE.test(s)) this.fail('<base64> contains characters outside A-Z a-z 0-9 + / =');
@@ -510,12 +521,6 @@ class CallReader {
   }
 }
 
-function base64Digit(code: number): number {
-  if (code >= 0x41 && code <= 0x5a) return code - 0x41;
-  if (code >= 0x61 && code <= 0x7a) return code - 0x61 + 26;
-  if (code >= 0x30 && code <= 0x39) return code - 0x30 + 52;
-  return code === 0x2b ? 62 : 63;
-}
 
 /** saxes prefixes "line:column: "; restate it in the same form as our own messages. */
 function saxesMessage(message: string): string {

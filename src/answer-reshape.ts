@@ -1,4 +1,5 @@
 import { UpstreamError } from './errors.js';
+import type { AnswerShape, CallReshape } from './policy/scope.js';
 import type { ResponseHead } from './upstream/response-head.js';
 import type { ScgiResponse } from './upstream/scgi-client.js';
 import { arrayItems, memberValue } from './jsonrpc/answer-ranges.js';
@@ -13,10 +14,6 @@ import { spliced, type TextRange } from './xmlrpc/text-range.js';
  * system.multicall, and for calls of a JSON-RPC batch; every other answer in the same body is kept
  * byte for byte. Faults and errors pass as rtorrent sent them.
  */
-export type AnswerShape = 'hashes' | 'count';
-
-/** What of one call's answer is turned back: its whole value, or members of its system.multicall by position. */
-export type CallReshape = { readonly whole: AnswerShape } | { readonly members: ReadonlyMap<number, AnswerShape> };
 
 /**
  * For a JSON-RPC batch, by the call's place among the answers: rtorrent answers every call with an

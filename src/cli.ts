@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   // Kept for SIGHUP: the file is read again; flags and environment cannot change meanwhile.
   const sources = { file: request.configFile, overrides: request.overrides };
   if (request.check) {
-    const { runCheck, writeCheckReport } = await import('./ops/check-command.js');
+    const { runCheck, writeCheckReport } = await import('./commands/check.js');
     const report = await runCheck(sources);
     writeCheckReport(report, process.stdout, process.stderr);
     process.exitCode = report.exitCode;
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const { loadConfig } = await import('./config/load.js');
   const config = loadConfig(sources);
   if (request.healthcheck) {
-    const { runHealthcheck } = await import('./ops/healthcheck-command.js');
+    const { runHealthcheck } = await import('./commands/healthcheck.js');
     const result = await runHealthcheck(config);
     (result.ok ? process.stdout : process.stderr).write(`${result.message}\n`);
     process.exitCode = result.ok ? 0 : 1;

@@ -2,7 +2,6 @@ import type { MethodCall, XmlRpcValue } from '../xmlrpc/types.js';
 import { xmlrpcCArguments } from './check.js';
 import { takesTarget } from './command-names.js';
 import { LOAD_METHODS } from './evaluators.js';
-import type { AnswerShape, CallReshape } from '../answer-reshape.js';
 import { NO_SUCH_TORRENT, ownerTagCommand, ownTorrentsFilter } from './owner-tag.js';
 
 /**
@@ -24,6 +23,12 @@ export interface ScopedCall {
    */
   readonly answer?: CallReshape;
 }
+
+/** What a counted list's answer is turned back into (answer-reshape.ts): the hashes, or their number. */
+export type AnswerShape = 'hashes' | 'count';
+
+/** What of one call's answer is turned back: its whole value, or members of its system.multicall by position. */
+export type CallReshape = { readonly whole: AnswerShape } | { readonly members: ReadonlyMap<number, AnswerShape> };
 
 export interface ScopeOwner {
   readonly user: string;

@@ -3,10 +3,10 @@ import { validateConfig, type ConfigSources } from '../config/load.js';
 import { DEFAULT_UPSTREAM, type GatewayConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import { buildGateway } from '../gateway.js';
-import { error, ok, warning, type Finding } from './check-findings.js';
-import { checkCredentialFile, htdigestFile, htpasswdFile, type CredentialCheck } from './credential-check.js';
-import { processIdentity, type Identity } from './path-access.js';
-import { probeUpstream, type UpstreamTarget } from './upstream-probe.js';
+import { error, ok, warning, type Finding } from '../ops/check-findings.js';
+import { checkCredentialFile, htdigestFile, htpasswdFile, type CredentialCheck } from '../ops/credential-check.js';
+import { processIdentity, type Identity } from '../ops/path-access.js';
+import { probeUpstream, type UpstreamTarget } from '../ops/upstream-probe.js';
 import { EXIT_CONFIG } from '../errors.js';
 
 /**

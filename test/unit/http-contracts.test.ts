@@ -21,6 +21,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { buildGateway } from '../../src/gateway.js';
 import { makeTempDir, removeTempDir } from '../helpers/processes.js';
 import { faultOf, xmlCall } from '../helpers/scgi-direct.js';
+import { ALLOWED_CROSS_SITE, CROSS_SITE_SERVER_TOML, FORM_CONTENT_TYPES, REFUSED_CROSS_SITE } from '../helpers/cross-site-cases.js';
 
 const VERSION_CALL = xmlCall('system.client_version');
 /** Refused by every policy but full, and decided from the body alone. */
@@ -384,19 +385,12 @@ describe('cross-site protections with server.hosts and server.allowed_origins', 
 
   before(async () => {
     gateway = await buildTestGateway('http-contracts-cross-site', {
-      server: 'hosts = ["seedbox.example"]\nallowed_origins = ["https://ui.example.org"]',
+      server: CROSS_SITE_SERVER_TOML,
     });
   });
   after(() => gateway?.close());
 
-  const refused: Array<[string, Record<string, string>, RegExp]> = [
-    ['a foreign Origin, even with valid credentials', { origin: 'https://evil.example' }, /Origin "https:\/\/evil\.example"/],
-    ['a page served from the gateway\'s own address (Origin is not a trusted UI)', { origin: 'http://127.0.0.1:8000' }, /requests from web pages are refused/],
-    ['a DNS-rebinding name in Host', { host: 'attacker.example:8000' }, /Host "attacker\.example:8000" is not one of this gateway's names/],
-    ['a DNS-rebinding page (its Origin matches its Host)', { host: 'attacker.example:8000', origin: 'http://attacker.example:8000' }, /attacker\.example/],
-    ['a cross-site fetch that hides its Origin', { 'sec-fetch-site': 'cross-site' }, /Sec-Fetch-Site: cross-site/],
-  ];
-  for (const [what, headers, message] of refused) {
+  for (const [what, headers, message] of REFUSED_CROSS_SITE) {
     it(`refuses ${what} with 403 and a plain-text reason`, async () => {
       const response = await post(gateway, { body: EXECUTE_CALL, headers: { authorization: VIEWER, ...headers } });
       assert.equal(response.statusCode, 403);
@@ -420,22 +414,13 @@ describe('cross-site protections with server.hosts and server.allowed_origins', 
   });
 
   it('refuses an HTML form post (urlencoded, text/plain or multipart) with 415', async () => {
-    for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) {
+    for (const type of FORM_CONTENT_TYPES) {
       const response = await post(gateway, { body: EXECUTE_CALL, headers: { authorization: VIEWER, 'content-type': type } });
       assert.equal(response.statusCode, 415, type);
     }
   });
 
-  const allowed: Array<[string, Record<string, string>]> = [
-    ['an XML-RPC client on 127.0.0.1 (no Origin, no Sec-Fetch-*)', {}],
-    ['a client using localhost', { host: 'localhost:8000' }],
-    ['a client using an IPv6 literal', { host: '[::1]:8000' }],
-    ['a client using a name listed in server.hosts', { host: 'SEEDBOX.example:443' }],
-    ['a page from an origin listed in server.allowed_origins', { origin: 'https://ui.example.org' }],
-    ['a same-origin browser request without Origin', { 'sec-fetch-site': 'same-origin' }],
-    ['a request the user made by hand in the browser (Sec-Fetch-Site: none)', { 'sec-fetch-site': 'none' }],
-  ];
-  for (const [what, headers] of allowed) {
+  for (const [what, headers] of ALLOWED_CROSS_SITE) {
     it(`lets through ${what}`, async () => {
       const response = await post(gateway, { body: EXECUTE_CALL, headers: { authorization: VIEWER, ...headers } });
       assertReachedPolicy(response, 'viewer', 'readonly');

@@ -68,15 +68,18 @@ export class HtpasswdError extends GatewayError {
   }
 }
 
-/** The request body is not an XML-RPC call we can read with certainty. */
-export class XmlRpcParseError extends GatewayError {
+/**
+ * The request body is not a call we can read with certainty, XML-RPC or JSON-RPC. (The code keeps
+ * the name it had before JSON-RPC, since clients match on codes.)
+ */
+export class MalformedCallError extends GatewayError {
   constructor(message: string) {
     super('GW_XMLRPC_INVALID', message);
   }
 }
 
-/** Well-formed XML-RPC, but a type or shape rtorrent does not take. */
-export class XmlRpcUnsupportedError extends GatewayError {
+/** A well-formed call, but with a type or shape rtorrent does not take. */
+export class UnsupportedCallError extends GatewayError {
   constructor(message: string) {
     super('GW_XMLRPC_UNSUPPORTED', message);
   }

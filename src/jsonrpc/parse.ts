@@ -10,7 +10,7 @@
  * the text nests), refuses duplicate keys, and keeps every integer's digits.
  */
 import { isUtf8 } from 'node:buffer';
-import { XmlRpcParseError, XmlRpcUnsupportedError } from '../errors.js';
+import { MalformedCallError, UnsupportedCallError } from '../errors.js';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../xmlrpc/parse.js';
 import type { XmlRpcValue } from '../xmlrpc/types.js';
 import type { JsonRpcCall, JsonRpcId, JsonRpcRequest } from './types.js';
@@ -329,7 +329,7 @@ class JsonReader {
     const before = this.text.slice(0, this.pos);
     const line = before.split('\n').length;
     const column = this.pos - before.lastIndexOf('\n');
-    throw new XmlRpcParseError(`the request is not valid JSON: ${message} (line ${line}, column ${column})`);
+    throw new MalformedCallError(`the request is not valid JSON: ${message} (line ${line}, column ${column})`);
   }
 }
 
@@ -426,21 +426,21 @@ function toId(raw: Raw | undefined, where: string): JsonRpcId | undefined {
       return null;
     case 'string': {
       const bad = refusedCharacter(raw.v);
-      if (bad !== null) throw new XmlRpcParseError(`${where}: the id contains ${bad}`);
+      if (bad !== null) throw new MalformedCallError(`${where}: the id contains ${bad}`);
       return raw.v;
     }
     case 'number': {
-      if (!raw.integer) throw new XmlRpcParseError(`${where}: the id ${clip(raw.text)} is not an integer; use an integer, a string or null`);
+      if (!raw.integer) throw new MalformedCallError(`${where}: the id ${clip(raw.text)} is not an integer; use an integer, a string or null`);
       const n = Number(raw.text);
       // Beyond 2^53 a number is no longer the id that was sent; a string id carries any value.
       if (!Number.isSafeInteger(n)) {
-        throw new XmlRpcParseError(`${where}: the id ${clip(raw.text)} is too large to pass on exactly; use a string id`);
+        throw new MalformedCallError(`${where}: the id ${clip(raw.text)} is too large to pass on exactly; use a string id`);
       }
       // -0 and 0 are the same id; keep one spelling.
       return n === 0 ? 0 : n;
     }
     default:
-      throw new XmlRpcParseError(`${where}: "id" must be a string, an integer or null, not ${rawKind(raw)}`);
+      throw new MalformedCallError(`${where}: "id" must be a string, an integer or null, not ${rawKind(raw)}`);
   }
 }
 
@@ -449,17 +449,17 @@ function toCall(request: RawObject, index: number | null, maxDepth: number): Jso
   const { members } = request;
   for (const key of members.keys()) {
     if (!ENVELOPE_KEYS.has(key)) {
-      throw new XmlRpcParseError(`${where} has an unknown member ${quoted(key)}; a JSON-RPC 2.0 request has only jsonrpc, method, params and id`);
+      throw new MalformedCallError(`${where} has an unknown member ${quoted(key)}; a JSON-RPC 2.0 request has only jsonrpc, method, params and id`);
     }
   }
   // rtorrent itself ignores "jsonrpc"; requiring it keeps out bodies that are not meant as JSON-RPC.
   const version = members.get('jsonrpc');
-  if (version?.t !== 'string' || version.v !== '2.0') throw new XmlRpcParseError(`${where} must have "jsonrpc": "2.0"`);
+  if (version?.t !== 'string' || version.v !== '2.0') throw new MalformedCallError(`${where} must have "jsonrpc": "2.0"`);
   const method = members.get('method');
-  if (method === undefined) throw new XmlRpcParseError(`${where} has no "method"`);
-  if (method.t !== 'string') throw new XmlRpcParseError(`${where}: "method" must be a string, not ${rawKind(method)}`);
+  if (method === undefined) throw new MalformedCallError(`${where} has no "method"`);
+  if (method.t !== 'string') throw new MalformedCallError(`${where}: "method" must be a string, not ${rawKind(method)}`);
   if (!METHOD_NAME_RE.test(method.v)) {
-    throw new XmlRpcParseError(
+    throw new MalformedCallError(
       method.v === ''
         ? `${where}: "method" is empty`
         : `${where}: method name ${quoted(method.v)} may contain only A-Z a-z 0-9 _ . : / (no spaces)`,
@@ -485,30 +485,30 @@ function toCall(request: RawObject, index: number | null, maxDepth: number): Jso
       } catch (error) {
         if (!(error instanceof ValueProblem)) throw error;
         const message = `${label} parameter ${i + 1}${error.path}: ${error.message}`;
-        throw error.unsupported ? new XmlRpcUnsupportedError(message) : new XmlRpcParseError(message);
+        throw error.unsupported ? new UnsupportedCallError(message) : new MalformedCallError(message);
       }
     }
   } else if (params.t === 'object') {
-    throw new XmlRpcUnsupportedError(`${label}: rtorrent does not take named parameters; send "params" as an array, the target first`);
+    throw new UnsupportedCallError(`${label}: rtorrent does not take named parameters; send "params" as an array, the target first`);
   } else {
-    throw new XmlRpcParseError(`${label}: "params" must be an array, not ${rawKind(params)}`);
+    throw new MalformedCallError(`${label}: "params" must be an array, not ${rawKind(params)}`);
   }
   return { id, call: { methodName: method.v, params: values } };
 }
 
 /**
  * Reads a JSON-RPC 2.0 request (one call or a batch, notifications included) the way rtorrent
- * would run it, or throws: XmlRpcParseError for anything malformed, ambiguous or outside JSON-RPC
- * 2.0; XmlRpcUnsupportedError for well-formed parameters rtorrent does not take (floats, booleans,
+ * would run it, or throws: MalformedCallError for anything malformed, ambiguous or outside JSON-RPC
+ * 2.0; UnsupportedCallError for well-formed parameters rtorrent does not take (floats, booleans,
  * null, integers outside 64 bits, named params) or strings XML-RPC could not carry either.
  */
 export function parseJsonRpcRequest(body: Buffer, limits?: JsonRpcParseLimits): JsonRpcRequest {
   if (body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) {
     // rtorrent's JSON reader skips a byte order mark; there is no reason for a client to send one.
-    throw new XmlRpcParseError('the request starts with a byte order mark; send UTF-8 without one');
+    throw new MalformedCallError('the request starts with a byte order mark; send UTF-8 without one');
   }
   // Node would replace invalid sequences with U+FFFD while rtorrent's reader refuses them.
-  if (!isUtf8(body)) throw new XmlRpcParseError('the request body is not valid UTF-8');
+  if (!isUtf8(body)) throw new MalformedCallError('the request body is not valid UTF-8');
   const maxDepth = limits?.maxDepth ?? DEFAULT_JSONRPC_PARSE_LIMITS.maxDepth;
   const maxBatchSize = limits?.maxBatchSize ?? DEFAULT_JSONRPC_PARSE_LIMITS.maxBatchSize;
   const root = new JsonReader(
@@ -520,18 +520,18 @@ export function parseJsonRpcRequest(body: Buffer, limits?: JsonRpcParseLimits): 
 
   if (root.t === 'object') return { batch: false, calls: [toCall(root, null, maxDepth)] };
   if (root.t !== 'array') {
-    throw new XmlRpcParseError(`a JSON-RPC request must be an object, or an array of them (a batch), not ${rawKind(root)}`);
+    throw new MalformedCallError(`a JSON-RPC request must be an object, or an array of them (a batch), not ${rawKind(root)}`);
   }
   // rtorrent answers an empty batch with an error; nothing would run.
-  if (root.items.length === 0) throw new XmlRpcParseError('an empty batch ([]) is not a JSON-RPC request');
+  if (root.items.length === 0) throw new MalformedCallError('an empty batch ([]) is not a JSON-RPC request');
   if (root.items.length > maxBatchSize) {
-    throw new XmlRpcParseError(`the batch has ${root.items.length} calls; the gateway takes at most ${maxBatchSize}`);
+    throw new MalformedCallError(`the batch has ${root.items.length} calls; the gateway takes at most ${maxBatchSize}`);
   }
   const calls: JsonRpcCall[] = [];
   for (let i = 0; i < root.items.length; i++) {
     const item = root.items[i] as Raw;
     // rtorrent skips such elements silently; a client sending one has a bug worth hearing about.
-    if (item.t !== 'object') throw new XmlRpcParseError(`batch call ${i + 1} is ${rawKind(item)}, not a request object`);
+    if (item.t !== 'object') throw new MalformedCallError(`batch call ${i + 1} is ${rawKind(item)}, not a request object`);
     calls.push(toCall(item, i, maxDepth));
   }
   return { batch: true, calls };

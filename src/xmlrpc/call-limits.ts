@@ -2,7 +2,7 @@
  * Bounds on one parsed call, whatever carried it (HTTP, an SCGI listener, JSON-RPC): the parser's
  * own limits plus the multicall bound, which the call-decision layer applies.
  */
-import { XmlRpcUnsupportedError } from '../errors.js';
+import { UnsupportedCallError } from '../errors.js';
 import type { MethodCall } from './types.js';
 
 /** Bounds on one parsed XML-RPC call, beyond server.body_limit. Shaped like ParseLimits plus the multicall bound. */
@@ -31,11 +31,11 @@ export const DEFAULT_XML_LIMITS: Readonly<Omit<XmlLimits, 'maxStringBytes'>> = O
  * Refuses a system.multicall with more calls than `max`, with a fault naming the limit and its key.
  * For the call-decision layer, after parsing and before the policy walks every member.
  */
-export function multicallLimitError(call: MethodCall, max: number | undefined): XmlRpcUnsupportedError | undefined {
+export function multicallLimitError(call: MethodCall, max: number | undefined): UnsupportedCallError | undefined {
   if (max === undefined || call.methodName !== 'system.multicall') return undefined;
   const calls = call.params[0];
   if (calls?.kind !== 'array' || calls.items.length <= max) return undefined;
-  return new XmlRpcUnsupportedError(
+  return new UnsupportedCallError(
     `system.multicall has ${calls.items.length} calls; the gateway takes at most ${max} in one request ` +
       `(limits.max_multicall_calls): send them in several requests`,
   );

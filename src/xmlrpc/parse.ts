@@ -5,7 +5,7 @@
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import { SaxesParser, type XMLDecl } from 'saxes';
-import { XmlRpcParseError, XmlRpcUnsupportedError } from '../errors.js';
+import { MalformedCallError, UnsupportedCallError } from '../errors.js';
 import type { MethodCall, XmlRpcValue } from './types.js';
 import { clip, quoted } from '../text-snippet.js';
 import { I4_MAX, I4_MIN, I8_MAX, I8_MIN, METHOD_NAME_RE } from './wire-rules.js';
@@ -109,7 +109,7 @@ class Frame {
 }
 
 // Stands in for a skipped unsupported value so that the surrounding structure can still be
-// checked; the deferred XmlRpcUnsupportedError is thrown before any tree is returned.
+// checked; the deferred UnsupportedCallError is thrown before any tree is returned.
 const SKIPPED: XmlRpcValue = Object.freeze({ kind: 'string', value: '' });
 
 function unsupportedMessage(tag: string): string {
@@ -159,7 +159,7 @@ class CallReader {
   private rootSeen = false;
   private methodName: string | null = null;
   private params: XmlRpcValue[] = [];
-  private unsupported: XmlRpcUnsupportedError | null = null;
+  private unsupported: UnsupportedCallError | null = null;
   private readonly maxDepth: number;
   private readonly maxValues: number;
   private readonly maxStringBytes: number;
@@ -202,20 +202,20 @@ class CallReader {
       // saxes reports well-formedness errors as plain Errors; ours are GatewayErrors and anything
       // else is a bug that should surface as such.
       if (err instanceof Error && Object.getPrototypeOf(err) === Error.prototype) {
-        throw new XmlRpcParseError(`the request is not well-formed XML: ${clip(saxesMessage(err.message), 200)}`);
+        throw new MalformedCallError(`the request is not well-formed XML: ${clip(saxesMessage(err.message), 200)}`);
       }
       throw err;
     }
     if (this.methodName === null) {
       // Unreachable once the root closed, but keeps the type honest.
-      throw new XmlRpcParseError('the request has no <methodCall> element');
+      throw new MalformedCallError('the request has no <methodCall> element');
     }
     if (this.unsupported !== null) throw this.unsupported;
     return { methodName: this.methodName, params: this.params };
   }
 
   private fail(message: string): never {
-    throw new XmlRpcParseError(`${message} (line ${this.parser.line}, column ${this.parser.column})`);
+    throw new MalformedCallError(`${message} (line ${this.parser.line}, column ${this.parser.column})`);
   }
 
   /** Runs when the root element opens: the declaration, if any, has been read by then. */
@@ -346,7 +346,7 @@ class CallReader {
     if (!isUnsupportedType(tag)) this.fail(`<${tag}> is not an XML-RPC value type`);
     // Deferred so that a body that is also malformed is reported as malformed, and the first
     // unsupported type is the one named.
-    this.unsupported ??= new XmlRpcUnsupportedError(unsupportedMessage(tag));
+    this.unsupported ??= new UnsupportedCallError(unsupportedMessage(tag));
     this.push(Kind.Unsupported);
   }
 
@@ -531,14 +531,14 @@ function saxesMessage(message: string): string {
 
 /**
  * Reads an XML-RPC <methodCall> the way rtorrent's xmlrpc-c would, or throws:
- * XmlRpcParseError for anything malformed or ambiguous, XmlRpcUnsupportedError for well-formed
+ * MalformedCallError for anything malformed or ambiguous, UnsupportedCallError for well-formed
  * values of a type rtorrent does not take as a parameter.
  */
 export function parseMethodCall(body: Buffer, limits?: ParseLimits): MethodCall {
   if (body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) {
-    throw new XmlRpcParseError('the request starts with a byte order mark; send UTF-8 without one');
+    throw new MalformedCallError('the request starts with a byte order mark; send UTF-8 without one');
   }
   // Node would replace invalid sequences with U+FFFD while expat refuses them: a differential.
-  if (!isUtf8(body)) throw new XmlRpcParseError('the request body is not valid UTF-8');
+  if (!isUtf8(body)) throw new MalformedCallError('the request body is not valid UTF-8');
   return new CallReader(body, limits).read();
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { GatewayError, XmlRpcParseError, XmlRpcUnsupportedError } from '../../src/errors.js';
+import { GatewayError, MalformedCallError, UnsupportedCallError } from '../../src/errors.js';
 import { encodeJsonRpcRequest } from '../../src/jsonrpc/encode.js';
 import { parseJsonRpcRequest, refusedCharacter } from '../../src/jsonrpc/parse.js';
 import type { JsonRpcRequest } from '../../src/jsonrpc/types.js';
@@ -24,7 +24,7 @@ const paramsOf = (params: string): readonly XmlRpcValue[] => {
   return (request.calls[0] as JsonRpcRequest['calls'][number]).call.params;
 };
 
-function refuses(text: string | Buffer, kind: typeof XmlRpcParseError | typeof XmlRpcUnsupportedError, message: RegExp, limits?: Parameters<typeof parseJsonRpcRequest>[1]): void {
+function refuses(text: string | Buffer, kind: typeof MalformedCallError | typeof UnsupportedCallError, message: RegExp, limits?: Parameters<typeof parseJsonRpcRequest>[1]): void {
   const body = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
   assert.throws(
     () => parseJsonRpcRequest(body, limits),
@@ -124,13 +124,13 @@ describe('parseJsonRpcRequest reads batches', () => {
   it('the batch size limit is inclusive', () => {
     const two = '[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"b"}]';
     assert.equal(parseJsonRpcRequest(Buffer.from(two), { maxBatchSize: 2 }).calls.length, 2);
-    refuses(two, XmlRpcParseError, /the batch has 2 calls; the gateway takes at most 1/, { maxBatchSize: 1 });
+    refuses(two, MalformedCallError, /the batch has 2 calls; the gateway takes at most 1/, { maxBatchSize: 1 });
   });
 });
 
 describe('parseJsonRpcRequest refuses, naming the problem', () => {
-  const P = XmlRpcParseError;
-  const U = XmlRpcUnsupportedError;
+  const P = MalformedCallError;
+  const U = UnsupportedCallError;
   const rows: Array<[string, string, typeof P | typeof U, RegExp]> = [
     // Ambiguity
     ['duplicate keys (rtorrent would take the last, a checker the first)', '{"jsonrpc":"2.0","id":1,"method":"d.name","method":"execute.throw"}', P, /two members named "method" \(line 1, column 43\)/],
@@ -197,12 +197,12 @@ describe('parseJsonRpcRequest refuses, naming the problem', () => {
     it(behaviour, () => refuses(text, kind, message));
   }
 
-  it('a byte order mark', () => refuses(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{}')]), XmlRpcParseError, /byte order mark/));
-  it('invalid UTF-8', () => refuses(Buffer.from([0x5b, 0x22, 0xc3, 0x28, 0x22, 0x5d]), XmlRpcParseError, /not valid UTF-8/));
-  it('UTF-8 encoded surrogates (CESU-8)', () => refuses(Buffer.from([0x5b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x5d]), XmlRpcParseError, /not valid UTF-8/));
+  it('a byte order mark', () => refuses(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{}')]), MalformedCallError, /byte order mark/));
+  it('invalid UTF-8', () => refuses(Buffer.from([0x5b, 0x22, 0xc3, 0x28, 0x22, 0x5d]), MalformedCallError, /not valid UTF-8/));
+  it('UTF-8 encoded surrogates (CESU-8)', () => refuses(Buffer.from([0x5b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x5d]), MalformedCallError, /not valid UTF-8/));
 
   it('a malformed body is reported as malformed even when it also holds an unsupported value', () => {
-    refuses(withParams('[true, ]'), XmlRpcParseError, /expected a JSON value/);
+    refuses(withParams('[true, ]'), MalformedCallError, /expected a JSON value/);
   });
 
   it('refusals carry the codes the gateway answers with', () => {
@@ -226,38 +226,38 @@ describe('parseJsonRpcRequest limits', () => {
 
   it('params may nest maxDepth levels, as on the XML side', () => {
     assert.equal(parseJsonRpcRequest(Buffer.from(withParams(`[${nested(3)}]`)), { maxDepth: 3 }).calls.length, 1);
-    refuses(withParams(`[${nested(4)}]`), XmlRpcParseError, /params may nest 3 levels/, { maxDepth: 3 });
+    refuses(withParams(`[${nested(4)}]`), MalformedCallError, /params may nest 3 levels/, { maxDepth: 3 });
   });
 
   it('the same depth counts inside a batch', () => {
     const inBatch = (depth: number): string => `[${withParams(`[${nested(depth)}]`)}]`;
     assert.equal(parseJsonRpcRequest(Buffer.from(inBatch(3)), { maxDepth: 3 }).calls.length, 1);
-    refuses(inBatch(4), XmlRpcParseError, /params may nest 3 levels/, { maxDepth: 3 });
+    refuses(inBatch(4), MalformedCallError, /params may nest 3 levels/, { maxDepth: 3 });
   });
 
   it('objects count as levels like arrays', () => {
-    refuses(withParams('[{"a":{"b":{"c":1}}}]'), XmlRpcParseError, /params may nest 2 levels/, { maxDepth: 2 });
+    refuses(withParams('[{"a":{"b":{"c":1}}}]'), MalformedCallError, /params may nest 2 levels/, { maxDepth: 2 });
   });
 
   it('deep nesting is refused without a stack overflow, however deep', () => {
     const depth = 1_000_000;
-    refuses(`${'['.repeat(depth)}${']'.repeat(depth)}`, XmlRpcParseError, /nested too deeply \(params may nest 32 levels\) \(line 1, column 36\)/);
-    refuses(`${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`, XmlRpcParseError, /nested too deeply/);
+    refuses(`${'['.repeat(depth)}${']'.repeat(depth)}`, MalformedCallError, /nested too deeply \(params may nest 32 levels\) \(line 1, column 36\)/);
+    refuses(`${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`, MalformedCallError, /nested too deeply/);
   });
 
   it('counts values', () => {
     const params = `[${Array.from({ length: 10 }, () => '1').join(',')}]`;
     // The object, "jsonrpc", id, "method", the params array and its ten elements.
     assert.equal(parseJsonRpcRequest(Buffer.from(withParams(params)), { maxValues: 15 }).calls.length, 1);
-    refuses(withParams(params), XmlRpcParseError, /more than 14 values/, { maxValues: 14 });
+    refuses(withParams(params), MalformedCallError, /more than 14 values/, { maxValues: 14 });
   });
 
   it('bounds string length in bytes, member names and ids included', () => {
     // "jsonrpc", the longest envelope string, is 7 bytes.
     assert.equal(parseJsonRpcRequest(Buffer.from(withParams('["éééé"]')), { maxStringBytes: 8 }).calls.length, 1);
-    refuses(withParams('["ééééé"]'), XmlRpcParseError, /a string is longer than 8 bytes/, { maxStringBytes: 8 });
-    refuses(withParams('[{"ééééé":1}]'), XmlRpcParseError, /longer than 8 bytes/, { maxStringBytes: 8 });
-    refuses('{"jsonrpc":"2.0","id":"ééééé","method":"x"}', XmlRpcParseError, /longer than 8 bytes/, { maxStringBytes: 8 });
+    refuses(withParams('["ééééé"]'), MalformedCallError, /a string is longer than 8 bytes/, { maxStringBytes: 8 });
+    refuses(withParams('[{"ééééé":1}]'), MalformedCallError, /longer than 8 bytes/, { maxStringBytes: 8 });
+    refuses('{"jsonrpc":"2.0","id":"ééééé","method":"x"}', MalformedCallError, /longer than 8 bytes/, { maxStringBytes: 8 });
   });
 
   it('a large flat batch parses in reasonable time', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { XmlRpcParseError, XmlRpcUnsupportedError } from '../../src/errors.js';
+import { MalformedCallError, UnsupportedCallError } from '../../src/errors.js';
 import { parseMethodCall, type ParseLimits } from '../../src/xmlrpc/parse.js';
 import type { MethodCall, XmlRpcValue } from '../../src/xmlrpc/types.js';
 
@@ -171,7 +171,7 @@ describe('parseMethodCall refuses what it cannot read with certainty', () => {
       assert.throws(
         () => parse(xml),
         (err: unknown) => {
-          assert.ok(err instanceof XmlRpcParseError, `expected XmlRpcParseError, got ${String(err)}`);
+          assert.ok(err instanceof MalformedCallError, `expected MalformedCallError, got ${String(err)}`);
           assert.equal(err.code, 'GW_XMLRPC_INVALID');
           assert.match(err.message, message);
           return true;
@@ -181,8 +181,8 @@ describe('parseMethodCall refuses what it cannot read with certainty', () => {
   }
 
   it('errors quote only a short piece of what the client sent', () => {
-    assert.throws(() => parse(`<${'a'.repeat(100_000)}/>`), (err: unknown) => err instanceof XmlRpcParseError && err.message.length < 200);
-    assert.throws(() => parse(one(`<i4>${'1'.repeat(100_000)}</i4>`)), (err: unknown) => err instanceof XmlRpcParseError && err.message.length < 200);
+    assert.throws(() => parse(`<${'a'.repeat(100_000)}/>`), (err: unknown) => err instanceof MalformedCallError && err.message.length < 200);
+    assert.throws(() => parse(one(`<i4>${'1'.repeat(100_000)}</i4>`)), (err: unknown) => err instanceof MalformedCallError && err.message.length < 200);
   });
 
   it('errors say where in the document the problem is', () => {
@@ -207,7 +207,7 @@ describe('types rtorrent does not take are refused as unsupported', () => {
       assert.throws(
         () => parse(one(inner)),
         (err: unknown) => {
-          assert.ok(err instanceof XmlRpcUnsupportedError, `expected XmlRpcUnsupportedError, got ${String(err)}`);
+          assert.ok(err instanceof UnsupportedCallError, `expected UnsupportedCallError, got ${String(err)}`);
           assert.equal(err.code, 'GW_XMLRPC_UNSUPPORTED');
           assert.match(err.message, message);
           return true;
@@ -218,7 +218,7 @@ describe('types rtorrent does not take are refused as unsupported', () => {
 
   it('an unsupported type deep inside arrays and structs is found', () => {
     const xml = one('<array><data><value><struct><member><name>a</name><value><boolean>0</boolean></value></member></struct></value></data></array>');
-    assert.throws(() => parse(xml), XmlRpcUnsupportedError);
+    assert.throws(() => parse(xml), UnsupportedCallError);
   });
 
   it('the first unsupported type is the one named', () => {
@@ -251,20 +251,20 @@ describe('limits hold without deep recursion', () => {
     assert.doesNotThrow(() => parse(one(inner), { maxDepth: 3 }));
   });
 
-  it('200000-deep arrays fail fast with a clean XmlRpcParseError', () => {
+  it('200000-deep arrays fail fast with a clean MalformedCallError', () => {
     const start = performance.now();
-    assert.throws(() => parse(nested(200_000)), XmlRpcParseError);
+    assert.throws(() => parse(nested(200_000)), MalformedCallError);
     assert.ok(performance.now() - start < 1000, 'took longer than a second');
   });
 
-  it('200000-deep values fail fast with a clean XmlRpcParseError', () => {
+  it('200000-deep values fail fast with a clean MalformedCallError', () => {
     const start = performance.now();
-    assert.throws(() => parse(one(`${'<value>'.repeat(200_000)}${'</value>'.repeat(200_000)}`)), XmlRpcParseError);
+    assert.throws(() => parse(one(`${'<value>'.repeat(200_000)}${'</value>'.repeat(200_000)}`)), MalformedCallError);
     assert.ok(performance.now() - start < 1000, 'took longer than a second');
   });
 
   it('200000-deep elements inside an unsupported type do not overflow the stack', () => {
-    assert.throws(() => parse(one(`<nil>${'<a>'.repeat(200_000)}${'</a>'.repeat(200_000)}</nil>`)), XmlRpcUnsupportedError);
+    assert.throws(() => parse(one(`<nil>${'<a>'.repeat(200_000)}${'</a>'.repeat(200_000)}</nil>`)), UnsupportedCallError);
   });
 
   it('the number of values is bounded', () => {

@@ -1,11 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { costRefusal, decideCall, decideJsonRpcCall, needsSizes, type CallDecision, type Caller, type DecideOptions } from '../call-decision.js';
-import { loadConfig } from '../config/load.js';
 import { ENV_PREFIX } from '../config/keys.js';
-import { overridesFromEnv } from '../config/overrides.js';
+import { configFileFrom, gatewayConfig, subcommandArguments, UsageError } from './arguments.js';
 import type { GatewayConfig } from '../config/schema.js';
-import { ConfigError, CostLimitError, GatewayError, PolicyDeniedError } from '../errors.js';
+import { CostLimitError, GatewayError, PolicyDeniedError } from '../errors.js';
 import { parseJsonRpcRequest } from '../jsonrpc/parse.js';
 import { ARGUMENT_RULE_COMMANDS, describeRuleArguments } from '../policy/arguments.js';
 import { resolvePolicies, type ResolvedPolicy } from '../policy/compile.js';
@@ -45,8 +43,6 @@ const EXIT_ALLOWED = 0;
 const EXIT_REFUSED = 1;
 const EXIT_UNUSABLE = 2;
 
-/** Something to fix on the command line: exit 2. */
-class ExplainUsageError extends ConfigError {}
 
 interface ExplainRequest {
   readonly configFile: string | undefined;
@@ -57,23 +53,17 @@ interface ExplainRequest {
 }
 
 function parseRequest(argv: readonly string[], env: NodeJS.ProcessEnv): ExplainRequest | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: { config: { type: 'string' }, user: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (error) {
-    throw new ExplainUsageError(`${(error as Error).message}; see explain --help`);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = subcommandArguments('explain', argv, {
+    config: { type: 'string' },
+    user: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean' },
+  });
   if (values.help === true) return 'help';
-  if (values.user === undefined || values.user === '') throw new ExplainUsageError('name the caller with --user USER; see explain --help');
-  if (positionals.length > 1) throw new ExplainUsageError(`one call at a time, got ${positionals.length} files`);
-  const configFile = values.config ?? (env[`${ENV_PREFIX}CONFIG`] || undefined);
-  if (configFile === undefined) throw new ExplainUsageError(`name the gateway's config with --config FILE (or ${ENV_PREFIX}CONFIG)`);
+  if (values.user === undefined || values.user === '') throw new UsageError('explain', 'name the caller with --user USER');
+  if (positionals.length > 1) throw new UsageError('explain', `one call at a time, got ${positionals.length} files`);
+  const configFile = configFileFrom(values.config, env);
+  if (configFile === undefined) throw new UsageError('explain', `name the gateway's config with --config FILE (or ${ENV_PREFIX}CONFIG)`);
   const input = positionals[0] === '-' ? undefined : positionals[0];
   return { configFile, user: values.user, input, json: values.json === true };
 }
@@ -88,11 +78,11 @@ async function readBody(input: string | undefined, bodyLimit: number): Promise<B
     try {
       body = await readFile(input);
     } catch (error) {
-      throw new ExplainUsageError(`cannot read ${input}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new UsageError('explain', `cannot read ${input}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
     if (body.length > bodyLimit) throw tooLarge();
   } else {
-    if (process.stdin.isTTY) throw new ExplainUsageError('give the call as a file, or pipe it into standard input');
+    if (process.stdin.isTTY) throw new UsageError('explain', 'give the call as a file, or pipe it into standard input');
     const chunks: Buffer[] = [];
     let length = 0;
     for await (const chunk of process.stdin) {
@@ -305,7 +295,7 @@ interface Setup {
 
 /** The config, the user's policy as the gateway builds it, and every policy's definition. */
 function setUp(request: ExplainRequest, env: NodeJS.ProcessEnv): Setup {
-  const config = loadConfig({ file: request.configFile, overrides: overridesFromEnv(env) });
+  const config = gatewayConfig(request.configFile, env);
   const options = { bodyLimit: config.server.bodyLimit, limits: config.limits.policies };
   const policies = compileAccessPolicies(config);
   const access = config.access.users.get(request.user);

@@ -3,13 +3,13 @@ import { constants as fsConstants, type Stats } from 'node:fs';
 import { access, open, readFile, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { ReadStream } from 'node:tty';
-import { parseArgs } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { loadConfig } from '../config/load.js';
 import { ENV_PREFIX } from '../config/keys.js';
 import { overridesFromEnv } from '../config/overrides.js';
-import { ConfigError, GatewayError, HtpasswdError } from '../errors.js';
+import { GatewayError, HtpasswdError } from '../errors.js';
 import type { Subcommand } from './index.js';
+import { configFileFrom, EXIT_USAGE, subcommandArguments, UsageError } from './arguments.js';
 
 /**
  * Apache's `htpasswd -B` still defaults to 5, chosen in 2012; each step doubles the work. At 12 a
@@ -35,7 +35,6 @@ const MAX_STDIN_LINE_BYTES = 4096;
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
-const EXIT_USAGE = 2;
 /** What a shell reports for a command stopped by Ctrl-C (128 + SIGINT). */
 const EXIT_INTERRUPTED = 130;
 
@@ -58,7 +57,6 @@ Exit status: 0 done, 2 wrong usage, 1 any other failure (nothing is changed).
 `;
 
 /** Something to fix on the command line: exit 2. */
-class PasswdUsageError extends ConfigError {}
 
 /** The password typed or piped cannot be used: exit 1, nothing changed. */
 class PasswordRefusedError extends HtpasswdError {}
@@ -78,8 +76,8 @@ interface PasswordFile {
   readonly htdigest?: { readonly path: string; readonly realm: string };
 }
 
-function usage(message: string): PasswdUsageError {
-  return new PasswdUsageError(`${message}; see rtorrent-gateway passwd --help`);
+function usage(message: string): UsageError {
+  return new UsageError('passwd', message);
 }
 
 /** Why `user` cannot be an htpasswd user name, as the gateway (auth/credential-file.ts) and Apache read the file. */
@@ -102,7 +100,7 @@ function passwordFile(values: { htpasswd?: string; config?: string }, env: NodeJ
     return { path: values.htpasswd };
   }
   if (values.config === '') throw usage('--config needs a file name');
-  const configFile = values.config ?? (env[`${ENV_PREFIX}CONFIG`] || undefined);
+  const configFile = configFileFrom(values.config, env);
   const overrides = overridesFromEnv(env);
   const htpasswdFromEnv = overrides.some((override) => override.leaf.path.join('.') === 'auth.htpasswd');
   if (configFile === undefined && !htpasswdFromEnv) {
@@ -113,18 +111,12 @@ function passwordFile(values: { htpasswd?: string; config?: string }, env: NodeJ
 }
 
 function parseRequest(argv: readonly string[], env: NodeJS.ProcessEnv): PasswdRequest | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: { htpasswd: { type: 'string' }, config: { type: 'string' }, stdin: { type: 'boolean' }, help: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (error) {
-    throw usage((error as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = subcommandArguments('passwd', argv, {
+    htpasswd: { type: 'string' },
+    config: { type: 'string' },
+    stdin: { type: 'boolean' },
+    help: { type: 'boolean' },
+  });
   if (values.help === true) return 'help';
   if (positionals.length !== 1) {
     throw usage(positionals.length === 0 ? 'name the USER whose password to set' : `one USER at a time, got ${positionals.length}: ${positionals.join(' ')}`);
@@ -453,7 +445,7 @@ export async function runPasswd(argv: readonly string[], env: NodeJS.ProcessEnv)
     }
     if (!(error instanceof GatewayError)) throw error;
     process.stderr.write(`rtorrent-gateway passwd: ${error.message}\n`);
-    return error instanceof PasswdUsageError ? EXIT_USAGE : EXIT_FAILED;
+    return error instanceof UsageError ? EXIT_USAGE : EXIT_FAILED;
   }
 }
 

@@ -1,7 +1,5 @@
-import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.js';
 import { ENV_PREFIX } from '../config/keys.js';
-import { overridesFromEnv } from '../config/overrides.js';
+import { configFileFrom, EXIT_USAGE, gatewayConfig, subcommandArguments, UsageError } from './arguments.js';
 import { ConfigError, GatewayError } from '../errors.js';
 import { KNOWN_COMMANDS } from '../policy/command-names.js';
 import { describePolicies, type PolicyDescription } from '../policy/describe.js';
@@ -25,7 +23,6 @@ Exit status: 0 shown, 2 an unknown NAME, a configuration the gateway would not s
 `;
 
 const EXIT_OK = 0;
-const EXIT_USAGE = 2;
 
 interface PoliciesRequest {
   readonly name: string | undefined;
@@ -34,21 +31,10 @@ interface PoliciesRequest {
 }
 
 function parseRequest(argv: readonly string[], env: NodeJS.ProcessEnv): PoliciesRequest | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: { config: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (error) {
-    throw new ConfigError(`${(error as Error).message}; see policies --help`);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = subcommandArguments('policies', argv, { config: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } });
   if (values.help === true) return 'help';
-  if (positionals.length > 1) throw new ConfigError(`one policy at a time, got ${positionals.join(' ')}`);
-  return { name: positionals[0], configFile: values.config ?? (env[`${ENV_PREFIX}CONFIG`] || undefined), json: values.json === true };
+  if (positionals.length > 1) throw new UsageError('policies', `one policy at a time, got ${positionals.join(' ')}`);
+  return { name: positionals[0], configFile: configFileFrom(values.config, env), json: values.json === true };
 }
 
 interface Described {
@@ -59,7 +45,7 @@ interface Described {
 
 function describeFrom(request: PoliciesRequest, env: NodeJS.ProcessEnv): Described {
   if (request.configFile === undefined) return { policies: describePolicies({}), users: new Map() };
-  const config = loadConfig({ file: request.configFile, overrides: overridesFromEnv(env) });
+  const config = gatewayConfig(request.configFile, env);
   // The configurations the gateway refuses (a user of an unknown policy…) are refused here too.
   compileAccessPolicies(config);
   const policies = describePolicies(config.policies, { bodyLimit: config.server.bodyLimit, limits: config.limits.policies });

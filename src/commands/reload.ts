@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.js';
 import { EXIT_CONFIG, isConfigProblem } from '../errors.js';
 import { buildGateway } from '../gateway.js';
 import type { Subcommand } from './index.js';
+import { EXIT_USAGE, UsageError } from './arguments.js';
 
 export const RELOAD_USAGE = `Usage: rtorrent-gateway reload --pid PID [--config FILE] [options]
 
@@ -22,10 +23,8 @@ sent; 2 wrong usage (no usable --pid); 1 the process could not be signalled.
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
-const EXIT_USAGE = 2;
 /** EX_CONFIG, as the gateway itself exits on a configuration it cannot start with. */
 
-class UsageError extends Error {}
 
 /**
  * Takes --pid out of the arguments and leaves the rest to the gateway's own parser, so ExecReload=
@@ -39,7 +38,7 @@ function takePid(argv: readonly string[]): { pid: string | undefined; rest: stri
     let value: string | undefined;
     if (arg === '--pid') {
       value = argv[i + 1];
-      if (value === undefined) throw new UsageError('--pid needs a process id');
+      if (value === undefined) throw new UsageError('reload', '--pid needs a process id');
       i++;
     } else if (arg.startsWith('--pid=')) {
       value = arg.slice('--pid='.length);
@@ -47,7 +46,7 @@ function takePid(argv: readonly string[]): { pid: string | undefined; rest: stri
       rest.push(arg);
       continue;
     }
-    if (pid !== undefined) throw new UsageError('--pid given twice');
+    if (pid !== undefined) throw new UsageError('reload', '--pid given twice');
     pid = value;
   }
   return { pid, rest };
@@ -59,8 +58,8 @@ function takePid(argv: readonly string[]): { pid: string | undefined; rest: stri
  * $MAINPID must never turn a reload into a SIGHUP to everything.
  */
 function parsePid(raw: string | undefined): number {
-  if (raw === undefined) throw new UsageError('name the running gateway with --pid PID');
-  if (!/^[1-9][0-9]{0,9}$/.test(raw)) throw new UsageError(`--pid ${JSON.stringify(raw)} is not a process id`);
+  if (raw === undefined) throw new UsageError('reload', 'name the running gateway with --pid PID');
+  if (!/^[1-9][0-9]{0,9}$/.test(raw)) throw new UsageError('reload', `--pid ${JSON.stringify(raw)} is not a process id`);
   return Number(raw);
 }
 
@@ -68,7 +67,7 @@ function parsePid(raw: string | undefined): number {
 async function check(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   // An unknown option or variable is a configuration error here as it is for the gateway (78).
   const request = parseCli(argv, env);
-  if (request.check || request.healthcheck || request.version) throw new UsageError('reload takes the gateway\'s configuration options and --pid only');
+  if (request.check || request.healthcheck || request.version) throw new UsageError('reload', 'reload takes the gateway\'s configuration options and --pid only');
   const config = loadConfig({ file: request.configFile, overrides: request.overrides });
   // The build --check does: policies compiled, htpasswd, htdigest and TLS files read, nothing
   // listening and rtorrent not asked. Warnings (a user without a password) go to stderr at once,
@@ -91,7 +90,7 @@ export const reload: Subcommand = {
       await check(taken.rest, env);
     } catch (error) {
       if (error instanceof UsageError) {
-        process.stderr.write(`rtorrent-gateway reload: ${error.message}; see rtorrent-gateway reload --help\n`);
+        process.stderr.write(`rtorrent-gateway reload: ${error.message}\n`);
         return EXIT_USAGE;
       }
       const message = error instanceof Error ? error.message : String(error);

@@ -10,7 +10,7 @@ import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { ResponseHead } from '../upstream/response-head.js';
 import { answerEncoding, CompressedRelay, compressWhole, GatherBuffers, SharedAnswerEncodings, varyOnAcceptEncoding, type CompressionSettings } from './compression.js';
-import { sendGatewayError, sendJsonRpcRefusal, sendText } from './replies.js';
+import { sendGatewayError, sendJsonRpcRefusal } from './replies.js';
 
 function isJson(contentType: string | undefined): boolean {
   return contentType !== undefined && /^application\/json\s*(;|$)/i.test(contentType);

@@ -6,7 +6,7 @@ import { Authenticator } from '../auth/authenticator.js';
 import type { VerifiedCredentialCache } from '../auth/credential-cache.js';
 import { loadHtpasswd } from '../auth/htpasswd.js';
 import { CONFIG_KEYS, type ConfigKey } from '../config/keys.js';
-import { DEFAULT_UPSTREAM, type GatewayConfig } from '../config/schema.js';
+import type { GatewayConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { AccessTable } from '../auth/access.js';
 import { crossSiteGuard } from '../http/cross-site.js';

@@ -15,7 +15,7 @@ import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { UserBudgets } from '../budget/user-budgets.js';
 import type { Caller } from '../call-decision.js';
 import { relayCall, relayFailure } from '../call-relay.js';
-import { ConfigError, GatewayError, OverBudgetError } from '../errors.js';
+import { ConfigError, OverBudgetError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { CallBudget } from '../policy/types.js';
 import { requestLogEntry } from '../request-log-line.js';

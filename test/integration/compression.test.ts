@@ -17,7 +17,7 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 import xmlrpc from 'xmlrpc';
 import { loadConfig } from '../../src/config/load.js';
 import { WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
@@ -65,14 +65,6 @@ function rawPost(url: string, body: string, headers: Record<string, string>): Pr
     request.on('error', reject);
     request.end(body);
   });
-}
-
-function decoded(answer: RawAnswer): Buffer {
-  const coding = answer.headers['content-encoding'];
-  if (coding === undefined) return answer.body;
-  if (coding === 'gzip') return gunzipSync(answer.body);
-  if (coding === 'br') return brotliDecompressSync(answer.body);
-  throw new Error(`unexpected Content-Encoding ${coding}`);
 }
 
 if (BUILDS.length === 0 || !haveNginx) describe('compressed answers from a real rtorrent', { skip: 'rtorrent or nginx not installed' }, () => undefined);

@@ -2,10 +2,8 @@ import { statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import type { SocketAddress } from '../config/address.js';
 import { UpstreamError } from '../errors.js';
-import type { ScgiResponse } from '../upstream/scgi-client.js';
 import { Upstream } from '../upstream/upstream.js';
-import { VERSION_PROBE } from '../upstream/version.js';
-import { decodeMethodResponse } from '../xmlrpc/response.js';
+import { askVersion, type VersionAnswer } from '../upstream/version.js';
 import { ok, warning, type Finding } from './check-findings.js';
 import { allows, blockingDirectory, describeIdentity, describeOwnership, permissionFix, type Identity } from './path-access.js';
 import { protectHomeAdvice, unitFiles } from './systemd-unit.js';
@@ -32,9 +30,6 @@ export interface ProbeOptions {
   /** The systemd unit files to read ProtectHome= from (default: as systemd would find them). */
   readonly unitFiles?: readonly string[];
 }
-
-/** system.client_version's answer is ~150 bytes. */
-const MAX_ANSWER_BYTES = 64 * 1024;
 
 const KIND_NAMES: ReadonlyArray<readonly [(stats: Stats) => boolean, string]> = [
   [(stats) => stats.isFile(), 'a regular file'],
@@ -155,16 +150,13 @@ function connectProblem(address: SocketAddress, error: unknown, options: ProbeOp
   return error instanceof Error ? error.message : String(error);
 }
 
-/** rtorrent's answer to system.client_version: its release, or why the answer is not one. */
-async function askVersion(upstream: Upstream): Promise<{ readonly version?: string; readonly text: string }> {
-  const response: ScgiResponse = await upstream.call(VERSION_PROBE, { requestUri: '/RPC2', remoteAddr: '127.0.0.1' });
-  const body = response.kind === 'whole' ? response.body : await response.body.readAll(MAX_ANSWER_BYTES);
-  if (response.head.status !== 200) return { text: `answers with HTTP status ${response.head.status} instead of an XML-RPC answer: is it rtorrent?` };
-  if (body === undefined) return { text: 'answers system.client_version with more than 64 KiB: is it rtorrent?' };
-  const decoded = decodeMethodResponse(body);
-  if (!decoded.ok) return { text: `answers, but system.client_version failed: ${decoded.fault.faultString} (fault ${decoded.fault.faultCode})` };
-  if (typeof decoded.value !== 'string') return { text: 'answers, but system.client_version names no release: is it rtorrent?' };
-  return { version: decoded.value, text: `rtorrent ${decoded.value} answers` };
+/** rtorrent's answer to system.client_version, in words: its release, or why the answer is not one. */
+function versionText(answer: VersionAnswer): string {
+  if ('version' in answer) return `rtorrent ${answer.version} answers`;
+  if ('status' in answer) return `answers with HTTP status ${answer.status} instead of an XML-RPC answer: is it rtorrent?`;
+  if ('tooLarge' in answer) return `answers system.client_version with more than ${answer.tooLarge / 1024} KiB: is it rtorrent?`;
+  if ('fault' in answer) return `answers, but system.client_version failed: ${answer.fault.faultString} (fault ${answer.fault.faultCode})`;
+  return 'answers, but system.client_version names no release: is it rtorrent?';
 }
 
 export interface ProbeResult {
@@ -186,12 +178,12 @@ export async function probeUpstream(target: UpstreamTarget, options: ProbeOption
   const upstream = new Upstream(address, { timeoutMs: options.timeoutMs, maxConnections: 1, maxQueue: 0 });
   try {
     const answer = await askVersion(upstream);
-    if (answer.version === undefined) return { answered: false, findings: [warning(`${subject}: ${answer.text}`), ...findings] };
+    if (!('version' in answer)) return { answered: false, findings: [warning(`${subject}: ${versionText(answer)}`), ...findings] };
     const asRoot =
       address.kind === 'unix' && options.identity.overridesPermissions
         ? " (checked with root's power over file permissions: run --check as the service's user to test its own access)"
         : '';
-    return { answered: true, findings: [ok(`${subject}: ${answer.text}${asRoot}`), ...findings] };
+    return { answered: true, findings: [ok(`${subject}: ${versionText(answer)}${asRoot}`), ...findings] };
   } catch (error) {
     return { answered: false, findings: [warning(`${subject}: ${connectProblem(address, error, options)}`), ...findings] };
   }

@@ -91,10 +91,26 @@ export class UpstreamVersion {
   }
 
   async #ask(): Promise<string | undefined> {
-    const response = await this.#upstream.call(VERSION_PROBE, { requestUri: '/RPC2', remoteAddr: '127.0.0.1' });
-    const body = response.kind === 'whole' ? response.body : await response.body.readAll(MAX_ANSWER_BYTES);
-    if (response.head.status !== 200 || body === undefined) return undefined;
-    const decoded = decodeMethodResponse(body);
-    return decoded.ok && typeof decoded.value === 'string' ? decoded.value : undefined;
+    const answer = await askVersion(this.#upstream);
+    return 'version' in answer ? answer.version : undefined;
   }
+}
+
+/** rtorrent's answer to system.client_version: its release, or what came back instead. */
+export type VersionAnswer =
+  | { readonly version: string }
+  | { readonly status: number }
+  | { readonly tooLarge: number }
+  | { readonly fault: { readonly faultCode: number; readonly faultString: string } }
+  | { readonly noRelease: true };
+
+/** Asks once; a failure to connect or a timeout rejects with the UpstreamError. */
+export async function askVersion(upstream: Pick<Upstream, 'call'>): Promise<VersionAnswer> {
+  const response = await upstream.call(VERSION_PROBE, { requestUri: '/RPC2', remoteAddr: '127.0.0.1' });
+  const body = response.kind === 'whole' ? response.body : await response.body.readAll(MAX_ANSWER_BYTES);
+  if (response.head.status !== 200) return { status: response.head.status };
+  if (body === undefined) return { tooLarge: MAX_ANSWER_BYTES };
+  const decoded = decodeMethodResponse(body);
+  if (!decoded.ok) return { fault: decoded.fault };
+  return typeof decoded.value === 'string' ? { version: decoded.value } : { noRelease: true };
 }

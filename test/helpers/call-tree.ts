@@ -1,4 +1,5 @@
 import type { MethodCall, XmlRpcValue } from '../../src/xmlrpc/types.js';
+import type { Call } from './client-calls.js';
 
 /** Shorthand for request trees in policy tests: strings, integers, base64, arrays and structs. */
 export type Param = string | number | bigint | Buffer | Param[] | { struct: [string, Param][] };
@@ -33,4 +34,14 @@ export function multicall(...calls: MethodCall[]): MethodCall {
     ]),
   }));
   return { methodName: 'system.multicall', params: [{ kind: 'array', items }] };
+}
+
+/** A call of the client catalogue (client-calls.ts) as the policy engine gets it. */
+export function callOf([methodName, params]: Call): MethodCall {
+  return call(methodName, ...params);
+}
+
+/** Calls of the client catalogue in one system.multicall. */
+export function multicallOf(calls: readonly Call[]): MethodCall {
+  return multicall(...calls.map(callOf));
 }

@@ -134,6 +134,15 @@ export function xmlCall(method: string, params: readonly XmlParam[] = []): strin
   return `<?xml version="1.0"?><methodCall><methodName>${escapeXml(method)}</methodName><params>${encoded}</params></methodCall>`;
 }
 
+/** A system.multicall of [method, params] pairs, each member a struct as clients write it. */
+export function xmlMulticall(...calls: ReadonlyArray<readonly [string, readonly XmlParam[]]>): string {
+  const members = calls.map(
+    ([method, params]) =>
+      `<value><struct><member><name>methodName</name>${encodeParam(method)}</member><member><name>params</name>${encodeParam(params)}</member></struct></value>`,
+  );
+  return `<?xml version="1.0"?><methodCall><methodName>system.multicall</methodName><params><param><value><array><data>${members.join('')}</data></array></value></param></params></methodCall>`;
+}
+
 export type XmlRpcDecoded =
   | string
   | number

@@ -30,6 +30,7 @@ import { relayTo, rtorrentStyleReply, startFakeScgi, type FakeScgiServer } from 
 import { makeTempDir, removeTempDir } from '../helpers/processes.js';
 import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, xmlCall } from '../helpers/scgi-direct.js';
+import { sonarr } from '../helpers/client-calls.js';
 import { WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
 
 // Throws in CI when either release is missing, so the file fails there instead of skipping.
@@ -411,7 +412,7 @@ const CURRENT = BUILDS.find((build) => build.version !== '0.9.8');
 
 describe('restarted on the same socket path as the other release', { skip: (DEBIAN === undefined || CURRENT === undefined) && 'needs both rtorrent releases', timeout: 120_000 }, () => {
   /** d.complete is on rtorrent's untrusted-safe list from 0.16.16: the marking of this list depends on the release. */
-  const SONARR_LIST = xmlCall('d.multicall2', ['', 'main', 'd.name=', 'd.hash=', 'd.size_bytes=', 'd.complete=', 'd.custom1=']);
+  const SONARR_LIST = xmlCall(...sonarr.shortList());
   const SONARR = { password: 'sonarr-secret', policy: 'arr' };
 
   it('asks which release answers after rtorrent was gone, and marks UNTRUSTED_CONNECTION for that one: 0.9.8, then 0.16.20, then 0.9.8 again', async () => {

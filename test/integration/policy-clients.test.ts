@@ -11,8 +11,8 @@
  * Where a release answers a client differently (a getter it no longer defines, a nested array its
  * XML-RPC reader keeps whole), the expectation names the release and the rtorrent source behind it.
  *
- * The calls are copied from the clients' sources as listed in docs/policies.md and
- * test/unit/policy-clients.test.ts, which checks the same calls against the policy engine alone.
+ * The calls come from test/helpers/client-calls.ts, which names each client's source;
+ * test/unit/policy-clients.test.ts checks the same calls against the policy engine alone.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -24,9 +24,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { basicAuth, post } from '../helpers/gateway.js';
 import { rtorrentBuilds, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
-import { decodeXmlRpcResponse, xmlCall, XmlRpcFault, type XmlParam, type XmlRpcDecoded } from '../helpers/scgi-direct.js';
+import { decodeXmlRpcResponse, xmlCall, xmlMulticall, XmlRpcFault, type XmlRpcDecoded } from '../helpers/scgi-direct.js';
 import { infoHashOf, makeTorrentBytes, torrentName } from '../helpers/torrents.js';
-import { FLOOD_SETTINGS, RUTORRENT_LIST, RUTORRENT_SETTINGS_GETTERS } from '../helpers/client-calls.js';
+import {
+  AUTOBRR_STATUS, AUTOBRR_TORRENT_GETTERS, autobrr, EXPORTER_GETTERS, exporter, flood, FLOOD_JESEC_FIELDS, FLOOD_LIST_098, getters,
+  nzb360, RUTORRENT_LIST, RUTORRENT_SETTINGS_GETTERS, RUTORRENT_TOTALS, ruTorrent, SONARR_LIST, sonarr, transdroid, TRANSDROID_XML_LIMIT,
+} from '../helpers/client-calls.js';
 import { withStack } from '../helpers/stack.js';
 
 // Throws in CI when Debian's rtorrent is missing, so the file fails there instead of skipping.
@@ -83,19 +86,6 @@ interface ClientCall {
   /** loads a torrent rtorrent fetches over HTTP, after the call has returned */
   readonly byUrl?: true;
   prepare(c: Ctx): Promise<Prepared> | Prepared;
-}
-
-/** A system.multicall, written by hand because xmlCall has no structs. */
-function multicall(...calls: Array<[string, XmlParam[]]>): string {
-  const value = (param: XmlParam): string => {
-    const body = xmlCall('x', [param]);
-    return body.slice(body.indexOf('<param>') + '<param>'.length, body.lastIndexOf('</param>'));
-  };
-  const structs = calls.map(
-    ([method, params]) =>
-      `<value><struct><member><name>methodName</name>${value(method)}</member><member><name>params</name>${value(params)}</member></struct></value>`,
-  );
-  return `<?xml version="1.0"?><methodCall><methodName>system.multicall</methodName><params><param><value><array><data>${structs.join('')}</data></array></value></param></params></methodCall>`;
 }
 
 const rows = (answer: XmlRpcDecoded | undefined): XmlRpcDecoded[][] => {
@@ -162,17 +152,14 @@ async function get(rt: RtorrentInstance, method: string, target: string): Promis
   return rt.call(method, [target]);
 }
 
-// --- ruTorrent: js/rtorrent.js, names mapped by php/methods-0.9.4.php -------------------------------
-
-
-const RUTORRENT_TOTALS = ['throttle.global_up.total', 'throttle.global_down.total', 'throttle.global_up.max_rate', 'throttle.global_down.max_rate', 'network.http.current_open', 'network.open_sockets'];
+// --- ruTorrent ---------------------------------------------------------------------------------------
 
 const RUTORRENT: ClientCall[] = [
   {
     name: 'ruTorrent lists torrents',
     write: false,
     prepare: () => ({
-      bodies: [xmlCall('d.multicall2', ['', 'main', ...RUTORRENT_LIST])],
+      bodies: [xmlCall(...ruTorrent.list())],
       check: async ([answer]) => {
         const list = rows(answer);
         assert.ok(list.length >= TORRENTS, `${list.length} rows`);
@@ -187,7 +174,7 @@ const RUTORRENT: ClientCall[] = [
     name: 'ruTorrent lists files',
     write: false,
     prepare: (c) => ({
-      bodies: [xmlCall('f.multicall', [c.anyHash, '', 'f.path=', 'f.completed_chunks=', 'f.size_chunks=', 'f.size_bytes=', 'f.priority=', 'f.prioritize_first=', 'f.prioritize_last='])],
+      bodies: [xmlCall(...ruTorrent.files(c.anyHash))],
       check: async ([answer]) => {
         const [file] = rows(answer);
         assert.match(String(file?.[0]), /^rtg-test-clients-\d+\.bin$/);
@@ -200,7 +187,7 @@ const RUTORRENT: ClientCall[] = [
     write: false,
     // Nobody is connected to a test rtorrent: an empty list is the right answer.
     prepare: (c) => ({
-      bodies: [xmlCall('p.multicall', [c.anyHash, '', 'p.id=', 'p.address=', 'p.client_version=', 'p.is_incoming=', 'p.is_encrypted=', 'p.is_snubbed=', 'p.completed_percent=', 'p.down_total=', 'p.up_total=', 'p.down_rate=', 'p.up_rate=', 'p.id_html=', 'p.peer_rate=', 'p.peer_total=', 'p.port='])],
+      bodies: [xmlCall(...ruTorrent.peers(c.anyHash))],
       check: async ([answer]) => assert.deepEqual(answer, []),
     }),
   },
@@ -208,7 +195,7 @@ const RUTORRENT: ClientCall[] = [
     name: 'ruTorrent lists trackers',
     write: false,
     prepare: (c) => ({
-      bodies: [xmlCall('t.multicall', [c.anyHash, '', 't.url=', 't.type=', 't.is_enabled=', 't.group=', 't.scrape_complete=', 't.scrape_incomplete=', 't.scrape_downloaded=', 't.normal_interval=', 't.scrape_time_last='])],
+      bodies: [xmlCall(...ruTorrent.trackers(c.anyHash))],
       check: async ([answer]) => assert.equal(rows(answer)[0]?.[0], 'http://127.0.0.1:9/announce'),
     }),
   },
@@ -216,7 +203,7 @@ const RUTORRENT: ClientCall[] = [
     name: 'ruTorrent reads totals',
     write: false,
     prepare: (c) => ({
-      bodies: [multicall(...RUTORRENT_TOTALS.map((name): [string, XmlParam[]] => [name, ['']]))],
+      bodies: [xmlMulticall(...getters(RUTORRENT_TOTALS, ''))],
       check: async ([answer]) => assertGetters(c.rt.version, RUTORRENT_TOTALS, answer),
     }),
   },
@@ -224,7 +211,7 @@ const RUTORRENT: ClientCall[] = [
     name: 'ruTorrent reads settings',
     write: false,
     prepare: (c) => ({
-      bodies: [multicall(...RUTORRENT_SETTINGS_GETTERS.map((name): [string, XmlParam[]] => [name, ['']]))],
+      bodies: [xmlMulticall(...getters(RUTORRENT_SETTINGS_GETTERS, ''))],
       check: async ([answer]) => assertGetters(c.rt.version, RUTORRENT_SETTINGS_GETTERS, answer),
     }),
   },
@@ -234,7 +221,7 @@ const RUTORRENT: ClientCall[] = [
     prepare: async (c) => {
       const h = await c.torrent();
       return {
-        bodies: [multicall(['d.open', [h]], ['d.start', [h]])],
+        bodies: [xmlMulticall(...ruTorrent.start(h))],
         check: async () => {
           assert.equal(await get(c.rt, 'd.state', h), 1);
           assert.equal(await get(c.rt, 'd.is_open', h), 1);
@@ -249,7 +236,7 @@ const RUTORRENT: ClientCall[] = [
       const h = await c.torrent();
       await c.rt.call('d.start', [h]);
       return {
-        bodies: [multicall(['d.stop', [h]], ['d.close', [h]])],
+        bodies: [xmlMulticall(...ruTorrent.stop(h))],
         check: async () => {
           assert.equal(await get(c.rt, 'd.state', h), 0);
           assert.equal(await get(c.rt, 'd.is_open', h), 0);
@@ -263,7 +250,7 @@ const RUTORRENT: ClientCall[] = [
     prepare: async (c) => {
       const h = await c.torrent();
       return {
-        bodies: [multicall(['d.check_hash', [h]], ['d.tracker_announce', [h]], ['d.erase', [h]])],
+        bodies: [xmlMulticall(...ruTorrent.recheckAnnounceErase(h))],
         check: () => waitForTorrent(c.rt, h, false),
       };
     },
@@ -274,7 +261,7 @@ const RUTORRENT: ClientCall[] = [
     prepare: async (c) => {
       const h = await c.torrent();
       return {
-        bodies: [multicall(['d.priority.set', [h, 3]], ['f.priority.set', [`${h}:f0`, 2]], ['f.prioritize_first.enable', [`${h}:f0`]], ['f.prioritize_last.disable', [`${h}:f0`]], ['d.update_priorities', [h]])],
+        bodies: [xmlMulticall(...ruTorrent.priorities(h, 3))],
         check: async () => {
           assert.equal(await get(c.rt, 'd.priority', h), 3);
           assert.equal(await get(c.rt, 'f.priority', `${h}:f0`), 2);
@@ -289,7 +276,7 @@ const RUTORRENT: ClientCall[] = [
     prepare: async (c) => {
       const h = await c.torrent();
       return {
-        bodies: [xmlCall('d.custom1.set', [h, 'Linux ISOs'])],
+        bodies: [xmlCall(...ruTorrent.label(h, 'Linux ISOs'))],
         check: async () => assert.equal(await get(c.rt, 'd.custom1', h), 'Linux ISOs'),
       };
     },
@@ -300,7 +287,7 @@ const RUTORRENT: ClientCall[] = [
     prepare: async (c) => {
       const h = await c.torrent();
       return {
-        bodies: [xmlCall('t.is_enabled.set', [`${h}:t0`, 0])],
+        bodies: [xmlCall(...ruTorrent.trackerEnabled(h, 0))],
         check: async () => assert.equal(await get(c.rt, 't.is_enabled', `${h}:t0`), 0),
       };
     },
@@ -311,7 +298,7 @@ const RUTORRENT: ClientCall[] = [
     prepare: async (c) => {
       const h = await c.torrent();
       return {
-        bodies: [multicall(['d.uploads_max.set', [h, 8]], ['d.peer_exchange.set', [h, 1]], ['d.peers_max.set', [h, 100]], ['d.tracker_numwant.set', [h, 50]])],
+        bodies: [xmlMulticall(...ruTorrent.setProperties(h))],
         check: async () => {
           assert.equal(await get(c.rt, 'd.uploads_max', h), 8);
           assert.equal(await get(c.rt, 'd.peers_max', h), 100);
@@ -327,7 +314,7 @@ const RUTORRENT: ClientCall[] = [
     prepare: async (c) => {
       const h = await c.torrent();
       return {
-        bodies: [xmlCall('branch', [h, 'd.is_active=', 'cat=$d.stop=,$d.close=,$d.connection_seed.set=initial_seed,$d.open=,$d.start=', 'd.connection_seed.set=initial_seed'])],
+        bodies: [xmlCall(...ruTorrent.superSeed(h))],
         check: async () => assert.equal(await get(c.rt, 'd.connection_seed', h), 'initial_seed'),
       };
     },
@@ -336,7 +323,7 @@ const RUTORRENT: ClientCall[] = [
     name: 'ruTorrent sets global rates',
     write: true,
     prepare: (c) => ({
-      bodies: [multicall(['throttle.global_up.max_rate.set', ['', '1048576']], ['throttle.global_down.max_rate.set', ['', '0']])],
+      bodies: [xmlMulticall(...ruTorrent.globalRates())],
       check: async () => {
         assert.equal(await c.rt.call('throttle.global_up.max_rate', ['']), 1048576);
         assert.equal(await c.rt.call('throttle.global_down.max_rate', ['']), 0);
@@ -347,7 +334,7 @@ const RUTORRENT: ClientCall[] = [
     name: 'ruTorrent saves peer, upload and tracker settings',
     write: true,
     prepare: (c) => ({
-      bodies: [multicall(['throttle.max_peers.normal.set', ['', 201]], ['throttle.max_uploads.global.set', ['', 101]], ['trackers.numwant.set', ['', 51]], ['pieces.hash.on_completion.set', ['', 1]])],
+      bodies: [xmlMulticall(...ruTorrent.saveSettings(201, 101, 51))],
       check: async () => {
         assert.equal(await c.rt.call('throttle.max_peers.normal', ['']), 201);
         assert.equal(await c.rt.call('throttle.max_uploads.global', ['']), 101);
@@ -357,7 +344,6 @@ const RUTORRENT: ClientCall[] = [
   },
 ];
 
-/** ruTorrent's add dialog: label and directory ride along as trailing commands (php/rtorrent.php). */
 const RUTORRENT_ADD: ClientCall = {
   name: 'ruTorrent adds a torrent with a label and a directory',
   write: true,
@@ -365,7 +351,7 @@ const RUTORRENT_ADD: ClientCall = {
     const t = c.fresh();
     const dir = join(c.root, 'rutorrent');
     return {
-      bodies: [xmlCall('load.raw_start', ['', t.bytes, `d.directory.set="${dir}"`, 'd.custom1.set="Linux%20ISOs"', `d.custom.set=x-filename,${t.name}.torrent`, 'd.custom.set=addtime,1764100000'])],
+      bodies: [xmlCall(...ruTorrent.add(t.bytes, dir, `${t.name}.torrent`))],
       check: async () => {
         await waitForTorrent(c.rt, t.hash);
         assert.equal(await get(c.rt, 'd.custom1', t.hash), 'Linux%20ISOs');
@@ -377,30 +363,17 @@ const RUTORRENT_ADD: ClientCall = {
   },
 };
 
-// --- Flood: server/services/rTorrent/clientGatewayService.ts, constants/methodCallConfigs/*.ts -------
+// --- Flood, without the sequential downloads of jesec's fork, which neither release has ----------------
 
-/** Flood's list without d.down.sequential and d.timestamp.last_active, which only jesec's fork has. */
-const FLOOD_LIST_098 = [
-  'd.hash=', 'd.name=', 'd.message=', 'd.state=', 'd.custom2=', 'd.is_active=', 'd.complete=', 'd.is_private=',
-  'd.connection_seed=', 'd.is_open=', 'd.hashing=', 'd.priority=', 'd.up.rate=', 'd.up.total=', 'd.down.rate=',
-  'd.down.total=', 'd.ratio=', 'd.bytes_done=', 'd.size_bytes=', 'd.directory=', 'd.custom=addtime',
-  'd.custom=flood.selected_size', 'd.creation_date=', 'd.timestamp.finished=', 'd.custom1=',
-  'cat="$t.multicall=d.hash=,t.is_enabled=,t.url=,cat={|||}"', 'd.peers_complete=',
-  'cat="$t.multicall=d.hash=,t.scrape_complete=,cat={|||}"', 'd.peers_accounted=',
-  'cat="$t.multicall=d.hash=,t.scrape_incomplete=,cat={|||}"',
-];
-/** Flood's trailing commands for an add (d.down.sequential.set=1 only when the fork has it). */
-const floodAddCommands = (dir: string): string[] => [
-  'd.tied_to_file.set=""', 'd.custom.set=addtime,1764100000', `d.directory.set="${dir}"`, 'd.custom1.set="movies,hd"',
-  'd.connection_seed.set=initial_seed', 'd.custom2.set="VRS24mrkerubuntu%20release"',
-];
+/** Every add here carries a comment, a URL's too. */
+const FLOOD_ADD = { comment: 'ubuntu release' } as const;
 
 const FLOOD_READS: ClientCall[] = [
   {
     name: 'Flood lists torrents (the getters 0.9.8 has)',
     write: false,
     prepare: () => ({
-      bodies: [xmlCall('d.multicall2', ['', 'main', ...FLOOD_LIST_098])],
+      bodies: [xmlCall(...flood.list(FLOOD_LIST_098))],
       check: async ([answer]) => {
         const list = rows(answer);
         assert.ok(list.length >= TORRENTS);
@@ -413,7 +386,7 @@ const FLOOD_READS: ClientCall[] = [
     write: false,
     // Neither release has d.down.sequential; both fault with this text (0.9.8 as -503, 0.16.20 as -500).
     prepare: () => ({
-      bodies: [xmlCall('d.multicall2', ['', 'main', 'd.hash=', 'd.down.sequential=', 'd.timestamp.last_active='])],
+      bodies: [xmlCall(...flood.list(['d.hash=', ...FLOOD_JESEC_FIELDS]))],
       rtorrentFault: /^Command "d\.down\.sequential" does not exist\.$/,
     }),
   },
@@ -421,11 +394,7 @@ const FLOOD_READS: ClientCall[] = [
     name: 'Flood lists files, peers and trackers',
     write: false,
     prepare: (c) => ({
-      bodies: [multicall(
-        ['f.multicall', [c.anyHash, '', 'f.path=', 'f.priority=', 'f.size_bytes=', 'f.size_chunks=', 'f.completed_chunks=']],
-        ['p.multicall', [c.anyHash, '', 'p.address=', 'p.client_version=', 'p.completed_percent=', 'p.down_rate=', 'p.up_rate=', 'p.is_encrypted=', 'p.is_incoming=']],
-        ['t.multicall', [c.anyHash, '', 't.url=', 't.type=', 't.is_enabled=']],
-      )],
+      bodies: [xmlMulticall(...flood.details(c.anyHash))],
       check: async ([answer]) => {
         const [files, peers, trackers] = rows(answer) as XmlRpcDecoded[][][];
         assert.equal(rows(files?.[0]).length, 1);
@@ -438,8 +407,8 @@ const FLOOD_READS: ClientCall[] = [
     name: 'Flood reads settings and features',
     write: false,
     prepare: (c) => ({
-      bodies: [multicall(...FLOOD_SETTINGS.map((name): [string, XmlParam[]] => [name, ['']]), ['session.path', ['']], ['system.listMethods', []])],
-      check: async ([answer]) => assertGetters(c.rt.version, [...FLOOD_SETTINGS, 'session.path', 'system.listMethods'], answer),
+      bodies: [xmlMulticall(...flood.settings())],
+      check: async ([answer]) => assertGetters(c.rt.version, flood.settings().map(([name]) => name), answer),
     }),
   },
 ];
@@ -450,7 +419,7 @@ const FLOOD_ACTIONS: ClientCall[] = [
     write: true,
     prepare: async (c) => {
       const h = await c.torrent();
-      return { bodies: [multicall(['d.tracker_announce', [h]], ['d.check_hash', [h]], ['d.erase', [h]])], check: () => waitForTorrent(c.rt, h, false) };
+      return { bodies: [xmlMulticall(...flood.announceRecheckErase(h))], check: () => waitForTorrent(c.rt, h, false) };
     },
   },
   {
@@ -459,7 +428,7 @@ const FLOOD_ACTIONS: ClientCall[] = [
     prepare: async (c) => {
       const h = await c.torrent();
       return {
-        bodies: [multicall(['d.priority.set', [h, '2']], ['d.update_priorities', [h]], ['d.custom1.set', [h, 'tv']], ['d.custom.set', [h, 'flood.selected_size', '123']], ['d.is_multi_file', [h]])],
+        bodies: [xmlMulticall(...flood.edit(h))],
         check: async () => {
           assert.equal(await get(c.rt, 'd.priority', h), 2);
           assert.equal(await get(c.rt, 'd.custom1', h), 'tv');
@@ -478,7 +447,7 @@ const FLOOD_ACTIONS: ClientCall[] = [
         // the tinyxml2 reader of 0.16.20 "method" (src/rpc/xmlrpc_tinyxml2.cc execute_command).
         // Flood's direct d.connection_seed.set is refused by the gateway instead: rtorrent registers
         // it private (jsonrpc-rtorrent.test.ts).
-        bodies: [xmlCall('d.down.sequential.set', [h, '1'])],
+        bodies: [xmlCall(...flood.sequential(h))],
         rtorrentFault: /^[Mm]ethod 'd\.down\.sequential\.set' not defined$/,
         check: async (answers) => assert.deepEqual(answers, [undefined], 'rtorrent answered with its own fault'),
       };
@@ -490,7 +459,7 @@ const FLOOD_ACTIONS: ClientCall[] = [
     prepare: async (c) => {
       const h = await c.torrent();
       return {
-        bodies: [multicall(['t.multicall', [h, '', 't.disable=']], ['d.tracker.insert', [h, '0', 'https://tracker.example.org/announce']], ['d.save_full_session', [h]])],
+        bodies: [xmlMulticall(...flood.replaceTrackers(h))],
         check: async () => {
           assert.equal(await get(c.rt, 't.is_enabled', `${h}:t0`), 0);
           assert.equal(await get(c.rt, 'd.tracker_size', h), 2);
@@ -504,7 +473,7 @@ const FLOOD_ACTIONS: ClientCall[] = [
     prepare: async (c) => {
       const h = await c.torrent();
       return {
-        bodies: [multicall(['f.priority.set', [`${h}:f0`, '0']], ['d.update_priorities', [h]], ['d.open', [h]], ['d.start', [h]], ['d.stop', [h]], ['d.close', [h]])],
+        bodies: [xmlMulticall(...flood.filePriorityStartStop(h, 0))],
         check: async () => {
           assert.equal(await get(c.rt, 'f.priority', `${h}:f0`), 0);
           assert.equal(await get(c.rt, 'd.state', h), 0);
@@ -516,7 +485,7 @@ const FLOOD_ACTIONS: ClientCall[] = [
     name: 'Flood saves throttle settings',
     write: true,
     prepare: (c) => ({
-      bodies: [multicall(['throttle.global_down.max_rate.set', ['', '1048576']], ['throttle.max_peers.normal.set', ['', '100']])],
+      bodies: [xmlMulticall(...flood.saveThrottle())],
       check: async () => {
         assert.equal(await c.rt.call('throttle.global_down.max_rate', ['']), 1048576);
         assert.equal(await c.rt.call('throttle.max_peers.normal', ['']), 100);
@@ -534,7 +503,7 @@ const FLOOD_DIRECTORIES: ClientCall[] = [
       const t = c.fresh();
       const dir = join(c.root, 'movies');
       return {
-        bodies: [xmlCall('load.raw_start', ['', t.bytes, ...floodAddCommands(dir)])],
+        bodies: [xmlCall(...flood.addFile(t.bytes, dir, FLOOD_ADD))],
         check: async () => {
           await waitForTorrent(c.rt, t.hash);
           assert.equal(await get(c.rt, 'd.directory', t.hash), dir);
@@ -553,7 +522,7 @@ const FLOOD_DIRECTORIES: ClientCall[] = [
       const t = c.freshUrl();
       const dir = join(c.root, 'movies');
       return {
-        bodies: [xmlCall('load.start', ['', t.url, ...floodAddCommands(dir)])],
+        bodies: [xmlCall(...flood.addUrl(t.url, dir, FLOOD_ADD))],
         check: async () => {
           await waitForTorrent(c.rt, t.hash);
           assert.equal(await get(c.rt, 'd.directory', t.hash), dir);
@@ -569,39 +538,37 @@ const FLOOD_DIRECTORIES: ClientCall[] = [
       const h = await c.torrent();
       const dir = join(c.root, 'tv');
       return {
-        bodies: [xmlCall('d.directory.set', [h, dir])],
+        bodies: [xmlCall(...flood.move(h, dir))],
         check: async () => assert.equal(await get(c.rt, 'd.directory', h), dir),
       };
     },
   },
 ];
 
-// --- Sonarr, Radarr, Lidarr, Readarr, Prowlarr: RTorrentProxy.cs ------------------------------------
-
-const SONARR_FIELDS = ['d.name=', 'd.hash=', 'd.base_path=', 'd.custom1=', 'd.size_bytes=', 'd.left_bytes=', 'd.down.rate=', 'd.ratio=', 'd.is_open=', 'd.is_active=', 'd.complete=', 'd.timestamp.finished='];
+// --- Sonarr, Radarr, Lidarr, Readarr, Prowlarr ------------------------------------------------------
 
 const SONARR_READS: ClientCall[] = [
   {
     name: 'Sonarr tests the connection',
     write: false,
-    prepare: (c) => ({ bodies: [xmlCall('system.client_version')], check: async ([answer]) => assert.equal(answer, c.rt.version) }),
+    prepare: (c) => ({ bodies: [xmlCall(...sonarr.version())], check: async ([answer]) => assert.equal(answer, c.rt.version) }),
   },
   {
     name: 'Sonarr lists torrents',
     write: false,
     prepare: () => ({
-      bodies: [xmlCall('d.multicall2', ['', '', ...SONARR_FIELDS])],
+      bodies: [xmlCall(...sonarr.list())],
       check: async ([answer]) => {
         const list = rows(answer);
         assert.ok(list.length >= TORRENTS);
-        for (const row of list) assert.equal(row.length, SONARR_FIELDS.length);
+        for (const row of list) assert.equal(row.length, SONARR_LIST.length);
       },
     }),
   },
   {
     name: 'Sonarr reads a torrent\'s name',
     write: false,
-    prepare: (c) => ({ bodies: [xmlCall('d.name', [c.anyHash])], check: async ([answer]) => assert.match(String(answer), /^rtg-test-clients-/) }),
+    prepare: (c) => ({ bodies: [xmlCall(...sonarr.name(c.anyHash))], check: async ([answer]) => assert.match(String(answer), /^rtg-test-clients-/) }),
   },
 ];
 
@@ -613,7 +580,7 @@ const SONARR_ACTIONS: ClientCall[] = [
     prepare: (c) => {
       const t = c.freshUrl();
       return {
-        bodies: [xmlCall('load.start', ['', t.url, 'd.custom1.set=tv-sonarr', 'd.priority.set=2'])],
+        bodies: [xmlCall(...sonarr.addUrl(t.url))],
         check: async () => {
           await waitForTorrent(c.rt, t.hash);
           assert.equal(await get(c.rt, 'd.custom1', t.hash), 'tv-sonarr');
@@ -628,7 +595,7 @@ const SONARR_ACTIONS: ClientCall[] = [
     // The label waits for the metadata, which never comes here; the download itself appears at once.
     prepare: (c) => {
       const m = c.freshMagnet();
-      return { bodies: [xmlCall('load.normal', ['', m.uri, 'd.custom1.set=tv-sonarr'])], check: () => waitForTorrent(c.rt, m.hash) };
+      return { bodies: [xmlCall(...sonarr.addMagnetStopped(m.uri))], check: () => waitForTorrent(c.rt, m.hash) };
     },
   },
   {
@@ -637,7 +604,7 @@ const SONARR_ACTIONS: ClientCall[] = [
     prepare: (c) => {
       const t = c.fresh();
       return {
-        bodies: [xmlCall('load.raw_start', ['', t.bytes, 'd.custom1.set=tv-sonarr', 'd.priority.set=3'])],
+        bodies: [xmlCall(...sonarr.addFile(t.bytes))],
         check: async () => {
           await waitForTorrent(c.rt, t.hash);
           assert.equal(await get(c.rt, 'd.custom1', t.hash), 'tv-sonarr');
@@ -653,7 +620,7 @@ const SONARR_ACTIONS: ClientCall[] = [
     prepare: (c) => {
       const t = c.fresh();
       return {
-        bodies: [xmlCall('load.raw', ['', t.bytes])],
+        bodies: [xmlCall(...sonarr.addFileStopped(t.bytes))],
         check: async () => {
           await waitForTorrent(c.rt, t.hash);
           assert.equal(await get(c.rt, 'd.state', t.hash), 0);
@@ -667,7 +634,7 @@ const SONARR_ACTIONS: ClientCall[] = [
     prepare: async (c) => {
       const h = await c.torrent();
       return {
-        bodies: [xmlCall('d.custom1.set', [h, 'tv-imported']), xmlCall('d.views.push_back_unique', [h, 'sonarr_imported'])],
+        bodies: sonarr.markImported(h).map((call) => xmlCall(...call)),
         check: async () => {
           assert.equal(await get(c.rt, 'd.custom1', h), 'tv-imported');
           assert.deepEqual(await get(c.rt, 'd.views', h), ['sonarr_imported']);
@@ -680,7 +647,7 @@ const SONARR_ACTIONS: ClientCall[] = [
     write: true,
     prepare: async (c) => {
       const h = await c.torrent();
-      return { bodies: [xmlCall('d.erase', [h])], check: () => waitForTorrent(c.rt, h, false) };
+      return { bodies: [xmlCall(...sonarr.remove(h))], check: () => waitForTorrent(c.rt, h, false) };
     },
   },
 ];
@@ -693,7 +660,7 @@ const SONARR_DIRECTORY: ClientCall = {
     const t = c.freshUrl();
     const dir = join(c.root, 'tv');
     return {
-      bodies: [xmlCall('load.start', ['', t.url, 'd.custom1.set=tv-sonarr', `d.directory.set=${dir}`])],
+      bodies: [xmlCall(...sonarr.addUrlInto(t.url, dir))],
       check: async () => {
         await waitForTorrent(c.rt, t.hash);
         assert.equal(await get(c.rt, 'd.directory', t.hash), dir);
@@ -703,19 +670,19 @@ const SONARR_DIRECTORY: ClientCall = {
   },
 };
 
-// --- Transdroid/Transdrone: RTorrentAdapter.java; nzb360 behaves alike -------------------------------
+// --- Transdroid/Transdrone and nzb360 ---------------------------------------------------------------
 
 const TRANSDROID_READS: ClientCall[] = [
   {
     name: 'Transdroid checks the version',
     write: false,
-    prepare: (c) => ({ bodies: [xmlCall('system.client_version')], check: async ([answer]) => assert.equal(answer, c.rt.version) }),
+    prepare: (c) => ({ bodies: [xmlCall(...transdroid.version())], check: async ([answer]) => assert.equal(answer, c.rt.version) }),
   },
   {
     name: 'Transdroid lists torrents',
     write: false,
     prepare: () => ({
-      bodies: [xmlCall('d.multicall2', ['', 'main', 'd.hash=', 'd.name=', 'd.state=', 'd.down.rate=', 'd.up.rate=', 'd.peers_connected=', 'd.peers_not_connected=', 'd.peers_accounted=', 'd.bytes_done=', 'd.up.total=', 'd.size_bytes=', 'd.creation_date=', 'd.left_bytes=', 'd.complete=', 'd.is_active=', 'd.is_hash_checking=', 'd.is_multi_file=', 'd.base_filename=', 'd.message=', 'd.custom=addtime', 'd.custom=seedingtime', 'd.custom1=', 'd.peers_complete=', 'd.peers_accounted=', 'd.is_open='])],
+      bodies: [xmlCall(...transdroid.list())],
       check: async ([answer]) => assert.ok(rows(answer).length >= TORRENTS),
     }),
   },
@@ -723,7 +690,7 @@ const TRANSDROID_READS: ClientCall[] = [
     name: 'nzb360 lists torrents with their start time',
     write: false,
     prepare: () => ({
-      bodies: [xmlCall('d.multicall2', ['', 'main', 'd.hash=', 'd.name=', 'd.timestamp.started=', 'd.timestamp.finished=', 'd.ratio=', 'd.directory='])],
+      bodies: [xmlCall(...nzb360.list())],
       check: async ([answer]) => assert.ok(rows(answer).length >= TORRENTS),
     }),
   },
@@ -731,7 +698,7 @@ const TRANSDROID_READS: ClientCall[] = [
     name: 'Transdroid shows trackers and files',
     write: false,
     prepare: (c) => ({
-      bodies: [multicall(['t.multicall', [c.anyHash, '', 't.url=']], ['f.multicall', [c.anyHash, '', 'f.path=', 'f.size_bytes=', 'f.priority=', 'f.completed_chunks=', 'f.size_chunks=', 'f.priority=', 'f.frozen_path=']])],
+      bodies: [xmlMulticall(...transdroid.details(c.anyHash))],
       check: async ([answer]) => assert.equal(rows(answer).length, 2),
     }),
   },
@@ -743,12 +710,11 @@ const TRANSDROID_ACTIONS: ClientCall[] = [
     write: true,
     prepare: (c) => {
       const t = c.fresh();
-      const limit = 2 * 1024 * 1024 + 2560;
       return {
-        bodies: [xmlCall('network.xmlrpc.size_limit.set', ['', limit]), xmlCall('load.raw_start', ['', t.bytes])],
+        bodies: [xmlCall(...transdroid.raiseXmlLimit()), xmlCall(...transdroid.addFile(t.bytes))],
         check: async () => {
           // No request over 2 MiB reaches 0.9.8 (its SCGI limit), so the gateway sends no more than that.
-          const reads = c.rt.version === '0.9.8' ? 2 * 1024 * 1024 : limit;
+          const reads = c.rt.version === '0.9.8' ? 2 * 1024 * 1024 : TRANSDROID_XML_LIMIT;
           assert.equal(await c.rt.call('network.xmlrpc.size_limit', ['']), reads);
           await waitForTorrent(c.rt, t.hash);
         },
@@ -763,7 +729,7 @@ const TRANSDROID_ACTIONS: ClientCall[] = [
       const t = c.freshUrl();
       const m = c.freshMagnet();
       return {
-        bodies: [multicall(['load.start', ['', t.url]], ['load.start', ['', m.uri]])],
+        bodies: [xmlMulticall(transdroid.add(t.url), transdroid.add(m.uri))],
         check: async () => {
           await waitForTorrent(c.rt, t.hash);
           await waitForTorrent(c.rt, m.hash);
@@ -776,7 +742,7 @@ const TRANSDROID_ACTIONS: ClientCall[] = [
     write: true,
     prepare: async (c) => {
       const h = await c.torrent();
-      return { bodies: [multicall(['d.custom5.set', [h, '1']], ['d.delete_tied', [h]], ['d.erase', [h]])], check: () => waitForTorrent(c.rt, h, false) };
+      return { bodies: [xmlMulticall(...transdroid.removeWithData(h))], check: () => waitForTorrent(c.rt, h, false) };
     },
   },
   {
@@ -785,7 +751,7 @@ const TRANSDROID_ACTIONS: ClientCall[] = [
     prepare: async (c) => {
       const h = await c.torrent();
       return {
-        bodies: [multicall(['d.stop', [h]], ['d.start', [h]], ['d.close', [h]], ['d.open', [h]])],
+        bodies: [xmlMulticall(...transdroid.pauseResumeStopStart(h))],
         check: async () => assert.equal(await get(c.rt, 'd.is_open', h), 1),
       };
     },
@@ -796,12 +762,7 @@ const TRANSDROID_ACTIONS: ClientCall[] = [
     prepare: (c) => {
       const states = async (): Promise<Set<XmlRpcDecoded>> => new Set(rows(await c.rt.call('d.multicall2', ['', 'main', 'd.state='])).map((row) => row[0]!));
       return {
-        bodies: [
-          xmlCall('d.multicall2', ['', 'main', 'd.open=', 'd.start=']),
-          xmlCall('d.multicall2', ['', 'main', 'd.stop=']),
-          xmlCall('d.multicall2', ['', 'main', 'd.start=']),
-          xmlCall('d.multicall2', ['', 'main', 'd.stop=', 'd.close=']),
-        ],
+        bodies: [transdroid.startAll(), transdroid.pauseAll(), transdroid.resumeAll(), transdroid.stopAll()].map((call) => xmlCall(...call)),
         // Only the end state can be read back; every step was relayed.
         check: async () => assert.deepEqual(await states(), new Set([0])),
       };
@@ -812,14 +773,14 @@ const TRANSDROID_ACTIONS: ClientCall[] = [
     write: true,
     prepare: async (c) => {
       const h = await c.torrent();
-      return { bodies: [xmlCall('f.priority.set', [`${h}:f0`, '2'])], check: async () => assert.equal(await get(c.rt, 'f.priority', `${h}:f0`), 2) };
+      return { bodies: [xmlCall(...transdroid.filePriority(h, 0))], check: async () => assert.equal(await get(c.rt, 'f.priority', `${h}:f0`), 2) };
     },
   },
   {
     name: 'Transdroid sets transfer rates',
     write: true,
     prepare: (c) => ({
-      bodies: [multicall(['throttle.global_down.max_rate.set', ['', '500k']], ['throttle.global_up.max_rate.set', ['', '0']])],
+      bodies: [xmlMulticall(...transdroid.rates())],
       check: async () => assert.equal(await c.rt.call('throttle.global_down.max_rate', ['']), 512000),
     }),
   },
@@ -828,13 +789,12 @@ const TRANSDROID_ACTIONS: ClientCall[] = [
     write: true,
     prepare: async (c) => {
       const h = await c.torrent();
-      return { bodies: [multicall(['d.custom1.set', [h, 'phone']], ['d.check_hash', [h]])], check: async () => assert.equal(await get(c.rt, 'd.custom1', h), 'phone') };
+      return { bodies: [xmlMulticall(...transdroid.labelAndRecheck(h))], check: async () => assert.equal(await get(c.rt, 'd.custom1', h), 'phone') };
     },
   },
 ];
 
-// --- autobrr: autobrr/go-rtorrent rtorrent.go ---------------------------------------------------------
-// Call(ctx, cmd, "", args) sends the source and the trailing commands as one array, []byte as base64.
+// --- autobrr, which sends a load's source and trailing commands as one array ---------------------------
 
 /**
  * An autobrr load and what it leaves behind. rtorrent's xmlrpc-c reader (0.9.8) passes a lone
@@ -856,16 +816,12 @@ function autobrrLoad(c: Ctx, body: string, hash: string, loaded: () => Promise<v
   };
 }
 
-const AUTOBRR_TORRENT_GETTERS = ['d.name', 'd.size_bytes', 'd.custom1', 'd.directory', 'd.complete', 'd.ratio', 'd.creation_date', 'd.timestamp.finished', 'd.timestamp.started', 'd.completed_bytes', 'd.down.rate', 'd.up.rate'];
-
-const AUTOBRR_STATUS = ['network.bind_address', 'system.hostname', 'throttle.global_down.total', 'throttle.global_down.rate', 'throttle.global_up.total', 'throttle.global_up.rate'];
-
 const AUTOBRR_READS: ClientCall[] = [
   {
     name: 'autobrr lists torrents',
     write: false,
     prepare: () => ({
-      bodies: [xmlCall('d.multicall2', ['', 'main', 'd.name=', 'd.size_bytes=', 'd.hash=', 'd.custom1=', 'd.directory=', 'd.is_active=', 'd.complete=', 'd.ratio=', 'd.creation_date=', 'd.timestamp.finished=', 'd.timestamp.started='])],
+      bodies: [xmlCall(...autobrr.list())],
       check: async ([answer]) => assert.ok(rows(answer).length >= TORRENTS),
     }),
   },
@@ -873,20 +829,20 @@ const AUTOBRR_READS: ClientCall[] = [
     name: 'autobrr reads one torrent',
     write: false,
     prepare: (c) => ({
-      bodies: [multicall(...AUTOBRR_TORRENT_GETTERS.map((name): [string, XmlParam[]] => [name, [c.anyHash]]))],
+      bodies: [xmlMulticall(...autobrr.torrent(c.anyHash))],
       check: async ([answer]) => assertGetters(c.rt.version, AUTOBRR_TORRENT_GETTERS, answer),
     }),
   },
   {
     name: 'autobrr lists files (with an integer pattern)',
     write: false,
-    prepare: (c) => ({ bodies: [xmlCall('f.multicall', [c.anyHash, 0, 'f.path=', 'f.size_bytes='])], check: async ([answer]) => assert.equal(rows(answer)[0]?.[1], 16384) }),
+    prepare: (c) => ({ bodies: [xmlCall(...autobrr.files(c.anyHash))], check: async ([answer]) => assert.equal(rows(answer)[0]?.[1], 16384) }),
   },
   {
     name: 'autobrr reads status',
     write: false,
     prepare: (c) => ({
-      bodies: [multicall(...AUTOBRR_STATUS.map((name): [string, XmlParam[]] => [name, ['']]))],
+      bodies: [xmlMulticall(...autobrr.status(''))],
       check: async ([answer]) => assertGetters(c.rt.version, AUTOBRR_STATUS, answer),
     }),
   },
@@ -899,7 +855,7 @@ const AUTOBRR_ACTIONS: ClientCall[] = [
     byUrl: true,
     prepare: (c) => {
       const t = c.freshUrl();
-      return autobrrLoad(c, xmlCall('load.start', ['', [Buffer.from(t.url), 'd.custom1.set="autobrr"']]), t.hash, async () => {
+      return autobrrLoad(c, xmlCall(...autobrr.addUrl(t.url)), t.hash, async () => {
         await waitForTorrent(c.rt, t.hash);
         assert.equal(await get(c.rt, 'd.custom1', t.hash), 'autobrr');
       });
@@ -910,7 +866,7 @@ const AUTOBRR_ACTIONS: ClientCall[] = [
     write: true,
     prepare: (c) => {
       const m = c.freshMagnet();
-      return autobrrLoad(c, xmlCall('load.start', ['', [Buffer.from(m.uri)]]), m.hash, () => waitForTorrent(c.rt, m.hash));
+      return autobrrLoad(c, xmlCall(...autobrr.addMagnet(m.uri)), m.hash, () => waitForTorrent(c.rt, m.hash));
     },
   },
   {
@@ -918,7 +874,7 @@ const AUTOBRR_ACTIONS: ClientCall[] = [
     write: true,
     prepare: (c) => {
       const t = c.fresh();
-      return autobrrLoad(c, xmlCall('load.raw', ['', [t.bytes, 'd.custom1.set="racing"']]), t.hash, async () => {
+      return autobrrLoad(c, xmlCall(...autobrr.addFileStopped(t.bytes)), t.hash, async () => {
         await waitForTorrent(c.rt, t.hash);
         assert.equal(await get(c.rt, 'd.custom1', t.hash), 'racing');
         assert.equal(await get(c.rt, 'd.state', t.hash), 0);
@@ -934,29 +890,23 @@ const AUTOBRR_DIRECTORY: ClientCall = {
   prepare: (c) => {
     const t = c.freshUrl();
     const dir = join(c.root, 'racing');
-    return autobrrLoad(c, xmlCall('load.start', ['', [Buffer.from(t.url), 'd.custom1.set="autobrr"', `d.directory_base.set="${dir}"`]]), t.hash, async () => {
+    return autobrrLoad(c, xmlCall(...autobrr.addUrlInto(t.url, dir)), t.hash, async () => {
       await waitForTorrent(c.rt, t.hash);
       assert.equal(await get(c.rt, 'd.directory', t.hash), dir);
     });
   },
 };
 
-// --- exporters such as aauren/rtorrent-exporter: counters only ----------------------------------------
-
-const EXPORTER_GETTERS: ReadonlyArray<readonly [string, readonly string[]]> = [
-  ['system.client_version', ['']], ['system.library_version', ['']], ['system.hostname', ['']], ['throttle.global_up.rate', ['']],
-  ['throttle.global_down.rate', ['']], ['throttle.global_up.total', ['']], ['throttle.global_down.total', ['']],
-  ['pieces.memory.current', ['']], ['network.open_sockets', ['']], ['view.size', ['', 'main']], ['dht.statistics', ['']],
-];
+// --- exporters: counters only ------------------------------------------------------------------------
 
 const MONITORING: ClientCall[] = [
   {
     name: 'an exporter reads versions and rates',
     write: false,
     prepare: (c) => ({
-      bodies: [multicall(...EXPORTER_GETTERS.map(([name, params]): [string, XmlParam[]] => [name, [...params]]))],
+      bodies: [xmlMulticall(...exporter.counters(''))],
       check: async ([answer]) => {
-        assertGetters(c.rt.version, EXPORTER_GETTERS.map(([name]) => name), answer);
+        assertGetters(c.rt.version, EXPORTER_GETTERS, answer);
         const results = rows(answer);
         assert.deepEqual(results[0], [c.rt.version]);
         assert.ok(Number(results[9]?.[0]) >= TORRENTS, 'view.size counts the torrents');
@@ -967,7 +917,7 @@ const MONITORING: ClientCall[] = [
     name: 'an exporter reads per-torrent counters',
     write: false,
     prepare: () => ({
-      bodies: [xmlCall('d.multicall2', ['', 'main', 'd.hash=', 'd.name=', 'd.size_bytes=', 'd.up.rate=', 'd.down.rate=', 'd.up.total=', 'd.down.total=', 'd.ratio=', 'd.is_active=', 'd.complete=', 'd.peers_connected=', 'd.custom1='])],
+      bodies: [xmlCall(...exporter.list())],
       check: async ([answer]) => assert.ok(rows(answer).length >= TORRENTS),
     }),
   },
@@ -975,7 +925,7 @@ const MONITORING: ClientCall[] = [
     name: 'an exporter reads tracker health',
     write: false,
     prepare: (c) => ({
-      bodies: [xmlCall('t.multicall', [c.anyHash, '', 't.url=', 't.is_enabled=', 't.success_counter=', 't.failed_counter=', 't.scrape_complete='])],
+      bodies: [xmlCall(...exporter.trackers(c.anyHash))],
       check: async ([answer]) => assert.equal(rows(answer)[0]?.[0], 'http://127.0.0.1:9/announce'),
     }),
   },

@@ -22,6 +22,7 @@ import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import xmlrpc from 'xmlrpc';
 import { WHOLE_ANSWER_MAX_BYTES } from '../../src/upstream/scgi-client.js';
+import { ruTorrent } from '../helpers/client-calls.js';
 import { relayTo, startFakeScgi } from '../helpers/fake-scgi.js';
 import { basicAuth, post } from '../helpers/gateway.js';
 import { startNginx, type NginxInstance } from '../helpers/nginx.js';
@@ -38,26 +39,8 @@ const haveNginx = requireBinary('nginx') !== undefined;
 const ADMIN = basicAuth('admin', 'admin-secret');
 const TORRENTS = 300;
 
-/** The call ruTorrent's list view makes, over every torrent, with strings and 64-bit integers. */
-const RUTORRENT_LIST = xmlCall('d.multicall2', [
-  '',
-  'main',
-  'd.hash=',
-  'd.name=',
-  'd.state=',
-  'd.size_bytes=',
-  'd.completed_bytes=',
-  'd.up.rate=',
-  'd.down.rate=',
-  'd.ratio=',
-  'd.custom1=',
-  'd.directory=',
-  'd.creation_date=',
-  'd.peers_accounted=',
-  'd.message=',
-  'd.is_open=',
-  'd.priority=',
-]);
+/** A ruTorrent-style list over every torrent, with strings and 64-bit integers. */
+const LIST = xmlCall(...ruTorrent.shortList());
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 
@@ -99,7 +82,7 @@ function suite(build: RtorrentBuild): void {
   });
 
   it(`returns a d.multicall2 over ${TORRENTS} torrents byte-identical to nginx`, async () => {
-    const { viaGateway, viaNginx } = await bothWays(RUTORRENT_LIST);
+    const { viaGateway, viaNginx } = await bothWays(LIST);
     assert.equal(viaGateway.status, 200);
     assert.ok(viaGateway.body.length > WHOLE_ANSWER_MAX_BYTES, `an answer large enough to be streamed (${viaGateway.body.length} bytes)`);
     assert.ok(viaGateway.body.equals(viaNginx.body), 'same bytes');
@@ -115,7 +98,7 @@ function suite(build: RtorrentBuild): void {
 
   it('never lets a client\'s Accept-Encoding make rtorrent compress: the gateway compresses itself, into nginx\'s plain bytes', async () => {
     const gzip = { 'accept-encoding': 'gzip' };
-    const { viaGateway, viaNginx } = await bothWays(RUTORRENT_LIST, gzip);
+    const { viaGateway, viaNginx } = await bothWays(LIST, gzip);
     assert.equal(viaGateway.status, 200);
     assert.equal(viaGateway.headers.get('content-encoding'), 'gzip', 'compressed by the gateway, and decoded by fetch');
     assert.equal(viaNginx.headers.get('content-encoding'), null, 'nginx without gzip on');
@@ -126,7 +109,7 @@ function suite(build: RtorrentBuild): void {
     const recorder = await startFakeScgi(relayTo(stack.rtorrent.socketPath), { answerProbes: false });
     const recorded = await startNginx({ upstreamSocket: recorder.socketPath });
     try {
-      const answer = await post(recorded.url(), RUTORRENT_LIST, gzip);
+      const answer = await post(recorded.url(), LIST, gzip);
       assert.ok(answer.body.equals(viaNginx.body), 'the recording peer changes nothing');
       const head = recorder.requests[0]?.headers ?? [];
       assert.deepEqual(head.find(([name]) => name === 'HTTP_ACCEPT_ENCODING'), ['HTTP_ACCEPT_ENCODING', 'gzip']);
@@ -138,7 +121,7 @@ function suite(build: RtorrentBuild): void {
 
     // The pair that does decide, sent straight to the same rtorrent: 0.9.8 ignores it, 0.16.20
     // compresses and still labels the answer text/xml, which is why the gateway never sends it.
-    const asked = await stack.rtorrent.raw(RUTORRENT_LIST, { extraHeaders: [['ACCEPT_ENCODING', 'gzip']] });
+    const asked = await stack.rtorrent.raw(LIST, { extraHeaders: [['ACCEPT_ENCODING', 'gzip']] });
     if (version === '0.9.8') {
       assert.ok(asked.body.equals(viaNginx.body));
     } else {
@@ -150,8 +133,8 @@ function suite(build: RtorrentBuild): void {
   });
 
   it('never passes on an SCGI client\'s own ACCEPT_ENCODING either: plain bytes, the same as nginx\'s', async () => {
-    const viaNginx = await post(nginx.url('/RPC2'), RUTORRENT_LIST);
-    const viaListener = await scgiRequest({ path: listener() }, RUTORRENT_LIST, {
+    const viaNginx = await post(nginx.url('/RPC2'), LIST);
+    const viaListener = await scgiRequest({ path: listener() }, LIST, {
       extraHeaders: [['ACCEPT_ENCODING', 'gzip'], ['HTTP_ACCEPT_ENCODING', 'gzip']],
     });
     assert.equal(viaListener.status, 200);

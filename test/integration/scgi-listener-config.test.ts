@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import { basicAuth, startGateway } from '../helpers/gateway.js';
 import { sample } from '../helpers/metrics.js';
 import { requireBinary } from '../helpers/processes.js';
-import { scgiRequest, xmlCall } from '../helpers/scgi-direct.js';
+import { ruTorrent } from '../helpers/client-calls.js';
+import { scgiRequest, xmlCall, xmlMulticall } from '../helpers/scgi-direct.js';
 import { withStack } from '../helpers/stack.js';
 
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
@@ -77,15 +78,7 @@ describe('[[scgi.listeners]] in the config file', { skip: !haveRtorrent && 'rtor
   });
 
   it('lets ruTorrent\'s start-up multicall through, raising rtorrent\'s XML limit only to what 0.9.8 reads in one request (2 MiB)', async () => {
-    const startup = [
-      '<?xml version="1.0"?><methodCall><methodName>system.multicall</methodName><params><param><value><array><data>',
-      '<value><struct><member><name>methodName</name><value><string>network.xmlrpc.size_limit.set</string></value></member>',
-      '<member><name>params</name><value><array><data><value><string></string></value><value><i8>67108863</i8></value></data></array></value></member></struct></value>',
-      '<value><struct><member><name>methodName</name><value><string>system.client_version</string></value></member>',
-      '<member><name>params</name><value><array><data></data></array></value></member></struct></value>',
-      '</data></array></value></param></params></methodCall>',
-    ].join('');
-    const answer = await scgiRequest({ path: floodSocket() }, startup);
+    const answer = await scgiRequest({ path: floodSocket() }, xmlMulticall(...ruTorrent.startup()));
     assert.doesNotMatch(answer.body.toString(), /faultCode/);
     assert.match(answer.body.toString(), /0\.9\.8/);
     assert.equal(await stack.rtorrent.call('network.xmlrpc.size_limit'), 2 * 1024 * 1024);

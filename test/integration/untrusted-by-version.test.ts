@@ -14,12 +14,13 @@ import { join } from 'node:path';
 import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
 import { rtorrentBuilds, startRtorrent } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, scgiRequest, xmlCall, type XmlRpcDecoded } from '../helpers/scgi-direct.js';
+import { sonarr } from '../helpers/client-calls.js';
 
 // Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
 const HASH = '0123456789ABCDEF0123456789ABCDEF01234567';
-/** What Sonarr's RTorrentProxy lists: d.complete is on rtorrent's safe list only from 0.16.16. */
-const SONARR_LIST = xmlCall('d.multicall2', ['', 'main', 'd.name=', 'd.hash=', 'd.size_bytes=', 'd.complete=', 'd.custom1=']);
+/** A Sonarr list with d.complete, which is on rtorrent's safe list only from 0.16.16. */
+const SONARR_LIST = xmlCall(...sonarr.shortList());
 const PLAIN_LIST = xmlCall('d.multicall2', ['', 'main', 'd.name=', 'd.hash=']);
 const USERS = {
   admin: { password: 'admin-secret', policy: 'full' },

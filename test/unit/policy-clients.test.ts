@@ -1,14 +1,14 @@
 /**
  * Each built-in policy against the calls the clients it serves really make, copied from their sources
- * (paths in the comments; see also shared/docs/clients-and-peers.md §3). A client call that the
- * matching policy refuses is a bug in the policy.
+ * (paths in test/helpers/client-calls.ts; see also shared/docs/clients-and-peers.md §3). A client call
+ * that the matching policy refuses is a bug in the policy.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { compilePolicies, type CompiledPolicy } from '../../src/policy/index.js';
 import type { MethodCall } from '../../src/xmlrpc/types.js';
-import { call, multicall } from '../helpers/call-tree.js';
-import { FLOOD_SETTINGS, RUTORRENT_LIST, RUTORRENT_SETTINGS_GETTERS } from '../helpers/client-calls.js';
+import { call, callOf, multicall, multicallOf } from '../helpers/call-tree.js';
+import { autobrr, exporter, flood, getters, nzb360, RUTORRENT_PROPERTY_GETTERS, RUTORRENT_SETTINGS_GETTERS, RUTORRENT_TOTALS, ruTorrent, sonarr, transdroid } from '../helpers/client-calls.js';
 
 const H = 'DD8255ECDC7CA55FB0BBF81323D87062DB1F6D1C';
 const PEER = '2D5452333030302D6B736C6D7A6E74306A6B3734';
@@ -47,111 +47,92 @@ function refuses(policyNames: string[], calls: [string, MethodCall][]): void {
   }
 }
 
-// ruTorrent js/rtorrent.js after php/methods-0.9.4.php maps the 0.8 names; "prm": 1 adds the "" target.
 const RUTORRENT: [string, MethodCall][] = [
-  ['ruTorrent lists torrents', call('d.multicall2', '', 'main', ...RUTORRENT_LIST)],
-  ['ruTorrent lists files', call('f.multicall', H, '', 'f.path=', 'f.completed_chunks=', 'f.size_chunks=', 'f.size_bytes=', 'f.priority=', 'f.prioritize_first=', 'f.prioritize_last=')],
-  ['ruTorrent lists peers', call('p.multicall', H, '', 'p.id=', 'p.address=', 'p.client_version=', 'p.is_incoming=', 'p.is_encrypted=', 'p.is_snubbed=', 'p.completed_percent=', 'p.down_total=', 'p.up_total=', 'p.down_rate=', 'p.up_rate=', 'p.id_html=', 'p.peer_rate=', 'p.peer_total=', 'p.port=')],
-  ['ruTorrent lists trackers', call('t.multicall', H, '', 't.url=', 't.type=', 't.is_enabled=', 't.group=', 't.scrape_complete=', 't.scrape_incomplete=', 't.scrape_downloaded=', 't.normal_interval=', 't.scrape_time_last=')],
-  ['ruTorrent reads totals', multicall(call('throttle.global_up.total'), call('throttle.global_down.total'), call('throttle.global_up.max_rate'), call('throttle.global_down.max_rate'), call('network.http.current_open'), call('network.open_sockets'))],
-  ['ruTorrent reads settings', multicall(...RUTORRENT_SETTINGS_GETTERS.map((name) => call(name)))],
-  ['ruTorrent starts', multicall(call('d.open', H), call('d.start', H))],
-  ['ruTorrent stops', multicall(call('d.stop', H), call('d.close', H))],
-  ['ruTorrent rechecks, announces, removes', multicall(call('d.check_hash', H), call('d.tracker_announce', H), call('d.erase', H))],
-  ['ruTorrent sets priorities', multicall(call('d.priority.set', H, 2), call('f.priority.set', `${H}:f0`, 2), call('f.prioritize_first.enable', `${H}:f0`), call('f.prioritize_last.disable', `${H}:f0`), call('d.update_priorities', H))],
-  ['ruTorrent sets a label', call('d.custom1.set', H, 'Linux ISOs')],
-  ['ruTorrent enables a tracker', call('t.is_enabled.set', `${H}:t0`, 1)],
-  ['ruTorrent reads torrent properties', multicall(...['d.peer_exchange', 'd.peers_max', 'd.peers_min', 'd.tracker_numwant', 'd.uploads_max', 'd.is_private', 'd.connection_seed'].map((name) => call(name, H)))],
-  ['ruTorrent sets torrent properties', multicall(call('d.uploads_max.set', H, 8), call('d.peer_exchange.set', H, 1), call('d.peers_max.set', H, 100), call('d.tracker_numwant.set', H, 50))],
-  ['ruTorrent switches super-seeding', call('branch', H, 'd.is_active=', 'cat=$d.stop=,$d.close=,$d.connection_seed.set=initial_seed,$d.open=,$d.start=', 'd.connection_seed.set=initial_seed')],
-  ['ruTorrent sets global rates', multicall(call('throttle.global_up.max_rate.set', '', '1048576'), call('throttle.global_down.max_rate.set', '', '0'))],
-  ['ruTorrent snubs, bans and kicks peers', multicall(call('p.snubbed.set', `${H}:p${PEER}`, 1), call('p.banned.set', `${H}:p${PEER}`, 1), call('p.disconnect', `${H}:p${PEER}`))],
-  ['ruTorrent saves throttle settings', multicall(call('throttle.max_peers.normal.set', '', 200), call('throttle.max_uploads.global.set', '', 100), call('trackers.numwant.set', '', 50), call('pieces.hash.on_completion.set', '', 1))],
+  ['ruTorrent lists torrents', callOf(ruTorrent.list())],
+  ['ruTorrent lists files', callOf(ruTorrent.files(H))],
+  ['ruTorrent lists peers', callOf(ruTorrent.peers(H))],
+  ['ruTorrent lists trackers', callOf(ruTorrent.trackers(H))],
+  ['ruTorrent reads totals', multicallOf(getters(RUTORRENT_TOTALS))],
+  ['ruTorrent reads settings', multicallOf(getters(RUTORRENT_SETTINGS_GETTERS))],
+  ['ruTorrent starts', multicallOf(ruTorrent.start(H))],
+  ['ruTorrent stops', multicallOf(ruTorrent.stop(H))],
+  ['ruTorrent rechecks, announces, removes', multicallOf(ruTorrent.recheckAnnounceErase(H))],
+  ['ruTorrent sets priorities', multicallOf(ruTorrent.priorities(H, 2))],
+  ['ruTorrent sets a label', callOf(ruTorrent.label(H, 'Linux ISOs'))],
+  ['ruTorrent enables a tracker', callOf(ruTorrent.trackerEnabled(H, 1))],
+  ['ruTorrent reads torrent properties', multicallOf(getters(RUTORRENT_PROPERTY_GETTERS, H))],
+  ['ruTorrent sets torrent properties', multicallOf(ruTorrent.setProperties(H))],
+  ['ruTorrent switches super-seeding', callOf(ruTorrent.superSeed(H))],
+  ['ruTorrent sets global rates', multicallOf(ruTorrent.globalRates())],
+  ['ruTorrent snubs, bans and kicks peers', multicallOf(ruTorrent.snubBanKick(H, PEER))],
+  ['ruTorrent saves throttle settings', multicallOf(ruTorrent.saveSettings(200, 100, 50))],
 ];
 
-// Flood server/services/rTorrent/clientGatewayService.ts and constants/methodCallConfigs/*.ts
-const FLOOD_LIST = [
-  'd.hash=', 'd.name=', 'd.message=', 'd.state=', 'd.custom2=', 'd.is_active=', 'd.complete=', 'd.is_private=',
-  'd.connection_seed=', 'd.down.sequential=', 'd.is_open=', 'd.hashing=', 'd.priority=', 'd.up.rate=', 'd.up.total=',
-  'd.down.rate=', 'd.down.total=', 'd.ratio=', 'd.bytes_done=', 'd.size_bytes=', 'd.directory=', 'd.custom=addtime',
-  'd.custom=flood.selected_size', 'd.creation_date=', 'd.timestamp.finished=', 'd.timestamp.last_active=', 'd.custom1=',
-  'cat="$t.multicall=d.hash=,t.is_enabled=,t.url=,cat={|||}"', 'd.peers_complete=',
-  'cat="$t.multicall=d.hash=,t.scrape_complete=,cat={|||}"', 'd.peers_accounted=',
-  'cat="$t.multicall=d.hash=,t.scrape_incomplete=,cat={|||}"',
-];
-const FLOOD_ADD_CALLS = [
-  'd.tied_to_file.set=""', 'd.custom.set=addtime,1764100000', `d.directory.set="${ROOT}/movies"`, 'd.custom1.set="movies,hd"',
-  'd.down.sequential.set=1', 'd.connection_seed.set=initial_seed',
-];
+/** Flood as it runs on jesec's fork, with sequential downloads. */
+const JESEC = { sequential: true } as const;
 const FLOOD: [string, MethodCall][] = [
-  ['Flood lists torrents', call('d.multicall2', '', 'main', ...FLOOD_LIST)],
-  ['Flood lists files, peers and trackers', multicall(call('f.multicall', H, '', 'f.path=', 'f.priority=', 'f.size_bytes=', 'f.size_chunks=', 'f.completed_chunks='), call('p.multicall', H, '', 'p.address=', 'p.client_version=', 'p.completed_percent=', 'p.down_rate=', 'p.up_rate=', 'p.is_encrypted=', 'p.is_incoming='), call('t.multicall', H, '', 't.url=', 't.type=', 't.is_enabled='))],
-  ['Flood adds by URL', multicall(call('load.start', '', URL, ...FLOOD_ADD_CALLS), call('load.start', '', MAGNET, ...FLOOD_ADD_CALLS))],
-  ['Flood adds by data: URI over JSON-RPC shapes', multicall(call('load.start', '', `data:applications/x-bittorrent;base64,${TORRENT.toString('base64')}`, ...FLOOD_ADD_CALLS))],
-  ['Flood adds a file', call('load.raw_start', '', TORRENT, ...FLOOD_ADD_CALLS, 'd.custom2.set="VRS24mrkerubuntu%20release"')],
-  ['Flood moves, announces, rechecks and removes', multicall(call('d.directory.set', H, `${ROOT}/tv`), call('d.tracker_announce', H), call('d.check_hash', H), call('d.erase', H))],
-  ['Flood edits torrents', multicall(call('d.priority.set', H, '2'), call('d.update_priorities', H), call('d.down.sequential.set', H, '1'), call('d.custom1.set', H, 'tv'), call('d.custom.set', H, 'flood.selected_size', '123'), call('d.is_multi_file', H))],
-  ['Flood replaces trackers', multicall(call('t.multicall', H, '', 't.disable='), call('d.tracker.insert', H, '0', 'https://tracker.example.org/announce'), call('d.save_full_session', H))],
-  ['Flood sets file priorities and starts/stops', multicall(call('f.priority.set', `${H}:f3`, '0'), call('d.update_priorities', H), call('d.open', H), call('d.start', H), call('d.stop', H), call('d.close', H))],
-  ['Flood reads settings and features', multicall(...FLOOD_SETTINGS.map((name) => call(name, '')), call('session.path', ''), call('system.listMethods'))],
-  ['Flood saves throttle settings', multicall(call('throttle.global_down.max_rate.set', '', '1048576'), call('throttle.max_peers.normal.set', '', '100'))],
+  ['Flood lists torrents', callOf(flood.list())],
+  ['Flood lists files, peers and trackers', multicallOf(flood.details(H))],
+  ['Flood adds by URL', multicallOf([flood.addUrl(URL, `${ROOT}/movies`, JESEC), flood.addUrl(MAGNET, `${ROOT}/movies`, JESEC)])],
+  ['Flood adds by data: URI over JSON-RPC shapes', multicallOf([flood.addUrl(`data:applications/x-bittorrent;base64,${TORRENT.toString('base64')}`, `${ROOT}/movies`, JESEC)])],
+  ['Flood adds a file', callOf(flood.addFile(TORRENT, `${ROOT}/movies`, { ...JESEC, comment: 'ubuntu release' }))],
+  ['Flood moves, announces, rechecks and removes', multicallOf([flood.move(H, `${ROOT}/tv`), ...flood.announceRecheckErase(H)])],
+  ['Flood edits torrents', multicallOf(flood.edit(H, JESEC))],
+  ['Flood replaces trackers', multicallOf(flood.replaceTrackers(H))],
+  ['Flood sets file priorities and starts/stops', multicallOf(flood.filePriorityStartStop(H, 3))],
+  ['Flood reads settings and features', multicallOf(flood.settings())],
+  ['Flood saves throttle settings', multicallOf(flood.saveThrottle())],
 ];
 
-// Sonarr src/NzbDrone.Core/Download/Clients/rTorrent/RTorrentProxy.cs (Radarr/Lidarr/Readarr/Prowlarr share it)
-const SONARR_LIST = call('d.multicall2', '', '', 'd.name=', 'd.hash=', 'd.base_path=', 'd.custom1=', 'd.size_bytes=', 'd.left_bytes=', 'd.down.rate=', 'd.ratio=', 'd.is_open=', 'd.is_active=', 'd.complete=', 'd.timestamp.finished=');
 const SONARR: [string, MethodCall][] = [
-  ['Sonarr tests the connection', call('system.client_version')],
-  ['Sonarr lists torrents', SONARR_LIST],
-  ['Sonarr adds a URL with label and priority', call('load.start', '', URL, 'd.custom1.set=tv-sonarr', 'd.priority.set=2')],
-  ['Sonarr adds a magnet stopped', call('load.normal', '', MAGNET, 'd.custom1.set=tv-sonarr')],
-  ['Sonarr adds a file', call('load.raw_start', '', TORRENT, 'd.custom1.set=tv-sonarr', 'd.priority.set=3')],
-  ['Sonarr adds a file stopped', call('load.raw', '', TORRENT)],
-  ['Sonarr relabels, marks imported, checks and removes', multicall(call('d.custom1.set', H, 'tv-imported'), call('d.views.push_back_unique', H, 'sonarr_imported'), call('d.name', H), call('d.erase', H))],
+  ['Sonarr tests the connection', callOf(sonarr.version())],
+  ['Sonarr lists torrents', callOf(sonarr.list())],
+  ['Sonarr adds a URL with label and priority', callOf(sonarr.addUrl(URL))],
+  ['Sonarr adds a magnet stopped', callOf(sonarr.addMagnetStopped(MAGNET))],
+  ['Sonarr adds a file', callOf(sonarr.addFile(TORRENT))],
+  ['Sonarr adds a file stopped', callOf(sonarr.addFileStopped(TORRENT))],
+  ['Sonarr relabels, marks imported, checks and removes', multicallOf([...sonarr.markImported(H), sonarr.name(H), sonarr.remove(H)])],
 ];
 const SONARR_WITH_DIRECTORY: [string, MethodCall][] = [
-  ['Sonarr adds with a download directory', call('load.start', '', URL, 'd.custom1.set=tv-sonarr', `d.directory.set=${ROOT}/tv`)],
+  ['Sonarr adds with a download directory', callOf(sonarr.addUrlInto(URL, `${ROOT}/tv`))],
 ];
 
-// Transdroid app/.../daemon/adapters/rTorrent/RTorrentAdapter.java; nzb360 behaves alike
 const TRANSDROID: [string, MethodCall][] = [
-  ['Transdroid checks the version', call('system.client_version')],
-  ['Transdroid lists torrents', call('d.multicall2', '', 'main', 'd.hash=', 'd.name=', 'd.state=', 'd.down.rate=', 'd.up.rate=', 'd.peers_connected=', 'd.peers_not_connected=', 'd.peers_accounted=', 'd.bytes_done=', 'd.up.total=', 'd.size_bytes=', 'd.creation_date=', 'd.left_bytes=', 'd.complete=', 'd.is_active=', 'd.is_hash_checking=', 'd.is_multi_file=', 'd.base_filename=', 'd.message=', 'd.custom=addtime', 'd.custom=seedingtime', 'd.custom1=', 'd.peers_complete=', 'd.peers_accounted=', 'd.is_open=')],
-  ['nzb360 lists torrents with their start time', call('d.multicall2', '', 'main', 'd.hash=', 'd.name=', 'd.timestamp.started=', 'd.timestamp.finished=', 'd.ratio=', 'd.directory=')],
-  ['Transdroid shows trackers and files', multicall(call('t.multicall', H, '', 't.url='), call('f.multicall', H, '', 'f.path=', 'f.size_bytes=', 'f.priority=', 'f.completed_chunks=', 'f.size_chunks=', 'f.priority=', 'f.frozen_path='))],
-  ['Transdroid raises the XML limit before a raw add', call('network.xmlrpc.size_limit.set', '', 2 * 1024 * 1024 + 2560)],
-  ['Transdroid adds a file', call('load.raw_start', '', TORRENT)],
-  ['Transdroid adds a URL and a magnet', multicall(call('load.start', '', URL), call('load.start', '', MAGNET))],
-  ['Transdroid removes with data', multicall(call('d.custom5.set', H, '1'), call('d.delete_tied', H), call('d.erase', H))],
-  ['Transdroid pauses, resumes, stops and starts', multicall(call('d.stop', H), call('d.start', H), call('d.close', H), call('d.open', H))],
-  ['Transdroid pauses all', call('d.multicall2', '', 'main', 'd.stop=')],
-  ['Transdroid resumes all', call('d.multicall2', '', 'main', 'd.start=')],
-  ['Transdroid stops all', call('d.multicall2', '', 'main', 'd.stop=', 'd.close=')],
-  ['Transdroid starts all', call('d.multicall2', '', 'main', 'd.open=', 'd.start=')],
-  ['Transdroid sets a file priority', call('f.priority.set', `${H}:f2`, '2')],
-  ['Transdroid sets transfer rates', multicall(call('throttle.global_down.max_rate.set', '', '500k'), call('throttle.global_up.max_rate.set', '', '0'))],
-  ['Transdroid sets a label and rechecks', multicall(call('d.custom1.set', H, 'phone'), call('d.check_hash', H))],
+  ['Transdroid checks the version', callOf(transdroid.version())],
+  ['Transdroid lists torrents', callOf(transdroid.list())],
+  ['nzb360 lists torrents with their start time', callOf(nzb360.list())],
+  ['Transdroid shows trackers and files', multicallOf(transdroid.details(H))],
+  ['Transdroid raises the XML limit before a raw add', callOf(transdroid.raiseXmlLimit())],
+  ['Transdroid adds a file', callOf(transdroid.addFile(TORRENT))],
+  ['Transdroid adds a URL and a magnet', multicallOf([transdroid.add(URL), transdroid.add(MAGNET)])],
+  ['Transdroid removes with data', multicallOf(transdroid.removeWithData(H))],
+  ['Transdroid pauses, resumes, stops and starts', multicallOf(transdroid.pauseResumeStopStart(H))],
+  ['Transdroid pauses all', callOf(transdroid.pauseAll())],
+  ['Transdroid resumes all', callOf(transdroid.resumeAll())],
+  ['Transdroid stops all', callOf(transdroid.stopAll())],
+  ['Transdroid starts all', callOf(transdroid.startAll())],
+  ['Transdroid sets a file priority', callOf(transdroid.filePriority(H, 2))],
+  ['Transdroid sets transfer rates', multicallOf(transdroid.rates())],
+  ['Transdroid sets a label and rechecks', multicallOf(transdroid.labelAndRecheck(H))],
 ];
 
-// autobrr via autobrr/go-rtorrent rtorrent.go: Call(ctx, cmd, "", args) sends the source and the
-// trailing commands as one array, and []byte as base64.
 const AUTOBRR: [string, MethodCall][] = [
-  ['autobrr adds a URL with a label', call('load.start', '', [Buffer.from(URL), 'd.custom1.set="autobrr"'])],
-  ['autobrr adds a magnet without extras', call('load.start', '', [Buffer.from(MAGNET)])],
-  ['autobrr adds a file stopped', call('load.raw', '', [TORRENT, 'd.custom1.set="racing"'])],
-  ['autobrr lists torrents', call('d.multicall2', '', 'main', 'd.name=', 'd.size_bytes=', 'd.hash=', 'd.custom1=', 'd.directory=', 'd.is_active=', 'd.complete=', 'd.ratio=', 'd.creation_date=', 'd.timestamp.finished=', 'd.timestamp.started=')],
-  ['autobrr reads one torrent', multicall(...['d.name', 'd.size_bytes', 'd.custom1', 'd.directory', 'd.complete', 'd.ratio', 'd.creation_date', 'd.timestamp.finished', 'd.timestamp.started', 'd.completed_bytes', 'd.down.rate', 'd.up.rate'].map((name) => call(name, H)))],
-  ['autobrr lists files', call('f.multicall', H, 0, 'f.path=', 'f.size_bytes=')],
-  ['autobrr reads status', multicall(call('network.bind_address'), call('system.hostname'), call('throttle.global_down.total'), call('throttle.global_down.rate'), call('throttle.global_up.total'), call('throttle.global_up.rate'))],
+  ['autobrr adds a URL with a label', callOf(autobrr.addUrl(URL))],
+  ['autobrr adds a magnet without extras', callOf(autobrr.addMagnet(MAGNET))],
+  ['autobrr adds a file stopped', callOf(autobrr.addFileStopped(TORRENT))],
+  ['autobrr lists torrents', callOf(autobrr.list())],
+  ['autobrr reads one torrent', multicallOf(autobrr.torrent(H))],
+  ['autobrr lists files', callOf(autobrr.files(H))],
+  ['autobrr reads status', multicallOf(autobrr.status())],
 ];
 const AUTOBRR_WITH_DIRECTORY: [string, MethodCall][] = [
-  ['autobrr adds into a directory', call('load.start', '', [Buffer.from(URL), 'd.custom1.set="autobrr"', `d.directory_base.set="${ROOT}/racing"`])],
+  ['autobrr adds into a directory', callOf(autobrr.addUrlInto(URL, `${ROOT}/racing`))],
 ];
 
-// An exporter such as aauren/rtorrent-exporter: counters only
 const MONITORING: [string, MethodCall][] = [
-  ['an exporter reads versions and rates', multicall(call('system.client_version'), call('system.library_version'), call('system.hostname'), call('throttle.global_up.rate'), call('throttle.global_down.rate'), call('throttle.global_up.total'), call('throttle.global_down.total'), call('pieces.memory.current'), call('network.open_sockets'), call('view.size', '', 'main'), call('dht.statistics'))],
-  ['an exporter reads per-torrent counters', call('d.multicall2', '', 'main', 'd.hash=', 'd.name=', 'd.size_bytes=', 'd.up.rate=', 'd.down.rate=', 'd.up.total=', 'd.down.total=', 'd.ratio=', 'd.is_active=', 'd.complete=', 'd.peers_connected=', 'd.custom1=')],
-  ['an exporter reads tracker health', call('t.multicall', H, '', 't.url=', 't.is_enabled=', 't.success_counter=', 't.failed_counter=', 't.scrape_complete=')],
+  ['an exporter reads versions and rates', multicallOf(exporter.counters())],
+  ['an exporter reads per-torrent counters', callOf(exporter.list())],
+  ['an exporter reads tracker health', callOf(exporter.trackers(H))],
 ];
 
 describe('ruTorrent core UI passes under standard', () => {

@@ -16,12 +16,13 @@ import { encodeMethodCall } from '../../src/xmlrpc/encode.js';
 import type { MethodCall } from '../../src/xmlrpc/types.js';
 import { call as treeCall, multicall } from '../helpers/call-tree.js';
 import { basicAuth, post, startGateway, type GatewayTestInstance } from '../helpers/gateway.js';
-import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
-import { rtorrentBuilds, startRtorrent, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { requireBinary } from '../helpers/processes.js';
+import { rtorrentBuilds, type RtorrentBuild, type RtorrentInstance } from '../helpers/rtorrent.js';
 import { decodeXmlRpcResponse, scgiRequest, xmlCall, XmlRpcFault, type XmlParam } from '../helpers/scgi-direct.js';
 import { infoHashOf, makeTorrentBytes } from '../helpers/torrents.js';
 import { RUTORRENT_LIST, RUTORRENT_SETTINGS_GETTERS } from '../helpers/client-calls.js';
 import { untilAnswered } from '../helpers/wait.js';
+import { withStack } from '../helpers/stack.js';
 
 const execFileAsync = promisify(execFile);
 // Throws in CI when rtorrent is missing, so the file fails there instead of skipping.
@@ -35,7 +36,6 @@ function suite(build: RtorrentBuild): void {
   const jsonrpc = build.version !== '0.9.8';
   let rtorrent: RtorrentInstance;
   let gateway: GatewayTestInstance;
-  let dir: string;
   let listener: string;
   let roots: string;
   const torrent = (index: number): { bytes: Buffer; hash: string } => {
@@ -86,29 +86,34 @@ function suite(build: RtorrentBuild): void {
   }
   const held = async (): Promise<string[]> => ((await rtorrent.call('download_list', ['', 'main'])) as string[]).sort();
 
+  const stack = withStack({
+    rtorrent: { build, torrents: 1, name: 'tenants' },
+    gateway: (_rtorrent, dir) => {
+      roots = join(dir, 'data');
+      for (const user of ['alice', 'bob']) mkdirSync(join(roots, user), { recursive: true });
+      listener = join(dir, 'alice-flood.sock');
+      return {
+        users: USERS,
+        upstreamToml: `timeout = "10s"${jsonrpc ? '\njsonrpc = true' : ''}`,
+        extraToml: [
+          '[policies.tenant-roots]',
+          'extends = "tenant"',
+          `download_roots = ["${roots}/{user}"]`,
+          '[[scgi.listeners]]',
+          `listen = "unix:${listener}"`,
+          'user = "alice"',
+          'mode = "0600"',
+          '[limits]',
+          'call_rate = 0',
+        ].join('\n'),
+      };
+    },
+  });
+
   before(async () => {
-    dir = makeTempDir('tenants');
-    roots = join(dir, 'data');
-    for (const user of ['alice', 'bob']) mkdirSync(join(roots, user), { recursive: true });
-    listener = join(dir, 'alice-flood.sock');
-    rtorrent = await startRtorrent({ build, torrents: 1, name: 'tenants' });
+    rtorrent = stack.rtorrent;
+    gateway = stack.gateway;
     [untagged] = rtorrent.infoHashes as [string];
-    gateway = await startGateway({
-      upstream: `unix:${rtorrent.socketPath}`,
-      users: USERS,
-      upstreamToml: `timeout = "10s"${jsonrpc ? '\njsonrpc = true' : ''}`,
-      extraToml: [
-        '[policies.tenant-roots]',
-        'extends = "tenant"',
-        `download_roots = ["${roots}/{user}"]`,
-        '[[scgi.listeners]]',
-        `listen = "unix:${listener}"`,
-        'user = "alice"',
-        'mode = "0600"',
-        '[limits]',
-        'call_rate = 0',
-      ].join('\n'),
-    });
     // Each tenant adds through a different door; stopped loads, so nothing announces.
     await call('alice', 'load.raw', ['', aliceHttp.bytes]);
     await call('bob', 'load.raw', ['', bobHttp.bytes, 'd.custom1.set=bobs']);
@@ -125,11 +130,6 @@ function suite(build: RtorrentBuild): void {
     }
     const expected = 1 + 3 + (jsonrpc ? 1 : 0);
     assert.ok(await untilAnswered(async () => (await held()).length === expected, 10_000), 'every load reached rtorrent');
-  });
-  after(async () => {
-    await gateway?.close();
-    await rtorrent?.stop();
-    if (dir !== undefined) await removeTempDir(dir);
   });
 
   describe('ownership', () => {

@@ -10,6 +10,7 @@ import { overridesFromEnv } from '../config/overrides.js';
 import { GatewayError, HtpasswdError } from '../errors.js';
 import type { Subcommand } from './index.js';
 import { configFileFrom, EXIT_USAGE, subcommandArguments, UsageError } from './arguments.js';
+import { credentialLines } from '../auth/credential-file.js';
 
 /**
  * Apache's `htpasswd -B` still defaults to 5, chosen in 2012; each step doubles the work. At 12 a
@@ -318,17 +319,15 @@ async function checkReplaceable(file: string, current: CurrentFile): Promise<voi
 }
 
 /**
- * The file's text with USER's line set to `hash`. Lines are matched as the gateway reads them
- * (auth/credential-file.ts: BOM, surrounding white space and comments ignored); every other byte
- * stays as it was.
+ * The file's text with USER's line set to `hash`. Lines are found the way the gateway reads them
+ * (credentialLines(): BOM, surrounding white space and comments ignored); every other byte stays as
+ * it was.
  */
 function withEntry(text: string, file: string, user: string, hash: string): { text: string; replaced: boolean } {
   const lines = text.split('\n');
-  const found: number[] = [];
-  lines.forEach((raw, index) => {
-    const line = (index === 0 ? raw.replace(/^\uFEFF/, '') : raw).trim();
-    if (!line.startsWith('#') && line.startsWith(`${user}:`)) found.push(index);
-  });
+  const found = credentialLines(text)
+    .filter(({ line }) => line.startsWith(`${user}:`))
+    .map(({ lineNo }) => lineNo - 1);
   if (found.length > 1) {
     throw new HtpasswdError(
       `${file} defines user ${JSON.stringify(user)} on lines ${found.map((index) => index + 1).join(', ')}, which the gateway refuses; ` +

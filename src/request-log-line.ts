@@ -4,7 +4,7 @@ import type { RequestOutcome, RequestSummary } from './request-summary.js';
  * The one line a finished request leaves, for every transport alike: which level and words it
  * gets, and its fields. Refusals and failed logins are at warn so they stand out (and feed
  * fail2ban-style tooling); a 401 asking for credentials and health probes at debug; failures of
- * rtorrent or of the gateway at error; everything else at info.
+ * rtorrent or of the gateway at error; everything else, a client that left included, at info.
  */
 
 /** Calls refused or cut for what they would cost: a user's budget, the estimated answer, the answer itself. */
@@ -42,7 +42,8 @@ export function requestLogEntry(summary: RequestSummary, context: RequestLogCont
   if (outcome === 'denied') return { level: 'warn', message: 'call denied', fields: { ...line, denial } };
   if (LIMITED_OUTCOMES.has(outcome)) return { level: 'warn', message: 'call over a limit', fields: { ...line, ...problem, ...(budget ? { budget } : {}) } };
   if (REFUSED_REQUESTS.has(outcome)) return { level: 'warn', message: 'request refused', fields: { ...line, ...problem } };
-  if (outcome === 'client_gone') return { level: 'warn', message: 'client went away before the answer was complete', fields: { ...line, ...problem } };
+  // A closed tab or a client's own timeout, as nginx's 499: the client's doing, not a problem here.
+  if (outcome === 'client_gone') return { level: 'info', message: 'client went away before the answer was complete', fields: { ...line, ...problem } };
   if (FAILURES.has(outcome) || (status >= 500 && !quiet)) return { level: 'error', message: 'request failed', fields: { ...line, ...problem } };
   if (status === 401 && context.challenge === true) return { level: 'debug', message: 'credentials requested', fields: line };
   if (status === 401 && summary.user !== undefined) return { level: 'warn', message: 'authentication failed', fields: line };

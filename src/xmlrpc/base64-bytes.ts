@@ -37,7 +37,8 @@ export function setAsideLargeBase64(body: Buffer): SetAside | undefined {
   let values: Map<string, { start: number; end: number }> | undefined;
   let text = '';
   let copied = 0;
-  const token = randomBytes(9).toString('base64url');
+  // Drawn only for a body that has a large value: most calls have none.
+  let token: string | undefined;
   for (let open = body.indexOf(OPEN); open !== -1; ) {
     const start = open + OPEN.length;
     const end = body.indexOf(CLOSE, start);
@@ -51,6 +52,7 @@ export function setAsideLargeBase64(body: Buffer): SetAside | undefined {
     }
     if (plain) {
       values ??= new Map();
+      token ??= randomBytes(9).toString('base64url');
       const standIn = `~${token}~${values.size}~`;
       values.set(standIn, { start, end });
       // The bytes around a value end and start at "<" and ">": never inside a UTF-8 sequence.

@@ -70,21 +70,12 @@ class Pieces {
   readonly parts: Array<string | Buffer> = [];
   text = '';
 
-  /**
-   * Text that follows what encodeValue() wrote: taken as an argument, so it is added after any
-   * piece that call set apart (`out.text += encodeValue(…, out)` would read `text` before the call).
-   */
-  append(tail: string): void {
-    this.text += tail;
-  }
-
   bytes(part: Buffer): void {
     this.parts.push(this.text, part);
     this.text = '';
   }
 
   join(): Buffer {
-    if (this.parts.length === 0) return Buffer.from(this.text, 'utf8');
     this.parts.push(this.text);
     let length = 0;
     for (const part of this.parts) length += typeof part === 'string' ? Buffer.byteLength(part, 'utf8') : base64Length(part);
@@ -95,12 +86,7 @@ class Pieces {
   }
 }
 
-function encodeValue(value: XmlRpcValue, out?: Pieces): string {
-  if (value.kind === 'base64' && out !== undefined && value.value.length >= LARGE_BASE64_BYTES) {
-    out.text += '<value><base64>';
-    out.bytes(value.value);
-    return '</base64></value>';
-  }
+function encodeValue(value: XmlRpcValue): string {
   switch (value.kind) {
     case 'string':
       return `<value><string>${escapeText(value.value, true)}</string></value>`;
@@ -119,28 +105,58 @@ function encodeValue(value: XmlRpcValue, out?: Pieces): string {
       return `<value><base64>${value.value.toString('base64')}</base64></value>`;
     case 'array': {
       // Recursion is bounded by the parser's maxDepth for every tree that comes from a client.
-      if (out === undefined) {
-        let text = '<value><array><data>';
-        for (const item of value.items) text += encodeValue(item);
-        return `${text}</data></array></value>`;
-      }
-      out.text += '<value><array><data>';
-      for (const item of value.items) out.append(encodeValue(item, out));
-      return '</data></array></value>';
+      let out = '<value><array><data>';
+      for (const item of value.items) out += encodeValue(item);
+      return `${out}</data></array></value>`;
     }
     case 'struct': {
-      if (out === undefined) {
-        let text = '<value><struct>';
-        for (const [name, member] of value.members) text += `<member><name>${escapeText(name, true)}</name>${encodeValue(member)}</member>`;
-        return `${text}</struct></value>`;
+      let out = '<value><struct>';
+      for (const [name, member] of value.members) {
+        out += `<member><name>${escapeText(name, true)}</name>${encodeValue(member)}</member>`;
       }
+      return `${out}</struct></value>`;
+    }
+  }
+}
+
+/** encodeValue() for a tree that holds a large base64 value: the same text, with that value set apart. */
+function encodeValueInto(value: XmlRpcValue, out: Pieces): void {
+  switch (value.kind) {
+    case 'base64':
+      if (value.value.length < LARGE_BASE64_BYTES) break;
+      out.text += '<value><base64>';
+      out.bytes(value.value);
+      out.text += '</base64></value>';
+      return;
+    case 'array':
+      out.text += '<value><array><data>';
+      for (const item of value.items) encodeValueInto(item, out);
+      out.text += '</data></array></value>';
+      return;
+    case 'struct':
       out.text += '<value><struct>';
       for (const [name, member] of value.members) {
         out.text += `<member><name>${escapeText(name, true)}</name>`;
-        out.append(`${encodeValue(member, out)}</member>`);
+        encodeValueInto(member, out);
+        out.text += '</member>';
       }
-      return '</struct></value>';
-    }
+      out.text += '</struct></value>';
+      return;
+  }
+  out.text += encodeValue(value);
+}
+
+function holdsLargeBase64(value: XmlRpcValue): boolean {
+  switch (value.kind) {
+    case 'base64':
+      return value.value.length >= LARGE_BASE64_BYTES;
+    case 'array':
+      return value.items.some(holdsLargeBase64);
+    case 'struct':
+      for (const member of value.members.values()) if (holdsLargeBase64(member)) return true;
+      return false;
+    default:
+      return false;
   }
 }
 
@@ -149,11 +165,18 @@ export function encodeMethodCall(call: MethodCall): Buffer {
   if (!METHOD_NAME_RE.test(call.methodName)) {
     throw new RangeError(`method name ${JSON.stringify(call.methodName)} is not a valid XML-RPC method name`);
   }
+  const head = `<?xml version="1.0"?><methodCall><methodName>${call.methodName}</methodName><params>`;
+  if (!call.params.some(holdsLargeBase64)) {
+    let text = head;
+    for (const param of call.params) text += `<param>${encodeValue(param)}</param>`;
+    return Buffer.from(`${text}</params></methodCall>`, 'utf8');
+  }
   const out = new Pieces();
-  out.text = `<?xml version="1.0"?><methodCall><methodName>${call.methodName}</methodName><params>`;
+  out.text = head;
   for (const param of call.params) {
     out.text += '<param>';
-    out.append(`${encodeValue(param, out)}</param>`);
+    encodeValueInto(param, out);
+    out.text += '</param>';
   }
   out.text += '</params></methodCall>';
   return out.join();

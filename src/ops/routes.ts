@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandle
 import { HEALTH_PATH } from '../config/schema.js';
 import type { HealthCheck } from './health.js';
 import type { GatewayMetrics } from './metrics.js';
-import { sendText } from '../http/replies.js';
+import { GatewayError } from '../errors.js';
+import { sendGatewayError, sendText } from '../http/replies.js';
 
 export interface MetricsAccess {
   /** Read per request, so a reload can open or close the endpoint. */
@@ -46,9 +47,19 @@ export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOption
     reply.header('cache-control', 'no-store');
     return sendText(reply, ok ? 200 : 503, ok ? 'ok' : 'unavailable');
   };
-  app.get(HEALTH_PATH, (request, reply) => answer(reply, request, options.health));
-  for (const [name, check] of options.upstreamHealth) {
-    app.get(`${HEALTH_PATH}/${name}`, (request, reply) => answer(reply, request, check));
+  // A probe configured with the wrong method is told so, as the RPC paths tell a GET.
+  const onlyGet = (request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    request.gateway.outcome = 'method_not_allowed';
+    reply.header('allow', 'GET, HEAD');
+    return sendGatewayError(reply, new GatewayError('GW_METHOD_NOT_ALLOWED', `${request.method} is not allowed here: ${request.url.split('?')[0]} answers GET and HEAD`));
+  };
+  const checks: Array<readonly [string, Pick<HealthCheck, 'check'>]> = [
+    [HEALTH_PATH, options.health],
+    ...[...options.upstreamHealth].map(([name, check]) => [`${HEALTH_PATH}/${name}`, check] as const),
+  ];
+  for (const [path, check] of checks) {
+    app.get(path, (request, reply) => answer(reply, request, check));
+    app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url: path, handler: onlyGet });
   }
 
   const metrics = options.metrics;

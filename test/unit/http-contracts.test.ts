@@ -377,6 +377,16 @@ describe('HTTP contracts of a gateway with Basic authentication, with no rtorren
       assert.equal(response.statusCode, 503);
       assert.equal(response.headers['cache-control'], 'no-store');
     });
+
+    it('answers a probe sent with another method with 405 and Allow: GET, HEAD', async () => {
+      for (const method of ['POST', 'PUT', 'DELETE'] as const) {
+        const response = await gateway.app.inject({ method, url: '/healthz', headers: { host: '127.0.0.1:8000' } });
+        assert.equal(response.statusCode, 405, method);
+        assert.equal(response.headers.allow, 'GET, HEAD', method);
+        assert.equal(response.headers['x-gateway-error'], 'GW_METHOD_NOT_ALLOWED', method);
+        assert.equal(response.body, `${method} is not allowed here: /healthz answers GET and HEAD\n`, method);
+      }
+    });
   });
 });
 

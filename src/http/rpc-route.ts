@@ -8,7 +8,7 @@ import type { CallBudget } from '../policy/types.js';
 import { ClientGone } from '../upstream/call-signal.js';
 import type { XmlLimits } from '../xmlrpc/call-limits.js';
 import type { Upstream } from '../upstream/upstream.js';
-import type { ResponseHead } from '../upstream/response-head.js';
+import { answerHeaders, type ResponseHead } from '../upstream/response-head.js';
 import { answerEncoding, CompressedRelay, compressWhole, GatherBuffers, SharedAnswerEncodings, varyOnAcceptEncoding, type CompressionSettings } from './compression.js';
 import { sendGatewayError, sendJsonRpcRefusal } from './replies.js';
 
@@ -43,15 +43,13 @@ export interface RpcRouteOptions {
 
 const NO_COMPRESSION: CompressionSettings = { enabled: false, minBytes: 0 };
 
-/** Upstream headers that describe the connection, not the answer, or that nginx hides too. */
-const NOT_RELAYED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade']);
-
-function relayable(headers: ReadonlyArray<readonly [string, string]>): ReadonlyArray<readonly [string, string]> {
-  return headers.filter(([name]) => !NOT_RELAYED.has(name) && !name.startsWith('x-accel-'));
+/** rtorrent's answer headers, but its Content-Length: HTTP sets its own, for the bytes it sends. */
+function relayable(head: ResponseHead): ReadonlyArray<readonly [string, string]> {
+  return answerHeaders(head).filter(([name]) => name !== 'content-length');
 }
 
-function relayHeaders(reply: FastifyReply, headers: ReadonlyArray<readonly [string, string]>): void {
-  for (const [name, value] of relayable(headers)) reply.header(name, value);
+function relayHeaders(reply: FastifyReply, head: ResponseHead): void {
+  for (const [name, value] of relayable(head)) reply.header(name, value);
 }
 
 /**
@@ -60,7 +58,7 @@ function relayHeaders(reply: FastifyReply, headers: ReadonlyArray<readonly [stri
  */
 async function sendWhole(reply: FastifyReply, settings: CompressionSettings, head: ResponseHead, body: Buffer, shared?: SharedAnswerEncodings): Promise<FastifyReply> {
   const encoding = answerEncoding(settings, reply.request.headers['accept-encoding'], head, body.length);
-  relayHeaders(reply, head.headers);
+  relayHeaders(reply, head);
   if (encoding.vary) reply.header('vary', varyOnAcceptEncoding(reply.getHeader('vary')));
   const sent = encoding.coding === undefined ? body : await (shared?.compress(body, encoding.coding) ?? compressWhole(body, encoding.coding));
   if (encoding.coding !== undefined) {
@@ -139,7 +137,7 @@ async function handleCall(options: RpcRouteOptions, { buffers, encodings }: Rout
   try {
     raw.statusCode = head.status;
     // Node refuses some header values rtorrent's head may carry; the body must be dropped then too.
-    for (const [name, value] of relayable(head.headers)) raw.appendHeader(name, value);
+    for (const [name, value] of relayable(head)) raw.appendHeader(name, value);
     if (encoding.vary) raw.setHeader('vary', varyOnAcceptEncoding(raw.getHeader('vary')));
     if (encoding.coding === undefined) {
       if (head.contentLength !== undefined) raw.setHeader('content-length', head.contentLength);

@@ -5,11 +5,9 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { GatewayError } from '../errors.js';
-import type { ResponseHead } from '../upstream/response-head.js';
+import { answerHeaders, type ResponseHead } from '../upstream/response-head.js';
 import { encodeFaultResponse } from '../xmlrpc/encode.js';
 
-/** Headers about the connection rather than the answer, and nginx's private ones, stay behind. */
-const NOT_RELAYED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
 const CRLF = '\r\n';
 
 /** "content-type" → "Content-Type": response-head.ts lower-cases names, rtorrent writes them this way. */
@@ -47,9 +45,6 @@ export function textAnswer(status: number, message: string, headers?: Readonly<R
 /** rtorrent's own head, re-serialised byte for byte in rtorrent's layout. */
 export function relayedHead(head: ResponseHead): Buffer {
   let out = statusLine(head.status, head.reason) + CRLF;
-  for (const [name, value] of head.headers) {
-    if (NOT_RELAYED.has(name) || name.startsWith('x-accel-')) continue;
-    out += `${canonicalName(name)}: ${value}${CRLF}`;
-  }
+  for (const [name, value] of answerHeaders(head)) out += `${canonicalName(name)}: ${value}${CRLF}`;
   return Buffer.from(out + CRLF, 'latin1');
 }

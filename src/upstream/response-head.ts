@@ -68,3 +68,11 @@ export function parseResponseHead(buffer: Buffer): HeadParseResult {
   if (status < 100 || status > 599) return { state: 'invalid', reason: `invalid status ${status}` };
   return { state: 'complete', head: { status, reason, headers, contentLength }, bodyStart: found.bodyStart };
 }
+
+/** Headers about rtorrent's connection rather than its answer, and nginx's private ones. */
+const CONNECTION_HEADERS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
+
+/** The headers of rtorrent's answer a client is given, whichever transport relays it. */
+export function answerHeaders(head: ResponseHead): ReadonlyArray<readonly [string, string]> {
+  return head.headers.filter(([name]) => !CONNECTION_HEADERS.has(name) && !name.startsWith('x-accel-'));
+}

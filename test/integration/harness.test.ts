@@ -111,7 +111,7 @@ describe('harness against real rtorrent and nginx', () => {
       const victim = instances[0];
       assert.ok(victim);
       victim.kill('SIGKILL');
-      assert.ok(await victim.waitForExit(2000));
+      assert.ok(await victim.waitForExit(10_000));
       assert.equal(victim.running(), false);
       await victim.stop();
       assert.ok(!existsSync(victim.dir));

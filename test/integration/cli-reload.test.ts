@@ -6,16 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { basicAuth, post } from '../helpers/gateway.js';
 import { sample } from '../helpers/metrics.js';
-import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
-import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { requireBinary } from '../helpers/processes.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
-import { CLI, listeningAddress, runCli, stopCli, writeConfig, writeHtpasswd, type CliProcess } from './ops-support.js';
+import { CLI, withCliGateway, writeHtpasswd, type CliProcess } from './ops-support.js';
 
 const run = promisify(execFile);
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
@@ -47,19 +45,16 @@ describe('rtorrent-gateway reload', () => {
 });
 
 describe('rtorrent-gateway reload --pid PID, against a running gateway', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
-  let rtorrent: RtorrentInstance;
-  let dir: string;
+  const stack = withCliGateway('cli-reload');
   let cli: CliProcess;
   let base: string;
   let pid: string;
   let configPath: string;
   let htpasswdPath: string;
-  let upstream: string;
   /** Reloads the gateway was asked for and carried out; the refused ones must not add to it. */
   let reloadsDone = 0;
 
-  const config = (users: Record<string, string>, path = configPath): void =>
-    writeConfig(path, { listen: '127.0.0.1:0', upstream, htpasswd: htpasswdPath, users });
+  const config = (users: Record<string, string>, path = configPath): void => stack.config(users, { path });
   const version = (user: string, password: string) => post(`${base}/RPC2`, xmlCall('system.client_version'), { authorization: basicAuth(user, password) });
 
   /** Runs the command and waits for the gateway to say it reloaded. */
@@ -72,23 +67,9 @@ describe('rtorrent-gateway reload --pid PID, against a running gateway', { skip:
     return outcome;
   }
 
-  before(async () => {
-    assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build`);
-    rtorrent = await startRtorrent({ name: 'cli-reload' });
-    upstream = `unix:${rtorrent.socketPath}`;
-    dir = makeTempDir('cli-reload');
-    configPath = join(dir, 'gateway.toml');
-    htpasswdPath = join(dir, 'htpasswd');
-    writeHtpasswd(htpasswdPath, { admin: 'admin-secret' });
-    config({ admin: 'full' });
-    cli = runCli(['--config', configPath]);
-    base = await listeningAddress(cli);
+  before(() => {
+    ({ cli, base, configPath, htpasswdPath } = stack);
     pid = String(cli.child.pid);
-  });
-  after(async () => {
-    if (cli) await stopCli(cli);
-    await rtorrent?.stop();
-    if (dir) await removeTempDir(dir);
   });
 
   it('checks the new configuration, then sends SIGHUP: the gateway reloads and lets a new user in', async () => {

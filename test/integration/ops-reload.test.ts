@@ -1,26 +1,21 @@
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { before, describe, it } from 'node:test';
 import { basicAuth, post } from '../helpers/gateway.js';
-import { makeTempDir, removeTempDir, requireBinary } from '../helpers/processes.js';
-import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
+import { requireBinary } from '../helpers/processes.js';
 import { xmlCall } from '../helpers/scgi-direct.js';
-import { CLI, listeningAddress, runCli, stopCli, writeConfig, writeHtpasswd, type CliProcess } from './ops-support.js';
+import { withCliGateway, writeHtpasswd, type CliProcess } from './ops-support.js';
 
 const haveRtorrent = requireBinary('rtorrent') !== undefined;
 
 describe('SIGHUP reloads the configuration and the htpasswd file', { skip: !haveRtorrent && 'rtorrent not installed' }, () => {
-  let rtorrent: RtorrentInstance;
-  let dir: string;
+  const stack = withCliGateway('reload');
   let cli: CliProcess;
   let base: string;
   let configPath: string;
   let htpasswdPath: string;
-  let upstream: string;
 
-  const config = (users: Record<string, string>, extra = '', listen = '127.0.0.1:0'): void =>
-    writeConfig(configPath, { listen, upstream, htpasswd: htpasswdPath, users, extra });
+  const config = (users: Record<string, string>, extra = '', listen = '127.0.0.1:0'): void => stack.config(users, { extra, listen });
 
   const version = (user: string, password: string) => post(`${base}/RPC2`, xmlCall('system.client_version'), { authorization: basicAuth(user, password) });
 
@@ -31,22 +26,8 @@ describe('SIGHUP reloads the configuration and the htpasswd file', { skip: !have
     return cli.waitForLine((line) => line.msg === 'configuration reloaded' || String(line.msg).startsWith('configuration reloaded;') || line.msg === 'reload failed: still serving the previous configuration', { from });
   }
 
-  before(async () => {
-    assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build`);
-    rtorrent = await startRtorrent({ name: 'reload' });
-    upstream = `unix:${rtorrent.socketPath}`;
-    dir = makeTempDir('reload');
-    configPath = join(dir, 'gateway.toml');
-    htpasswdPath = join(dir, 'htpasswd');
-    writeHtpasswd(htpasswdPath, { admin: 'admin-secret' });
-    config({ admin: 'full' });
-    cli = runCli(['--config', configPath]);
-    base = await listeningAddress(cli);
-  });
-  after(async () => {
-    if (cli) await stopCli(cli);
-    await rtorrent?.stop();
-    if (dir) await removeTempDir(dir);
+  before(() => {
+    ({ cli, base, configPath, htpasswdPath } = stack);
   });
 
   it('lets a user added to the htpasswd file and [access.users] in, with the policy given', async () => {

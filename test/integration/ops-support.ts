@@ -2,13 +2,17 @@
  * Shared by the ops-*.test.ts files: the built CLI as a child process, its JSON log, config and
  * htpasswd files, and HTTP requests over TCP, Unix sockets and TLS.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { track, waitForExit } from '../helpers/processes.js';
+import { makeTempDir, removeTempDir, track, waitForExit } from '../helpers/processes.js';
+import { startRtorrent, type RtorrentInstance } from '../helpers/rtorrent.js';
 
 /** The built CLI, exactly what the systemd unit and the container run. */
 export const CLI = new URL('../../dist/cli.js', import.meta.url).pathname;
@@ -159,4 +163,80 @@ export function request(
 
 export function rpcHeaders(user: string, password: string): Record<string, string> {
   return { 'content-type': 'text/xml', authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+}
+
+export interface CliGatewayStack {
+  readonly rtorrent: RtorrentInstance;
+  /** The gateway, run as the built CLI with `--config configPath`. */
+  readonly cli: CliProcess;
+  /** http://127.0.0.1:PORT, the address it logged. */
+  readonly base: string;
+  readonly dir: string;
+  readonly configPath: string;
+  readonly htpasswdPath: string;
+  /** Writes a configuration naming the stack's rtorrent and htpasswd file (to configPath unless `path` says otherwise). */
+  config(users: Record<string, string>, options?: { extra?: string; listen?: string; path?: string }): void;
+}
+
+/**
+ * An rtorrent and the gateway CLI in front of it, started from a config file in a temp dir with the
+ * user admin (password admin-secret, policy full), for one describe: the reload suites rewrite the
+ * files and signal the process. Registers its own before() and after().
+ */
+export function withCliGateway(name: string): CliGatewayStack {
+  let rtorrent: RtorrentInstance | undefined;
+  let cli: CliProcess | undefined;
+  let base: string | undefined;
+  let dir: string | undefined;
+  const started = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`the stack's ${what} is not there yet`);
+    return value;
+  };
+  const stack: CliGatewayStack = {
+    get rtorrent() {
+      return started(rtorrent, 'rtorrent');
+    },
+    get cli() {
+      return started(cli, 'gateway');
+    },
+    get base() {
+      return started(base, 'address');
+    },
+    get dir() {
+      return started(dir, 'temp dir');
+    },
+    get configPath() {
+      return join(stack.dir, 'gateway.toml');
+    },
+    get htpasswdPath() {
+      return join(stack.dir, 'htpasswd');
+    },
+    config(users, options = {}) {
+      writeConfig(options.path ?? stack.configPath, {
+        listen: options.listen ?? '127.0.0.1:0',
+        upstream: `unix:${stack.rtorrent.socketPath}`,
+        htpasswd: stack.htpasswdPath,
+        users,
+        extra: options.extra,
+      });
+    },
+  };
+  before(async () => {
+    assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build`);
+    rtorrent = await startRtorrent({ name });
+    dir = makeTempDir(name);
+    writeHtpasswd(stack.htpasswdPath, { admin: 'admin-secret' });
+    stack.config({ admin: 'full' });
+    cli = runCli(['--config', stack.configPath]);
+    base = await listeningAddress(cli);
+  });
+  after(async () => {
+    try {
+      if (cli) await stopCli(cli);
+    } finally {
+      await rtorrent?.stop();
+      if (dir) await removeTempDir(dir);
+    }
+  });
+  return stack;
 }

@@ -28,10 +28,12 @@ export interface SetAside {
 
 /**
  * The body's text with the content of each large <base64> element set aside. Only content made of
- * base64 digits and white space is taken: it holds no markup or reference, so wherever the bytes
- * stand (an element, a comment) the parser reads it exactly as it is. The stand-in carries a
- * random token and a "~", which no base64 value holds, so no client can write one; it keeps the
- * content's line breaks, so positions in error messages stay right. Undefined: nothing large.
+ * base64 digits and white space is taken, which holds no markup or reference. The bytes may still
+ * stand somewhere other than a <base64> value (in a comment, in CDATA): the parser then meets a
+ * stand-in it does not take as a value, and the body is read again the ordinary way
+ * (parse.ts), as it is for any error, so messages and their positions are the ordinary ones. A
+ * stand-in is a random hex token between "~", which no base64 value holds and no client can guess.
+ * Undefined: nothing large. Linear in the body: each search starts where the last one ended.
  */
 export function setAsideLargeBase64(body: Buffer): SetAside | undefined {
   let values: Map<string, { start: number; end: number }> | undefined;
@@ -39,11 +41,15 @@ export function setAsideLargeBase64(body: Buffer): SetAside | undefined {
   let copied = 0;
   // Drawn only for a body that has a large value: most calls have none.
   let token: string | undefined;
+  // The closing tag after the last opening one serves every opening tag before it: searching again
+  // from each of thousands of "<base64>" would take time quadratic in the body.
+  let end = -1;
   for (let open = body.indexOf(OPEN); open !== -1; ) {
     const start = open + OPEN.length;
-    const end = body.indexOf(CLOSE, start);
+    if (end < start) end = body.indexOf(CLOSE, start);
     if (end === -1) break;
     let newlines = 0;
+    // Content running into another "<base64>" holds a "<" and is not plain.
     let plain = end - start >= LARGE_BASE64_BYTES;
     for (let i = start; plain && i < end; i++) {
       const kind = BYTE_CLASS[body[i] as number];
@@ -52,7 +58,7 @@ export function setAsideLargeBase64(body: Buffer): SetAside | undefined {
     }
     if (plain) {
       values ??= new Map();
-      token ??= randomBytes(9).toString('base64url');
+      token ??= randomBytes(9).toString('hex');
       const standIn = `~${token}~${values.size}~`;
       values.set(standIn, { start, end });
       // The bytes around a value end and start at "<" and ">": never inside a UTF-8 sequence.

@@ -5,7 +5,7 @@
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import { SaxesParser, type XMLDecl } from 'saxes';
-import { MalformedCallError, UnsupportedCallError } from '../errors.js';
+import { GatewayError, MalformedCallError, UnsupportedCallError } from '../errors.js';
 import type { MethodCall, XmlRpcValue } from './types.js';
 import { clip, quoted } from '../text-snippet.js';
 import { I4_MAX, I4_MIN, I8_MAX, I8_MIN, METHOD_NAME_RE } from './wire-rules.js';
@@ -164,14 +164,15 @@ class CallReader {
   private readonly maxValues: number;
   private readonly maxStringBytes: number;
   private readonly parser: SaxesParser<{ xmlns: false }>;
-  /** Large base64 values read from the bytes rather than through the parser (base64-bytes.ts). */
-  private readonly setAside: SetAside | undefined;
+  /** Set-aside values read as <base64> values: all of them, or the body is read again without. */
+  consumed = 0;
 
   constructor(
     private readonly body: Buffer,
     limits: ParseLimits | undefined,
+    /** Large base64 values read from the bytes rather than through the parser (base64-bytes.ts). */
+    private readonly setAside?: SetAside,
   ) {
-    this.setAside = setAsideLargeBase64(body);
     this.maxDepth = limits?.maxDepth ?? DEFAULT_PARSE_LIMITS.maxDepth;
     this.maxValues = limits?.maxValues ?? DEFAULT_PARSE_LIMITS.maxValues;
     this.maxStringBytes = limits?.maxStringBytes ?? DEFAULT_PARSE_LIMITS.maxStringBytes;
@@ -494,6 +495,7 @@ class CallReader {
     const s = BASE64_SPACE_RE.test(text) ? text.replace(BASE64_SPACES_RE, '') : text;
     const setAside = this.setAside?.values.get(s);
     if (setAside !== undefined) {
+      this.consumed++;
       const decoded = decodeSetAside(this.body, setAside.start, setAside.end);
       if (typeof decoded === 'string') this.fail(`<base64> ${decoded}`);
       if (this.maxStringBytes !== Number.POSITIVE_INFINITY) this.checkSize(decoded.length, 'a <base64> value');
@@ -540,5 +542,17 @@ export function parseMethodCall(body: Buffer, limits?: ParseLimits): MethodCall 
   }
   // Node would replace invalid sequences with U+FFFD while expat refuses them: a differential.
   if (!isUtf8(body)) throw new MalformedCallError('the request body is not valid UTF-8');
+  const setAside = setAsideLargeBase64(body);
+  if (setAside !== undefined) {
+    const reader = new CallReader(body, limits, setAside);
+    try {
+      const call = reader.read();
+      // A stand-in left unread stood in a comment or CDATA, where its text belongs to the reading.
+      if (reader.consumed === setAside.values.size) return call;
+    } catch (error) {
+      // The ordinary reading names the problem, and where it is.
+      if (!(error instanceof GatewayError)) throw error;
+    }
+  }
   return new CallReader(body, limits).read();
 }

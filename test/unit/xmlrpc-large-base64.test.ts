@@ -20,12 +20,12 @@ function body(content: string, tag = 'base64'): Buffer {
   return Buffer.from(`<?xml version="1.0"?><methodCall><methodName>load.raw_start</methodName><params><param><value><string></string></value></param><param><value><${tag}>${content}</base64></value></param></params></methodCall>`);
 }
 
-/** The call, or the refusal without its position (the stand-in is shorter than the text it stands for). */
+/** The call, or the refusal with its line (`<base64 >` moves later columns on its line by one). */
 function reading(bytes: Buffer): MethodCall | string {
   try {
     return parseMethodCall(bytes);
   } catch (error) {
-    return (error as Error).message.replace(/ \(line \d+, column \d+\)/, '');
+    return (error as Error).message.replace(/, column \d+\)/, ')');
   }
 }
 
@@ -57,6 +57,29 @@ describe('a large <base64> value', () => {
     assert.deepEqual(parseMethodCall(encoded), call);
     const value = call.params[1];
     assert.ok(value?.kind === 'base64' && value.value.equals(torrent));
+  });
+
+  it('inside CDATA is text of the string it stands in, not a value', () => {
+    const inCdata = Buffer.from(body(digits.slice(0, 8)).toString().replace('<value><string></string></value>', `<value><string><![CDATA[<base64>${digits}</base64>]]></string></value>`));
+    const call = reading(inCdata);
+    assert.ok(typeof call !== 'string', call as string);
+    assert.deepEqual(call.params[0], { kind: 'string', value: `<base64>${digits}</base64>` });
+  });
+
+  it('names the line of a problem after it as the ordinary reading does', () => {
+    const wrapped = digits.replace(/(.{76})/g, '$1\n');
+    const broken = Buffer.from(body(wrapped).toString().replace('</params>', '<bogus/></params>'));
+    const message = reading(broken);
+    assert.equal(typeof message, 'string');
+    assert.ok((message as string).includes(`line ${wrapped.split('\n').length})`), message as string);
+  });
+
+  it('is found in time linear in the body, however many "<base64>" it opens', () => {
+    const many = Buffer.from(`<?xml version="1.0"?><methodCall><methodName>x</methodName><params>${'<base64>'.repeat(200_000)}</base64></params></methodCall>`);
+    const started = performance.now();
+    assert.throws(() => parseMethodCall(many));
+    // Quadratic, this was minutes; linear, it is milliseconds. The bound leaves room for a busy machine.
+    assert.ok(performance.now() - started < 5000, `${Math.round(performance.now() - started)} ms`);
   });
 
   it('inside a comment is left to the comment', () => {

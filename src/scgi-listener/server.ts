@@ -283,6 +283,11 @@ class ScgiConnection {
       logger: this.ctx.logger,
     });
     this.methods = result.methods;
+    if (this.closed) {
+      // The client left while rtorrent was asked: it is client_gone (set on close), whatever came back.
+      if (result.kind === 'answered' && result.response.kind === 'streamed') result.response.body.destroy();
+      return;
+    }
     this.outcome = result.outcome;
     if (result.kind === 'failed') {
       // 502 unreachable or bad answer, 503 busy, 504 timeout: the same table and outcome as the HTTP side.
@@ -298,10 +303,6 @@ class ScgiConnection {
       return;
     }
     const { response } = result;
-    if (this.closed) {
-      if (response.kind === 'streamed') response.body.destroy();
-      return;
-    }
     if (response.kind === 'whole') {
       this.answer(response.head.status, Buffer.concat([relayedHead(response.head), response.body]));
       return;

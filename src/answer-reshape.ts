@@ -74,7 +74,9 @@ function reshapeJsonResponse(text: string, from: number, plan: CallReshape): Arr
   const result = memberValue(text, from, 'result');
   if (result === undefined) return [];
   if ('whole' in plan) return [{ ...result, text: jsonValue(plan.whole, JSON.parse(text.slice(result.start, result.end))) }];
-  const items = arrayItems(text, result.start) ?? [];
+  const items = arrayItems(text, result.start);
+  // rtorrent's JSON-RPC has no system.multicall: its answer is an error object, which passes.
+  if (items === undefined) return [];
   return [...plan.members].flatMap(([position, shape]) => {
     const item = items[position];
     if (item === undefined) throw new Error(`system.multicall answer ${position + 1} is missing`);
@@ -87,8 +89,9 @@ function reshapeJson(body: Buffer, plan: AnswerReshape): Buffer {
   const text = body.toString('utf8');
   JSON.parse(text);
   if ('call' in plan) return Buffer.from(spliced(text, reshapeJsonResponse(text, 0, plan.call)));
-  // An answer that is not an array (a parse error of the whole batch) passes as it is.
-  const responses = arrayItems(text) ?? [];
+  // An answer that is not an array (rtorrent's one error for a batch it could not read or answer) passes as it is.
+  const responses = arrayItems(text);
+  if (responses === undefined) return body;
   const replacements = [...plan.batch].flatMap(([position, call]) => {
     const response = responses[position];
     if (response === undefined) throw new Error(`the batch's answer ${position + 1} is missing`);

@@ -46,6 +46,11 @@ describe('a tenant\'s counted lists in JSON-RPC', () => {
     assert.equal(out, `[{"id":1,"jsonrpc":"2.0","result":["${A}","${B}"]}, {"id":"a]\\"}","jsonrpc":"2.0","result":9007199254740993},{"error":{"code":-32602,"message":"x"},"id":3,"jsonrpc":"2.0"},{"id":4,"result":0,"jsonrpc":"2.0"}]`);
   });
 
+  it('pass an error that answers the whole batch as rtorrent wrote it', async () => {
+    const error = '{"error":{"code":-32700,"message":"parse error"},"id":null,"jsonrpc":"2.0"}';
+    assert.equal(await reshaped(error, { batch: new Map([[0, { whole: 'hashes' }]]) }, true), error);
+  });
+
   it('turn a single answer back the same way', async () => {
     assert.equal(await reshaped(`{"id":"l","jsonrpc":"2.0","result":[["${A}"]]}`, { call: { whole: 'count' } }, true), '{"id":"l","jsonrpc":"2.0","result":1}');
   });

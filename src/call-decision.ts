@@ -143,7 +143,7 @@ export function decideCall(body: Buffer, caller: Caller, options: DecideOptions 
     clampsSizeLimit: setsSizeLimit(verdict.methods),
     owned: ownedTargets(caller, scoped.targets),
     encodeFor,
-    changesOwners: changesOwners(verdict.methods, verdict.cost === undefined, readOnly),
+    changesOwners: changesOwners(verdict.reached ?? verdict.methods, verdict.cost === undefined, readOnly),
     ...(scoped.answer === undefined ? {} : { answer: { call: scoped.answer } }),
   };
 }
@@ -170,12 +170,14 @@ const NO_TARGETS: ReadonlySet<string> = new Set();
 const OWNERSHIP_CHANGERS: ReadonlySet<string> = new Set(['d.erase', 'd.custom.set', ...LOAD_METHODS]);
 
 /**
- * Adds, erases or (re)tags torrents at the top level or in system.multicall, or is a call that is not
- * a plain read from a policy built on full (cost not bounded), which may do so anywhere. A command
- * string that erases is not seen here; the owners' short lifetime (upstream/owners.ts) bounds that.
+ * Adds, erases or (re)tags torrents anywhere the policy check reached (top level, system.multicall,
+ * command strings), or is a call that is not a plain read from a policy built on full, which is not
+ * walked and so may do so anywhere.
  */
-function changesOwners(methods: readonly string[], unbounded: boolean, readOnly: boolean): boolean {
-  return (unbounded && !readOnly) || methods.some((method) => OWNERSHIP_CHANGERS.has(method));
+function changesOwners(reached: Iterable<string>, unbounded: boolean, readOnly: boolean): boolean {
+  if (unbounded && !readOnly) return true;
+  for (const command of reached) if (OWNERSHIP_CHANGERS.has(command)) return true;
+  return false;
 }
 
 function ownedTargets(caller: Caller, targets: ReadonlySet<string>): OwnedTargets | undefined {
@@ -209,6 +211,7 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
       return { kind: 'refuse', outcome: 'invalid', error: tooMany, methods: [call.methodName], jsonBody: encodeJsonRpcError(null, tooMany.faultCode, tooMany.message) };
     }
   }
+  const reached = new Set<string>();
   const methods: string[] = [];
   const refusals: JsonRpcRefusal[] = [];
   let untrusted: SafeWindow | undefined;
@@ -228,6 +231,7 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
   request.calls.forEach(({ call, id }, index) => {
     const verdict = caller.policy.check(call);
     methods.push(...verdict.methods);
+    if (verdict.allowed) for (const command of verdict.reached ?? []) reached.add(command);
     if (!verdict.allowed) return refuse(index, refusalError(caller, verdict));
     const scoped = scopedCall(call, caller);
     if ('error' in scoped) return refuse(index, scoped.error);
@@ -267,7 +271,7 @@ export function decideJsonRpcCall(body: Buffer, caller: Caller, options: DecideO
     clampsSizeLimit: setsSizeLimit(methods),
     owned: ownedTargets(caller, targets),
     encodeFor,
-    changesOwners: changesOwners(methods, unbounded, readOnly),
+    changesOwners: changesOwners([...methods, ...reached], unbounded, readOnly),
     ...(reshapes.size === 0 ? {} : { answer: request.batch ? { batch: reshapes } : { call: reshapes.get(0) as CallReshape } }),
   };
 }

@@ -74,7 +74,7 @@ export function checkCall(rules: PolicyRules, call: MethodCall): PolicyVerdict {
     if (isCostRefusal(estimate)) return { allowed: false, methods, method: estimate.method, reason: estimate.reason, costly: true };
     cost = estimate;
   }
-  return { allowed: true, methods, untrusted: untrustedWindow(reached), cost };
+  return { allowed: true, methods, untrusted: untrustedWindow(reached), cost, reached };
 }
 
 /**

@@ -102,6 +102,8 @@ export type PolicyVerdict =
       untrusted: SafeWindow | undefined;
       /** What the call may cost rtorrent; undefined for policies that are not bounded (full). */
       cost: CostEstimate | undefined;
+      /** Every command the call can run, command strings included; undefined for full, which is not walked. */
+      reached?: ReadonlySet<string>;
     }
   | {
       allowed: false;

@@ -92,7 +92,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
     version: values.version === true,
     check: values.check === true,
     healthcheck: values.healthcheck === true,
-    configFile: (values.config as string | undefined) ?? env[`${ENV_PREFIX}CONFIG`],
+    // Empty (RTORRENT_GATEWAY_CONFIG= in a container): no file, flags and variables only.
+    configFile: ((values.config as string | undefined) ?? env[`${ENV_PREFIX}CONFIG`]) || undefined,
     overrides,
   };
 }

@@ -29,7 +29,7 @@ export function subcommandArguments<T extends Options>(subcommand: string, argv:
 
 /** The configuration file as the gateway finds it: --config, else RTORRENT_GATEWAY_CONFIG (empty: none). */
 export function configFileFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  return flag ?? (env[`${ENV_PREFIX}CONFIG`] || undefined);
+  return (flag ?? env[`${ENV_PREFIX}CONFIG`]) || undefined;
 }
 
 /** The configuration the gateway would run with: the file, with the RTORRENT_GATEWAY_* variables over it. */

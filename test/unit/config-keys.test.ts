@@ -53,6 +53,11 @@ describe('every key of the configuration file', () => {
     }
   });
 
+  it('takes RTORRENT_GATEWAY_CONFIG= (empty) as no file, as a container without one sets it', () => {
+    assert.equal(parseCli(REQUIRED, { RTORRENT_GATEWAY_CONFIG: '' }).configFile, undefined);
+    assert.equal(parseCli(REQUIRED, { RTORRENT_GATEWAY_CONFIG: '/etc/g.toml' }).configFile, '/etc/g.toml');
+  });
+
   it('reaches the configuration from a variable, auth.htdigest and limits.call_rate included', () => {
     const cli = parseCli(REQUIRED, { RTORRENT_GATEWAY_AUTH_HTDIGEST: '/etc/rtorrent-gateway/htdigest', RTORRENT_GATEWAY_LIMITS_CALL_RATE: '2.5' });
     const config = loadConfig({ overrides: cli.overrides });

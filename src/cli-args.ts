@@ -44,7 +44,7 @@ Options (each also settable as [section] key in the TOML file and as ${ENV_PREFI
   --healthcheck          ask the running gateway's /healthz; exit 0 if rtorrent answers (Docker HEALTHCHECK)
   --help, --version
 Every key of the file can be given by its dotted name or as a variable, these and the rest alike:
---upstream.read_cache_ttl 1s, ${ENV_PREFIX}LIMITS_CALL_RATE=5. Tables ([upstreams.NAME],
+--upstream.read_cache_ttl 1s, --server.compress=false, ${ENV_PREFIX}LIMITS_CALL_RATE=5. Tables ([upstreams.NAME],
 [policies.NAME], [[scgi.listeners]]) are written in the file only.
 
 Subcommands:
@@ -71,9 +71,20 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
     options[leaf.path.join('.')] = { type, multiple };
     if (leaf.flag) options[leaf.flag] = { type, multiple };
   }
+  // A boolean key given a value (--metrics.public=false): Node's parser takes none, so these are
+  // read here; a bare --metrics.public is true.
+  const booleans = new Map(OVERRIDABLE_KEYS.filter((leaf) => leaf.kind === 'boolean').flatMap((leaf) => [[leaf.dotted, leaf], ...(leaf.flag ? [[leaf.flag, leaf] as const] : [])]));
+  const valued: Override[] = [];
+  const args = argv.filter((arg) => {
+    const match = /^--([^=]+)=(.*)$/s.exec(arg);
+    const leaf = match === null ? undefined : booleans.get(match[1] as string);
+    if (leaf === undefined || match === null) return true;
+    valued.push({ leaf, raw: match[2] as string, source: `flag --${match[1] as string}` });
+    return false;
+  });
   let values: Record<string, unknown>;
   try {
-    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
   } catch (error) {
     throw new ConfigError(`command line: ${(error as Error).message}; see --help`);
   }
@@ -87,6 +98,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
       overrides.push({ leaf, raw: raw as string | boolean | string[], source: `flag --${name}` });
     }
   }
+  overrides.push(...valued);
   return {
     help: values.help === true,
     version: values.version === true,

@@ -42,7 +42,7 @@ describe('every key of the configuration file', () => {
     assert.equal(new Set(names).size, names.length, 'no key twice');
   });
 
-  it('but the tables can be set by a flag and an environment variable', () => {
+  it('but the tables can each be set by a flag and an environment variable', () => {
     const tables = CONFIG_KEYS.filter((key) => key.kind === undefined).map((key) => key.dotted);
     assert.deepEqual(tables.sort(), ['policies', 'scgi.listeners', 'server.tls', 'upstreams']);
     for (const key of OVERRIDABLE_KEYS) {
@@ -51,6 +51,12 @@ describe('every key of the configuration file', () => {
       const variable = parseCli([], { [envName(key)]: sample(key) });
       assert.equal(variable.overrides[0]?.leaf.dotted, key.dotted, envName(key));
     }
+  });
+
+  it('turns a boolean key off with --KEY=false, which a bare flag cannot', () => {
+    const config = loadConfig({ overrides: parseCli([...REQUIRED, '--server.compress=false', '--metrics.enabled=false', '--metrics.public'], {}).overrides });
+    assert.deepEqual([config.server.compress, config.metrics.enabled, config.metrics.public], [false, false, true]);
+    assert.equal(loadConfig({ overrides: parseCli([...REQUIRED, '--pretty=true'], {}).overrides }).log.format, 'text');
   });
 
   it('takes RTORRENT_GATEWAY_CONFIG= (empty) as no file, as a container without one sets it', () => {

@@ -85,6 +85,11 @@ function loggerFormat(log: { readonly format?: string | undefined; readonly pret
 
 /** The unauthenticated liveness endpoint; fixed so Docker, systemd and load balancers agree on it. */
 export const HEALTH_PATH = '/healthz';
+/** /healthz and /healthz/NAME, one per rtorrent: the health endpoints' paths. */
+function isHealthPath(path: string): boolean {
+  return path === HEALTH_PATH || path.startsWith(`${HEALTH_PATH}/`);
+}
+
 /** The upstream of the [upstream] section, among named [upstreams.NAME]. */
 export const DEFAULT_UPSTREAM = 'default';
 
@@ -318,7 +323,7 @@ export const configFileSchema = z.strictObject({
   const routed = new Map<string, string>(config.server.paths.map((path) => [path, 'server.paths']));
   for (const [name, upstream] of Object.entries(config.upstreams)) {
     (upstream.paths ?? [`/${name}/RPC2`]).forEach((path, index) => {
-      const owner = routed.get(path) ?? (path === HEALTH_PATH || (config.metrics.enabled && path === config.metrics.path) ? 'an operations endpoint' : undefined);
+      const owner = routed.get(path) ?? (isHealthPath(path) || (config.metrics.enabled && path === config.metrics.path) ? 'an operations endpoint' : undefined);
       if (owner !== undefined) ctx.addIssue({ code: 'custom', path: ['upstreams', name, 'paths', index], message: `"${path}" is already ${owner}` });
       routed.set(path, `upstreams.${name}.paths`);
     });
@@ -332,14 +337,12 @@ export const configFileSchema = z.strictObject({
       });
     }
   });
-  const taken = new Map<string, string>([[HEALTH_PATH, 'the health endpoint']]);
-  if (config.metrics.enabled) taken.set(config.metrics.path, 'metrics.path');
   config.server.paths.forEach((path, index) => {
-    const owner = taken.get(path);
+    const owner = isHealthPath(path) ? 'the health endpoint' : config.metrics.enabled && path === config.metrics.path ? 'metrics.path' : undefined;
     if (owner !== undefined) ctx.addIssue({ code: 'custom', path: ['server', 'paths', index], message: `"${path}" is already ${owner}` });
   });
-  if (config.metrics.enabled && config.metrics.path === HEALTH_PATH) {
-    ctx.addIssue({ code: 'custom', path: ['metrics', 'path'], message: `"${HEALTH_PATH}" is the health endpoint` });
+  if (config.metrics.enabled && isHealthPath(config.metrics.path)) {
+    ctx.addIssue({ code: 'custom', path: ['metrics', 'path'], message: `"${config.metrics.path}" is the health endpoint` });
   }
   if (config.server.listen.kind !== 'unix') {
     for (const key of ['socket_mode', 'socket_group'] as const) {

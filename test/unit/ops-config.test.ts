@@ -56,6 +56,9 @@ describe('operations configuration', () => {
 
   it('refuses an RPC path that is the health or metrics endpoint', () => {
     assertConfigError(() => load(`[server]\npaths = ["/RPC2", "/healthz"]\n${BASE}`), /server\.paths\[1\]: "\/healthz" is already the health endpoint/);
+    // /healthz/NAME answers for each rtorrent, [upstream]'s included.
+    assertConfigError(() => load(`[server]\npaths = ["/healthz/default"]\n${BASE}`), /server\.paths\[0\]: "\/healthz\/default" is already the health endpoint/);
+    assertConfigError(() => load(`[metrics]\npath = "/healthz/default"\n${BASE}`), /metrics\.path: "\/healthz\/default" is the health endpoint/);
     assertConfigError(() => load(`[server]\npaths = ["/metrics"]\n${BASE}`), /server\.paths\[0\]: "\/metrics" is already metrics\.path/);
     assert.deepEqual(load(`[server]\npaths = ["/metrics"]\n[metrics]\nenabled = false\n${BASE}`).server.paths, ['/metrics']);
   });

@@ -7,8 +7,10 @@ import { z } from 'zod';
  */
 export interface RestartRule {
   /**
-   * What of the configuration decides whether a restart is needed, when it is not the key's value
-   * alone: switching TLS on or off needs one, new files at the same paths do not.
+   * What of the configuration decides whether a restart is needed, when it is not the key's value as
+   * written: switching TLS on or off needs one, new files at the same paths do not; an
+   * [upstreams.NAME] key left out and the same value written out are one setting. `config` is the
+   * normalised configuration (GatewayConfig), with every default and inherited value filled in.
    */
   readonly compare?: (value: unknown, config: unknown) => unknown;
 }

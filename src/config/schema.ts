@@ -235,7 +235,7 @@ export const configFileSchema = z.strictObject({
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       // The logger is built once, before the server; log.pretty = true is a way of writing "text".
-      format: restartOnly(z.enum(['json', 'text']).optional(), { compare: (_format, config): string => loggerFormat((config as { log: { format?: string; pretty: boolean } }).log) }),
+      format: restartOnly(z.enum(['json', 'text']).optional(), { compare: (_format, config) => (config as GatewayConfig).log.format }),
       // Deprecated: the name of format = "text" before there was a format, kept so those files still load.
       pretty: z.boolean().default(false),
     })
@@ -307,6 +307,14 @@ export const configFileSchema = z.strictObject({
         }),
       )
       .default({}),
+    // As the gateway runs them: [upstream]'s values filled in, in name order.
+    {
+      compare: (_upstreams, config) =>
+        (config as GatewayConfig).upstreams
+          .filter((upstream) => upstream.name !== DEFAULT_UPSTREAM)
+          .map((upstream) => ({ ...upstream, scgi: upstream.scgi.label }))
+          .sort((a, b) => a.name.localeCompare(b.name)),
+    },
   ),
 }).superRefine((config, ctx) => {
   // A client waiting on the slowest rtorrent sees no traffic meanwhile; its socket must outlast that.

@@ -145,7 +145,7 @@ function valueAt(values: unknown, path: readonly string[]): unknown {
 export function keysNeedingRestart(running: GatewayConfig, next: GatewayConfig): string[] {
   const seen = (config: GatewayConfig, key: ConfigKey): string => {
     const value = valueAt(config.values, key.path);
-    return JSON.stringify(key.restart?.compare === undefined ? value : key.restart.compare(value, config.values)) ?? 'undefined';
+    return JSON.stringify(key.restart?.compare === undefined ? value : key.restart.compare(value, config)) ?? 'undefined';
   };
   return CONFIG_KEYS.filter((key) => key.restart !== undefined && seen(running, key) !== seen(next, key)).map((key) => key.dotted);
 }

@@ -124,6 +124,13 @@ describe('a reload', () => {
     assert.deepEqual(keysNeedingRestart(load(BASE), load(`${BASE}[log]\npretty = true\n`)), ['log.format']);
   });
 
+  it('compares [upstreams.NAME] as they run: a default written out, or the tables in another order, is no change', () => {
+    const a = '[upstreams.a]\nscgi = "unix:/run/a.sock"\n';
+    const b = '[upstreams.b]\nscgi = "unix:/run/b.sock"\n';
+    assert.deepEqual(keysNeedingRestart(load(`${BASE}${a}${b}`), load(`${BASE}${b}${a.replace('\n', '\ntimeout = "60s"\n')}`)), []);
+    assert.deepEqual(keysNeedingRestart(load(`${BASE}${a}`), load(`${BASE}${a.replace('\n', '\ntimeout = "5s"\n')}`)), ['upstreams']);
+  });
+
   it('needs a restart to turn TLS on, not to read new files at the same place', () => {
     const tls = (cert: string): string => BASE.replace('[upstream]', `[server.tls]\ncert = "${cert}"\nkey = "/k.pem"\n[upstream]`);
     assert.deepEqual(keysNeedingRestart(load(BASE), load(tls('/c.pem'))), ['server.tls']);

@@ -163,7 +163,7 @@ function details(about: PolicyDescription, described: Described): string {
   if (about.scope === 'own') {
     lines.push(
       'scope: own — lists show the torrents the user added only; other torrents answer as unknown hashes;',
-      '  d.multicall.filtered, view.size_not_visible and the owner tag are refused (docs/tenants.md)',
+      '  view.size_not_visible, d.custom.keys/items and the owner tag are refused (docs/tenants.md)',
     );
   }
   if (about.argumentRules.length > 0) {

@@ -23,7 +23,7 @@ export type AnswerReshape = { readonly call: CallReshape } | { readonly batch: R
 
 /**
  * A list of 40-hex hashes is about 60 bytes a torrent on the wire: far below this for any rtorrent.
- * A system.multicall around it is bounded by the caller's answer limit first.
+ * The caller's answer limit bounds it first where it is lower.
  */
 const MAX_ROWS_ANSWER_BYTES = 64 * 1024 * 1024;
 
@@ -106,9 +106,11 @@ function headFor(head: ResponseHead, length: number): ResponseHead {
 }
 
 /** rtorrent's answer to the rewritten call, as the answer to the call the client made. */
-export async function reshapedAnswer(response: ScgiResponse, plan: AnswerReshape, json: boolean, where: string): Promise<ScgiResponse> {
-  const body = response.kind === 'whole' ? response.body : await response.body.readAll(MAX_ROWS_ANSWER_BYTES);
-  if (body === undefined) throw new UpstreamError('GW_UPSTREAM_BAD_RESPONSE', where, `rtorrent at ${where} answered a tenant's call with more than ${MAX_ROWS_ANSWER_BYTES} bytes, past what the gateway reads to narrow it`);
+export async function reshapedAnswer(response: ScgiResponse, plan: AnswerReshape, json: boolean, where: string, answerLimit: number | undefined): Promise<ScgiResponse> {
+  // An answer without Content-Length is read no further than the caller may receive.
+  const readLimit = Math.min(MAX_ROWS_ANSWER_BYTES, answerLimit ?? MAX_ROWS_ANSWER_BYTES);
+  const body = response.kind === 'whole' ? response.body : await response.body.readAll(readLimit);
+  if (body === undefined) throw new UpstreamError('GW_ANSWER_TOO_LARGE', where, `rtorrent at ${where} answered a tenant's call with more than ${readLimit} bytes, past what the gateway reads to narrow it`);
   if (response.head.status !== 200) return { kind: 'whole', head: response.head, body };
   let reshaped: Buffer;
   try {

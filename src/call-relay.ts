@@ -125,17 +125,19 @@ async function relayDecided(request: CallRequest, decision: Forward): Promise<Re
     changesOwners: decision.changesOwners,
     ...(request.signal === undefined ? {} : { signal: request.signal }),
   });
-  const response = decision.answer === undefined ? sent.response : await reshapedAnswer(sent.response, decision.answer, json, upstream.address.label);
+  const answerLimit = caller.policy.limits.maxAnswerBytes?.value;
   const tooLarge = (bytes: number | undefined): GatewayError | undefined => answerTooLarge(caller, methods, bytes);
-  const over = tooLarge(response.kind === 'whole' ? response.body.length : response.head.contentLength);
+  // Weighed on rtorrent's own answer, before a tenant's list is read whole to be turned back.
+  const over = tooLarge(sent.response.kind === 'whole' ? sent.response.body.length : sent.response.head.contentLength);
   if (over !== undefined) {
-    if (response.kind === 'streamed') response.body.destroy();
+    if (sent.response.kind === 'streamed') sent.response.body.destroy();
     return refused('answer_too_large', over, methods, over.message, jsonBody(over));
   }
+  const response = decision.answer === undefined ? sent.response : await reshapedAnswer(sent.response, decision.answer, json, upstream.address.label, answerLimit);
   if (response.kind === 'whole' && untrusted && refusedAsUntrusted(response.body)) {
     request.logger.warn({ user: caller.user, methods, rtorrent: upstream.version.known }, UNTRUSTED_REFUSED);
   }
-  return { kind: 'answered', outcome: relayOutcome(sent.source), response, shared: sent.source !== undefined && response === sent.response, methods, answerLimit: caller.policy.limits.maxAnswerBytes?.value, tooLarge };
+  return { kind: 'answered', outcome: relayOutcome(sent.source), response, shared: sent.source !== undefined && response === sent.response, methods, answerLimit, tooLarge };
 }
 
 /** Why relaying a streamed answer stopped short, in the words of the log line and the metrics. */

@@ -13,7 +13,7 @@ const B = 'FEDCBA9876543210FEDCBA9876543210FEDCBA98';
 
 async function reshaped(body: string, plan: AnswerReshape, json = false): Promise<string> {
   const head = { status: 200, reason: 'OK', headers: [['content-length', String(Buffer.byteLength(body))] as const], contentLength: Buffer.byteLength(body) };
-  const answer = await reshapedAnswer({ kind: 'whole', head, body: Buffer.from(body) }, plan, json, 'unix:/test.sock');
+  const answer = await reshapedAnswer({ kind: 'whole', head, body: Buffer.from(body) }, plan, json, 'unix:/test.sock', undefined);
   assert.equal(answer.head.contentLength, answer.kind === 'whole' ? answer.body.length : -1, 'the length describes the new body');
   return answer.kind === 'whole' ? answer.body.toString() : '';
 }
